@@ -1,0 +1,6 @@
+package cli
+
+import "github.com/spf13/cobra"
+
+// commands lists the subcommand constructors, in help order.
+var commands = []func(*env) *cobra.Command{}

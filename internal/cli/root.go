@@ -1,0 +1,105 @@
+// Package cli builds the sessionq command line: cobra commands, with viper
+// reading flags, SESSIONQ_* environment variables and sessionq.yaml once,
+// into typed configuration passed down to the libraries.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+)
+
+// env is what every command shares.
+type env struct {
+	v      *viper.Viper
+	out    io.Writer
+	errOut io.Writer
+}
+
+// NewRootCmd builds the sessionq command tree.
+func NewRootCmd() *cobra.Command {
+	e := &env{v: viper.New(), out: os.Stdout, errOut: os.Stderr}
+	root := &cobra.Command{
+		Use:           "sessionq",
+		Short:         "A distributed job runner whose jobs of one session run one at a time, in order",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			e.out, e.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return e.load(cmd)
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.String("redis", "redis://127.0.0.1:6379/0", "Redis URL (env SESSIONQ_REDIS_URL)")
+	pf.String("config", "", "config file (default ./sessionq.yaml when present; env SESSIONQ_CONFIG)")
+	pf.String("log-level", "info", "log level: debug, info, warn, error (env SESSIONQ_LOG_LEVEL)")
+	_ = e.v.BindPFlag("redis.url", pf.Lookup("redis"))
+	_ = e.v.BindPFlag("config", pf.Lookup("config"))
+	_ = e.v.BindPFlag("log.level", pf.Lookup("log-level"))
+	e.v.SetEnvPrefix("SESSIONQ")
+	e.v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	e.v.AutomaticEnv()
+	_ = e.v.BindEnv("redis.url", "SESSIONQ_REDIS_URL")
+
+	for _, add := range commands {
+		root.AddCommand(add(e))
+	}
+	return root
+}
+
+// commands are the constructors of the subcommands; each file adds its own
+// in an init-free way through this list (see commands.go).
+
+// load reads the config file once, after flags are parsed.
+func (e *env) load(cmd *cobra.Command) error {
+	file := e.v.GetString("config")
+	if file == "" {
+		if _, err := os.Stat("sessionq.yaml"); err == nil {
+			file = "sessionq.yaml"
+		}
+	}
+	if file != "" {
+		e.v.SetConfigFile(file)
+		if err := e.v.ReadInConfig(); err != nil {
+			return fmt.Errorf("reading config file %s: %w", file, err)
+		}
+	}
+	lvl := slog.LevelInfo
+	if err := lvl.UnmarshalText([]byte(e.v.GetString("log.level"))); err != nil {
+		return fmt.Errorf("invalid log level %q: want debug, info, warn or error", e.v.GetString("log.level"))
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(e.errOut, &slog.HandlerOptions{Level: lvl})))
+	return nil
+}
+
+// redisURL is the configured Redis URL.
+func (e *env) redisURL() string { return e.v.GetString("redis.url") }
+
+// redis opens the configured Redis and checks it answers.
+func (e *env) redis(ctx context.Context) (*redis.Client, error) {
+	return openRedis(ctx, e.redisURL())
+}
+
+// openRedis opens url and pings it, with a clear error when it cannot.
+func openRedis(ctx context.Context, url string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("invalid Redis URL %q: %w", url, err)
+	}
+	rdb := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("cannot reach Redis at %s: %w", opt.Addr, err)
+	}
+	return rdb, nil
+}

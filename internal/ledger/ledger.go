@@ -1,0 +1,393 @@
+// Package ledger is the per-session run state of sessionq in Redis: the
+// ordered list of a session's unfinished jobs, its lease with a fencing
+// token, and the job records. Every change is one Lua script on the keys of
+// one session (one hash tag, one Redis Cluster slot); the scripts are the
+// files in lua/, each opening with its contract.
+//
+// The ledger never talks to asynq: it says what must be enqueued (a job ID
+// and a dispatch generation, the asynq task ID being "ID:gen") and the
+// caller does it. A task whose generation is not the record's is stale and
+// dropped, so a repeated or repaired dispatch can never run a job twice.
+package ledger
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionq/sessionq/internal/keys"
+)
+
+var (
+	//go:embed lua/submit.lua
+	submitLua string
+	//go:embed lua/acquire.lua
+	acquireLua string
+	//go:embed lua/renew.lua
+	renewLua string
+	//go:embed lua/finish.lua
+	finishLua string
+	//go:embed lua/release.lua
+	releaseLua string
+	//go:embed lua/inspect.lua
+	inspectLua string
+	//go:embed lua/redispatch.lua
+	redispatchLua string
+
+	submitScript     = redis.NewScript(submitLua)
+	acquireScript    = redis.NewScript(acquireLua)
+	renewScript      = redis.NewScript(renewLua)
+	finishScript     = redis.NewScript(finishLua)
+	releaseScript    = redis.NewScript(releaseLua)
+	inspectScript    = redis.NewScript(inspectLua)
+	redispatchScript = redis.NewScript(redispatchLua)
+)
+
+// RunRetention is how long the run hash of a session (its sequence and
+// fencing counters) is kept once the session has nothing left to run.
+const RunRetention = 7 * 24 * time.Hour
+
+// Job states as stored in a record.
+const (
+	StatePending   = "pending"
+	StateParked    = "parked"
+	StateRunning   = "running"
+	StateRetrying  = "retrying"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// Verdicts and actions returned by the scripts.
+const (
+	Dispatch     = "dispatch"
+	Parked       = "parked"
+	Exists       = "exists"
+	OK           = "ok"
+	Gone         = "gone"
+	Done         = "done"
+	Stale        = "stale"
+	Busy         = "busy"
+	Wait         = "wait"
+	Retry        = "retry"
+	None         = "none"
+	Enqueue      = "enqueue"
+	Run          = "run"
+	Moved        = "moved"
+	Redispatched = "redispatched"
+	Released     = "released"
+)
+
+// ErrUnexpectedReply means a script answered in a shape this code does not
+// know: a version mismatch between scripts and code, or a bug.
+var ErrUnexpectedReply = errors.New("ledger: unexpected script reply")
+
+// Ledger runs the ledger scripts on a Redis client.
+type Ledger struct {
+	rdb redis.Scripter
+}
+
+// New returns a Ledger on rdb.
+func New(rdb redis.Scripter) *Ledger { return &Ledger{rdb: rdb} }
+
+// Task is something the caller must enqueue on asynq: job ID of session
+// Session, under generation Gen, on Queue, not before At (zero: now).
+type Task struct {
+	Session string
+	ID      string
+	Type    string
+	Gen     int64
+	Queue   string
+	At      time.Time
+}
+
+// TaskID is the asynq task ID of this dispatch.
+func (t Task) TaskID() string { return TaskID(t.ID, t.Gen) }
+
+// TaskID is the asynq task ID of dispatch gen of job id.
+func TaskID(id string, gen int64) string { return id + ":" + strconv.FormatInt(gen, 10) }
+
+// SubmitResult is the outcome of Submit.
+type SubmitResult struct {
+	Verdict string // Dispatch, Parked or Exists
+	State   string // the record's state
+	Seq     int64  // the job's sequence number in its session
+	Gen     int64  // dispatch generation (Dispatch: 1)
+}
+
+// Submit appends job id to session s with the given record fields (pairs).
+// An out-of-session job (oos) does not refresh the session's idle timer.
+func (l *Ledger) Submit(ctx context.Context, s, id string, oos bool, fields []any) (SubmitResult, error) {
+	args := append([]any{id, flag(oos)}, fields...)
+	v, err := submitScript.Run(ctx, l.rdb, sessionKeys(s, id), args...).Slice()
+	if err != nil {
+		return SubmitResult{}, fmt.Errorf("running submit script: %w", err)
+	}
+	if len(v) != 4 {
+		return SubmitResult{}, fmt.Errorf("submit: %w: %v", ErrUnexpectedReply, v)
+	}
+	return SubmitResult{Verdict: str(v[0]), State: str(v[1]), Seq: num(v[2]), Gen: num(v[3])}, nil
+}
+
+// RunJob is a job the caller now holds the lease for.
+type RunJob struct {
+	Session   string
+	ID        string
+	Token     int64
+	Attempt   int64
+	Type      string
+	Payload   []byte
+	Queue     string
+	MaxRetry  int64
+	Timeout   time.Duration
+	Policy    string
+	AppID     string
+	OutOfSess bool
+	Seq       int64
+	Active    bool // the session record exists
+}
+
+func parseRun(s, id string, v []any) (*RunJob, error) {
+	if len(v) != 12 {
+		return nil, fmt.Errorf("run reply: %w: %v", ErrUnexpectedReply, v)
+	}
+	return &RunJob{
+		Session:   s,
+		ID:        id,
+		Token:     num(v[0]),
+		Attempt:   num(v[1]),
+		Type:      str(v[2]),
+		Payload:   []byte(str(v[3])),
+		Queue:     str(v[4]),
+		MaxRetry:  num(v[5]),
+		Timeout:   time.Duration(num(v[6])) * time.Millisecond,
+		Policy:    str(v[7]),
+		AppID:     str(v[8]),
+		OutOfSess: str(v[9]) == "1",
+		Seq:       num(v[10]),
+		Active:    num(v[11]) == 1,
+	}, nil
+}
+
+// AcquireResult is the outcome of Acquire: Verdict OK with Job set, or one
+// of Gone, Done, Stale, Busy, Wait (drop the task).
+type AcquireResult struct {
+	Verdict string
+	Job     *RunJob
+}
+
+// Acquire takes the lease of session s for dispatch gen of job id.
+func (l *Ledger) Acquire(ctx context.Context, s, id string, gen int64, worker string, lease time.Duration) (AcquireResult, error) {
+	v, err := acquireScript.Run(ctx, l.rdb, sessionKeys(s, id),
+		id, gen, worker, lease.Milliseconds()).Slice()
+	if err != nil {
+		return AcquireResult{}, fmt.Errorf("running acquire script: %w", err)
+	}
+	if len(v) == 0 {
+		return AcquireResult{}, fmt.Errorf("acquire: %w: empty", ErrUnexpectedReply)
+	}
+	r := AcquireResult{Verdict: str(v[0])}
+	if r.Verdict == OK {
+		r.Job, err = parseRun(s, id, v[1:])
+	}
+	return r, err
+}
+
+// Renew extends the lease of job id held with token; false means it is lost.
+func (l *Ledger) Renew(ctx context.Context, s, id string, token int64, lease time.Duration) (bool, error) {
+	n, err := renewScript.Run(ctx, l.rdb, []string{keys.Run(s)}, id, token, lease.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("running renew script: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Outcome is how a run ended, for Finish.
+type Outcome struct {
+	OK         bool          // success
+	Text       string        // result (success) or error text (failure)
+	Final      bool          // failure must not be retried
+	RetryDelay time.Duration // delay before a retry in place
+}
+
+// FinishOptions are the worker's side of Finish.
+type FinishOptions struct {
+	Worker    string
+	Lease     time.Duration
+	Retention time.Duration
+	Inline    bool   // the worker may run the next job at once
+	Queues    string // ",q1,q2," the worker serves
+}
+
+// FinishResult is the outcome of Finish.
+type FinishResult struct {
+	This  string  // Stale, Retry, StateSucceeded or StateFailed
+	Retry *Task   // This == Retry: enqueue it
+	Next  string  // None, Enqueue or Run
+	Task  *Task   // Next == Enqueue
+	Run   *RunJob // Next == Run: the lease is this worker's
+}
+
+// Finish ends the run of job id (session s) held with token.
+func (l *Ledger) Finish(ctx context.Context, s, id string, token int64, o Outcome, opt FinishOptions) (FinishResult, error) {
+	outcome := "fail"
+	if o.OK {
+		outcome = "ok"
+	}
+	v, err := finishScript.Run(ctx, l.rdb, sessionKeys(s, id),
+		id, token, outcome, o.Text, opt.Retention.Milliseconds(), keys.JobPrefix(s), opt.Worker,
+		opt.Lease.Milliseconds(), flag(opt.Inline), opt.Queues, o.RetryDelay.Milliseconds(),
+		RunRetention.Milliseconds(), flag(o.Final)).Slice()
+	if err != nil {
+		return FinishResult{}, fmt.Errorf("running finish script: %w", err)
+	}
+	var r FinishResult
+	if len(v) == 0 {
+		return r, fmt.Errorf("finish: %w: empty", ErrUnexpectedReply)
+	}
+	r.This = str(v[0])
+	switch r.This {
+	case Stale:
+		return r, nil
+	case Retry:
+		if len(v) != 5 {
+			return r, fmt.Errorf("finish retry: %w: %v", ErrUnexpectedReply, v)
+		}
+		r.Retry = &Task{Session: s, ID: id, Gen: num(v[1]), Queue: str(v[2]), At: ms(num(v[3])), Type: str(v[4])}
+		return r, nil
+	}
+	if len(v) < 5 {
+		return r, fmt.Errorf("finish: %w: %v", ErrUnexpectedReply, v)
+	}
+	r.Next = str(v[4])
+	switch r.Next {
+	case Enqueue:
+		if len(v) != 10 {
+			return r, fmt.Errorf("finish enqueue: %w: %v", ErrUnexpectedReply, v)
+		}
+		r.Task = &Task{Session: s, ID: str(v[5]), Gen: num(v[6]), Queue: str(v[7]), At: ms(num(v[8])), Type: str(v[9])}
+	case Run:
+		if len(v) < 6 {
+			return r, fmt.Errorf("finish run: %w: %v", ErrUnexpectedReply, v)
+		}
+		r.Run, err = parseRun(s, str(v[5]), v[6:])
+	}
+	return r, err
+}
+
+// Release gives the lease of job id back without ending the job; the
+// returned task must be enqueued. A nil task means the token was stale.
+func (l *Ledger) Release(ctx context.Context, s, id string, token int64) (*Task, error) {
+	v, err := releaseScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id)}, id, token).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("running release script: %w", err)
+	}
+	if len(v) == 1 && str(v[0]) == Stale {
+		return nil, nil
+	}
+	if len(v) != 5 {
+		return nil, fmt.Errorf("release: %w: %v", ErrUnexpectedReply, v)
+	}
+	return &Task{Session: s, ID: id, Gen: num(v[1]), Queue: str(v[2]), At: ms(num(v[3])), Type: str(v[4])}, nil
+}
+
+// Snapshot is the run state of one session as the reconciler sees it.
+type Snapshot struct {
+	Session   string
+	Now       time.Time // Redis server time
+	Pending   int64
+	Head      string
+	LockJob   string
+	LockToken string
+	LockUntil time.Time
+	State     string // head's state
+	Gen       string // head's generation, as stored
+	Dispatch  time.Time
+	Queue     string
+	At        time.Time
+}
+
+// Inspect reads the run state of session s.
+func (l *Ledger) Inspect(ctx context.Context, s string) (Snapshot, error) {
+	v, err := inspectScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Pending(s)}, keys.JobPrefix(s)).Slice()
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("running inspect script: %w", err)
+	}
+	if len(v) != 11 {
+		return Snapshot{}, fmt.Errorf("inspect: %w: %v", ErrUnexpectedReply, v)
+	}
+	return Snapshot{
+		Session: s, Now: ms(num(v[0])), Pending: num(v[1]), Head: str(v[2]),
+		LockJob: str(v[3]), LockToken: str(v[4]), LockUntil: ms(num(v[5])),
+		State: str(v[6]), Gen: str(v[7]), Dispatch: ms(num(v[8])), Queue: str(v[9]), At: ms(num(v[10])),
+	}, nil
+}
+
+// Redispatch dispatches the head of a session again if nothing moved since
+// snap was taken. The task is nil when nothing was done.
+func (l *Ledger) Redispatch(ctx context.Context, snap Snapshot) (string, *Task, error) {
+	s := snap.Session
+	v, err := redispatchScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Pending(s), keys.Job(s, snap.Head)},
+		snap.Head, snap.Gen, snap.LockToken).Slice()
+	if err != nil {
+		return "", nil, fmt.Errorf("running redispatch script: %w", err)
+	}
+	if len(v) == 0 {
+		return "", nil, fmt.Errorf("redispatch: %w: empty", ErrUnexpectedReply)
+	}
+	verdict := str(v[0])
+	if verdict != Redispatched {
+		return verdict, nil, nil
+	}
+	if len(v) != 5 {
+		return "", nil, fmt.Errorf("redispatch: %w: %v", ErrUnexpectedReply, v)
+	}
+	return verdict, &Task{Session: s, ID: snap.Head, Gen: num(v[1]), Queue: str(v[2]), At: ms(num(v[3])), Type: str(v[4])}, nil
+}
+
+// sessionKeys are KEYS[1..4] of the scripts that work on one job.
+func sessionKeys(s, id string) []string {
+	return []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.Session(s)}
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	default:
+		return ""
+	}
+}
+
+func num(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	default:
+		return 0
+	}
+}
+
+func ms(n int64) time.Time {
+	if n <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
+}

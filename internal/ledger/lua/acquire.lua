@@ -1,0 +1,44 @@
+-- acquire.lua: take the session's lease for a dispatched job, if it is the
+-- job's turn, and hand back what the worker needs to run it.
+--
+-- KEYS[1] run hash of the session      (sq:{S}:run)
+-- KEYS[2] pending list of the session  (sq:{S}:pend)
+-- KEYS[3] record of the job            (sq:{S}:j:ID)
+-- KEYS[4] session table record         (sq:{S}:sess; may not exist)
+-- ARGV[1] job ID
+-- ARGV[2] dispatch generation carried by the asynq task
+-- ARGV[3] worker ID
+-- ARGV[4] lease duration, ms
+--
+-- Returns one of:
+--   {"gone"}            no record (expired or deleted): drop the task
+--   {"done", state}     the job already ended: drop the task (duplicate)
+--   {"stale"}           the task's generation is not the record's: drop it
+--   {"busy"}            this very job holds a live lease elsewhere: drop it
+--   {"wait"}            not the job's turn: it is parked, drop the task; it
+--                       is dispatched again when its turn comes
+--   {"ok", token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active}
+--                       the lease is taken with fencing token `token`;
+--                       active is 1 when the session record exists, else 0
+local rec = redis.call('HMGET', KEYS[3], 'state', 'gen')
+if not rec[1] then return {'gone'} end
+local st = rec[1]
+if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return {'done', st} end
+if rec[2] ~= ARGV[2] then return {'stale'} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[1] then
+  redis.call('HSET', KEYS[3], 'state', 'parked')
+  return {'wait'}
+end
+local l = redis.call('HMGET', KEYS[1], 'job', 'until')
+if l[1] and tonumber(l[2]) > now then
+  if l[1] == ARGV[1] then return {'busy'} end
+  return {'wait'}
+end
+local tok = redis.call('HINCRBY', KEYS[1], 'fence', 1)
+redis.call('HSET', KEYS[1], 'job', ARGV[1], 'tok', tok, 'until', now + tonumber(ARGV[4]), 'wid', ARGV[3])
+local att = redis.call('HINCRBY', KEYS[3], 'att', 1)
+redis.call('HSET', KEYS[3], 'state', 'running', 'tok', tok, 'st', now, 'wid', ARGV[3])
+local f = redis.call('HMGET', KEYS[3], 'type', 'payload', 'queue', 'maxr', 'tmo', 'policy', 'app', 'oos', 'seq')
+return {'ok', tok, att, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], redis.call('EXISTS', KEYS[4])}

@@ -1,0 +1,18 @@
+-- inspect.lua: read the run state of a session for the reconciler.
+--
+-- KEYS[1] run hash of the session      (sq:{S}:run)
+-- KEYS[2] pending list of the session  (sq:{S}:pend)
+-- ARGV[1] job record key prefix of the session (sq:{S}:j:)
+--
+-- Returns {now, pending, head, lockJob, lockTok, lockUntil, state, gen, dat, queue, pat}
+-- with false for what is absent; pending is the length of the list.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = redis.call('LLEN', KEYS[2])
+local head = redis.call('LINDEX', KEYS[2], 0)
+local l = redis.call('HMGET', KEYS[1], 'job', 'tok', 'until')
+if not head then
+  return {now, n, false, l[1], l[2], l[3], false, false, false, false, false}
+end
+local h = redis.call('HMGET', ARGV[1] .. head, 'state', 'gen', 'dat', 'queue', 'pat')
+return {now, n, head, l[1], l[2], l[3], h[1], h[2], h[3], h[4], h[5]}

@@ -1,0 +1,49 @@
+-- submit.lua: append a job to its session's ledger and say whether it may be
+-- dispatched now. Idempotent on the job ID.
+--
+-- KEYS[1] run hash of the session      (sq:{S}:run)
+-- KEYS[2] pending list of the session  (sq:{S}:pend)
+-- KEYS[3] record of the new job        (sq:{S}:j:ID)
+-- KEYS[4] session table record         (sq:{S}:sess; may not exist)
+-- ARGV[1] job ID
+-- ARGV[2] "1" when the job is out-of-session: it does not refresh the
+--         session's inactivity timer
+-- ARGV[3..] field, value pairs of the new record (without seq/state/gen/ct/dat)
+--
+-- A job that is not out-of-session touches the session record: last access
+-- (la) becomes now and the record expires at now+idle, capped by its absolute
+-- deadline dl (idle 0: no idle timeout; dl 0: no deadline).
+--
+-- Returns {verdict, state, seq, gen}:
+--   {"exists", state, seq, gen}   the record was already there; nothing changed
+--   {"dispatch", "pending", seq, 1} the job heads an idle session: the caller
+--                                   enqueues the asynq task "ID:1"
+--   {"parked", "parked", seq, 0}  the job waits in the ledger for its turn
+-- Time is Redis server time (TIME), in milliseconds.
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  local v = redis.call('HMGET', KEYS[3], 'state', 'seq', 'gen')
+  return {'exists', v[1], tonumber(v[2]), tonumber(v[3])}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('PERSIST', KEYS[1])
+redis.call('HSET', KEYS[3], unpack(ARGV, 3))
+if ARGV[2] ~= '1' then
+  local r = redis.call('HMGET', KEYS[4], 'idle', 'dl')
+  if r[1] then
+    local idle, dl = tonumber(r[1]) or 0, tonumber(r[2]) or 0
+    local exp = 0
+    if idle > 0 then exp = now + idle end
+    if dl > 0 and (exp == 0 or dl < exp) then exp = dl end
+    redis.call('HSET', KEYS[4], 'la', now)
+    if exp > 0 then redis.call('PEXPIREAT', KEYS[4], exp) end
+  end
+end
+local n = redis.call('RPUSH', KEYS[2], ARGV[1])
+if n == 1 and redis.call('HEXISTS', KEYS[1], 'job') == 0 then
+  redis.call('HSET', KEYS[3], 'seq', seq, 'state', 'pending', 'gen', 1, 'ct', now, 'dat', now)
+  return {'dispatch', 'pending', seq, 1}
+end
+redis.call('HSET', KEYS[3], 'seq', seq, 'state', 'parked', 'gen', 0, 'ct', now)
+return {'parked', 'parked', seq, 0}

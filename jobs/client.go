@@ -1,0 +1,390 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionq/sessionq/internal/dispatch"
+	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
+)
+
+// ErrNotFound means no job has that ID (or its record outlived its retention).
+var ErrNotFound = errors.New("jobs: not found")
+
+// Defaults of ClientConfig.
+const (
+	DefaultQueue     = "default"
+	DefaultMaxRetry  = 3
+	DefaultTimeout   = 30 * time.Minute
+	DefaultRetention = 24 * time.Hour
+	// indexTTL bounds how long the ID index of a job is kept when the worker
+	// that finished it could not shorten it to the retention.
+	indexTTL = 30 * 24 * time.Hour
+)
+
+// ClientConfig configures a Client. The zero value is usable.
+type ClientConfig struct {
+	// MaxPayload is the largest payload accepted, in bytes. Default 1 MiB.
+	MaxPayload int
+	// Retention is how long a finished plain job stays readable by Get.
+	// Session jobs are kept as long as the worker's Retention says.
+	// Default 24h.
+	Retention time.Duration
+}
+
+func (c *ClientConfig) withDefaults() (ClientConfig, error) {
+	out := *c
+	if out.MaxPayload == 0 {
+		out.MaxPayload = DefaultMaxPayload
+	}
+	if out.Retention == 0 {
+		out.Retention = DefaultRetention
+	}
+	if out.MaxPayload < 0 {
+		return out, fmt.Errorf("%w: MaxPayload %d is negative", ErrInvalid, out.MaxPayload)
+	}
+	if out.Retention < 0 {
+		return out, fmt.Errorf("%w: Retention %s is negative", ErrInvalid, out.Retention)
+	}
+	return out, nil
+}
+
+// Client submits jobs and reads them back. It is safe for concurrent use.
+type Client struct {
+	rdb  redis.UniversalClient
+	aq   *asynq.Client
+	insp *asynq.Inspector
+	led  *ledger.Ledger
+	cfg  ClientConfig
+}
+
+// NewClient returns a Client on rdb. Close releases what it holds, but not
+// rdb, which stays the caller's.
+func NewClient(rdb redis.UniversalClient, cfg ClientConfig) (*Client, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Client{
+		rdb:  rdb,
+		aq:   asynq.NewClientFromRedisClient(rdb),
+		insp: asynq.NewInspectorFromRedisClient(rdb),
+		led:  ledger.New(rdb),
+		cfg:  c,
+	}, nil
+}
+
+// Close releases the client. The Redis client passed to NewClient stays open.
+func (c *Client) Close() error { return nil }
+
+// Option configures one submission.
+type Option func(*options)
+
+type options struct {
+	session      string
+	app          string
+	queue        string
+	maxRetry     int
+	timeout      time.Duration
+	at           time.Time
+	in           time.Duration
+	idempotency  string
+	policy       Policy
+	outOfSession bool
+}
+
+// Session attaches the job to session id: it starts after every earlier job
+// of that session ended, and never while another one runs. The ID need not
+// name a session in the session table (the job then runs inactive).
+func Session(id string) Option { return func(o *options) { o.session = id } }
+
+// Application names the application sub-session of the job's session.
+func Application(id string) Option { return func(o *options) { o.app = id } }
+
+// Queue puts the job on a queue (default "default").
+func Queue(name string) Option { return func(o *options) { o.queue = name } }
+
+// MaxRetry sets how often a failing job is retried (default 3).
+func MaxRetry(n int) Option { return func(o *options) { o.maxRetry = n } }
+
+// Timeout bounds one run of the job (default 30m).
+func Timeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// ProcessAt makes the job wait until t. A session job keeps its place: the
+// jobs of its session behind it wait too.
+func ProcessAt(t time.Time) Option { return func(o *options) { o.at = t } }
+
+// ProcessIn is ProcessAt(now + d).
+func ProcessIn(d time.Duration) Option { return func(o *options) { o.in = d } }
+
+// IdempotencyKey makes the submission idempotent: the same key gives back
+// the same job, never a second one.
+func IdempotencyKey(k string) Option { return func(o *options) { o.idempotency = k } }
+
+// FailurePolicy sets what a failure of this session job does to the jobs
+// behind it (default PolicyBlock).
+func FailurePolicy(p Policy) Option { return func(o *options) { o.policy = p } }
+
+// OutOfSession marks the job so that submitting it does not refresh the
+// session's inactivity timer.
+func OutOfSession() Option { return func(o *options) { o.outOfSession = true } }
+
+// Submitted is what Submit reports.
+type Submitted struct {
+	ID        string
+	SessionID string
+	Seq       int64 // sequence number in its session (session jobs)
+	State     State
+	Existing  bool // the idempotency key named a job submitted before
+}
+
+func (c *Client) check(jobType string, payload []byte, o *options) error {
+	if err := ValidateType(jobType); err != nil {
+		return err
+	}
+	if len(payload) > c.cfg.MaxPayload {
+		return invalid("payload", fmt.Sprintf("%d bytes", len(payload)), fmt.Sprintf("larger than the %d byte limit", c.cfg.MaxPayload))
+	}
+	if o.session != "" {
+		if err := ValidateSessionID(o.session); err != nil {
+			return err
+		}
+	}
+	if o.app != "" {
+		if o.session == "" {
+			return invalid("application ID", o.app, "needs a session ID")
+		}
+		if err := ValidateApplicationID(o.app); err != nil {
+			return err
+		}
+	}
+	if o.outOfSession && o.session == "" {
+		return invalid("out-of-session flag", "true", "needs a session ID")
+	}
+	if err := ValidateQueue(o.queue); err != nil {
+		return err
+	}
+	if o.maxRetry < 0 || o.maxRetry > 1000 {
+		return invalid("max retry", strconv.Itoa(o.maxRetry), "must be between 0 and 1000")
+	}
+	if o.timeout < 0 {
+		return invalid("timeout", o.timeout.String(), "must not be negative")
+	}
+	if o.in < 0 {
+		return invalid("process-in", o.in.String(), "must not be negative")
+	}
+	if o.policy != PolicyBlock && o.policy != PolicySkip {
+		return invalid("failure policy", string(o.policy), `must be "block" or "skip"`)
+	}
+	if o.idempotency != "" {
+		if err := ValidateJobID(o.idempotency); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Submit validates and enqueues a job. Invalid input returns an error
+// wrapping ErrInvalid and writes nothing. Once Submit returns without error
+// the job is durable in Redis and will run (or end in the dead-letter set).
+func (c *Client) Submit(ctx context.Context, jobType string, payload []byte, opts ...Option) (Submitted, error) {
+	o := options{queue: DefaultQueue, maxRetry: DefaultMaxRetry, timeout: DefaultTimeout, policy: PolicyBlock}
+	for _, f := range opts {
+		f(&o)
+	}
+	if err := c.check(jobType, payload, &o); err != nil {
+		return Submitted{}, err
+	}
+	if o.in > 0 {
+		o.at = time.Now().Add(o.in)
+	}
+	id := newID(o.idempotency)
+	if o.session == "" {
+		return c.submitPlain(ctx, id, jobType, payload, &o)
+	}
+	return c.submitSession(ctx, id, jobType, payload, &o)
+}
+
+func (c *Client) submitPlain(ctx context.Context, id, jobType string, payload []byte, o *options) (Submitted, error) {
+	aopts := []asynq.Option{
+		asynq.TaskID(id), asynq.Queue(o.queue), asynq.MaxRetry(o.maxRetry),
+		asynq.Timeout(o.timeout), asynq.Retention(c.cfg.Retention),
+	}
+	if !o.at.IsZero() {
+		aopts = append(aopts, asynq.ProcessAt(o.at))
+	}
+	info, err := c.aq.EnqueueContext(ctx, asynq.NewTask(jobType, payload), aopts...)
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		return Submitted{ID: id, Existing: true}, nil
+	case err != nil:
+		return Submitted{}, fmt.Errorf("enqueueing job: %w", err)
+	}
+	return Submitted{ID: id, State: stateFromAsynq(info.State)}, nil
+}
+
+func (c *Client) submitSession(ctx context.Context, id, jobType string, payload []byte, o *options) (Submitted, error) {
+	if o.idempotency != "" {
+		// The key may have been used with another session: its index says.
+		s, err := c.rdb.Get(ctx, keys.JobIndex(id)).Result()
+		switch {
+		case err == nil && s != o.session:
+			return Submitted{ID: id, SessionID: s, Existing: true}, nil
+		case err != nil && !errors.Is(err, redis.Nil):
+			return Submitted{}, fmt.Errorf("reading job index: %w", err)
+		}
+	}
+	var pat int64
+	if !o.at.IsZero() {
+		pat = o.at.UnixMilli()
+	}
+	fields := []any{
+		"id", id, "type", jobType, "payload", payload, "queue", o.queue, "sess", o.session,
+		"maxr", o.maxRetry, "tmo", o.timeout.Milliseconds(), "policy", string(o.policy),
+		"app", o.app, "oos", boolFlag(o.outOfSession), "pat", pat, "att", 0,
+	}
+	// The index goes first: a crash after it leaves an index to nothing
+	// (Get says not found), never a job that cannot be found.
+	if err := c.rdb.Set(ctx, keys.JobIndex(id), o.session, indexTTL).Err(); err != nil {
+		return Submitted{}, fmt.Errorf("writing job index: %w", err)
+	}
+	res, err := c.led.Submit(ctx, o.session, id, o.outOfSession, fields)
+	if err != nil {
+		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, err)
+	}
+	out := Submitted{ID: id, SessionID: o.session, Seq: res.Seq, State: State(res.State), Existing: res.Verdict == ledger.Exists}
+	gen := res.Gen
+	if res.Verdict == ledger.Parked || gen == 0 || State(res.State) != StatePending {
+		return out, nil
+	}
+	// The job heads an idle session (or is an idempotent repeat of one that
+	// did): hand it to asynq. If this fails the job is still durable, and the
+	// reconciler dispatches it, so the submission stands.
+	t := &ledger.Task{Session: o.session, ID: id, Type: jobType, Gen: gen, Queue: o.queue}
+	if pat > 0 {
+		t.At = time.UnixMilli(pat)
+	}
+	_ = dispatch.Enqueue(ctx, c.aq, t)
+	return out, nil
+}
+
+func boolFlag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newID returns a random job ID, or one derived from an idempotency key.
+func newID(idem string) string {
+	if idem != "" {
+		sum := sha256.Sum256([]byte("sessionq-idempotency:" + idem))
+		return "k" + b32.EncodeToString(sum[:16])
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "j" + b32.EncodeToString(b[:])
+}
+
+// Get reads job id. It returns an error wrapping ErrNotFound when there is
+// no such job.
+func (c *Client) Get(ctx context.Context, id string) (*Info, error) {
+	if err := ValidateJobID(id); err != nil {
+		return nil, err
+	}
+	s, err := c.rdb.Get(ctx, keys.JobIndex(id)).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return c.getPlain(ctx, id)
+	case err != nil:
+		return nil, fmt.Errorf("reading job index: %w", err)
+	}
+	m, err := c.rdb.HGetAll(ctx, keys.Job(s, id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading job %s: %w", id, err)
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	return infoFromRecord(id, m), nil
+}
+
+func infoFromRecord(id string, m map[string]string) *Info {
+	n := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
+	t := func(k string) time.Time {
+		if v := n(k); v > 0 {
+			return time.UnixMilli(v)
+		}
+		return time.Time{}
+	}
+	in := &Info{
+		ID: id, Type: m["type"], Queue: m["queue"], SessionID: m["sess"], AppID: m["app"],
+		Seq: n("seq"), State: State(m["state"]), Policy: Policy(m["policy"]),
+		Attempts: int(n("att")), MaxRetry: int(n("maxr")), LastError: m["err"],
+		Payload: []byte(m["payload"]), Created: t("ct"), Started: t("st"), Finished: t("ft"),
+		FencingTok: n("tok"), OutOfSession: m["oos"] == "1",
+	}
+	if r, ok := m["res"]; ok {
+		in.Result = []byte(r)
+	}
+	if in.State == StateRetrying || in.State == StatePending {
+		in.NextRunAt = t("pat")
+	}
+	return in
+}
+
+func (c *Client) getPlain(ctx context.Context, id string) (*Info, error) {
+	queues, err := c.insp.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("listing queues: %w", err)
+	}
+	for _, q := range queues {
+		ti, err := c.insp.GetTaskInfo(q, id)
+		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading job %s in queue %s: %w", id, q, err)
+		}
+		in := &Info{
+			ID: id, Type: ti.Type, Queue: ti.Queue, State: stateFromAsynq(ti.State),
+			Attempts: ti.Retried, MaxRetry: ti.MaxRetry, LastError: ti.LastErr,
+			Result: ti.Result, Payload: ti.Payload, Finished: ti.CompletedAt, NextRunAt: ti.NextProcessAt,
+		}
+		if in.State.Terminal() || in.State == StateRunning || in.State == StateRetrying {
+			in.Attempts = ti.Retried + 1
+		}
+		if ti.State == asynq.TaskStateArchived {
+			in.Finished = ti.LastFailedAt
+		}
+		return in, nil
+	}
+	return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+}
+
+func stateFromAsynq(s asynq.TaskState) State {
+	switch s {
+	case asynq.TaskStateActive:
+		return StateRunning
+	case asynq.TaskStateRetry:
+		return StateRetrying
+	case asynq.TaskStateArchived:
+		return StateFailed
+	case asynq.TaskStateCompleted:
+		return StateSucceeded
+	default:
+		return StatePending
+	}
+}

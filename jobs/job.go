@@ -1,0 +1,74 @@
+// Package jobs is the producer side of sessionq: the job model, submission
+// with an optional session ID, and lookup of a job's state by ID.
+//
+// A job with a session ID joins its session's ledger in Redis with a
+// sequence number; jobs of one session start in that order and never
+// overlap, across every worker. A job without one is a plain asynq task.
+package jobs
+
+import (
+	"time"
+)
+
+// State is where a job is in its life, as a user sees it.
+type State string
+
+// Job states.
+const (
+	// StatePending: ready to run, waiting for a free worker slot.
+	StatePending State = "pending"
+	// StateParked: waiting for earlier jobs of its session.
+	StateParked State = "parked"
+	// StateRunning: a worker runs it.
+	StateRunning State = "running"
+	// StateRetrying: failed, waiting to run again (at the head of its
+	// session under policy block).
+	StateRetrying State = "retrying"
+	// StateSucceeded: ran to success.
+	StateSucceeded State = "succeeded"
+	// StateFailed: failed for good; it is in the dead-letter (archived) set.
+	StateFailed State = "failed"
+	// StateCancelled: cancelled before it ran.
+	StateCancelled State = "cancelled"
+)
+
+// Terminal reports whether the job will not change any more.
+func (s State) Terminal() bool {
+	return s == StateSucceeded || s == StateFailed || s == StateCancelled
+}
+
+// Policy says what a failing job of a session does to the jobs behind it.
+type Policy string
+
+const (
+	// PolicyBlock (the default): a failed job that will be retried stays at
+	// the head of its session; later jobs wait until it succeeds or has
+	// used its retries and is dead-lettered.
+	PolicyBlock Policy = "block"
+	// PolicySkip: a failed job is dead-lettered at once (retrying it later
+	// would break the order) and the session goes on.
+	PolicySkip Policy = "skip"
+)
+
+// Info is a job as Client.Get reads it.
+type Info struct {
+	ID           string    `json:"id"`
+	Type         string    `json:"type"`
+	Queue        string    `json:"queue"`
+	SessionID    string    `json:"session_id,omitempty"`
+	AppID        string    `json:"application_id,omitempty"`
+	Seq          int64     `json:"seq,omitempty"`
+	State        State     `json:"state"`
+	Policy       Policy    `json:"policy,omitempty"`
+	Attempts     int       `json:"attempts"`
+	MaxRetry     int       `json:"max_retry"`
+	LastError    string    `json:"last_error,omitempty"`
+	Result       []byte    `json:"result,omitempty"`
+	Payload      []byte    `json:"payload,omitempty"`
+	Created      time.Time `json:"created,omitzero"`
+	Started      time.Time `json:"started,omitzero"`
+	Finished     time.Time `json:"finished,omitzero"`
+	NextRunAt    time.Time `json:"next_run_at,omitzero"`
+	FencingTok   int64     `json:"fencing_token,omitempty"`
+	OutOfSession bool      `json:"out_of_session,omitempty"`
+}

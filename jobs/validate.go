@@ -1,0 +1,89 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Limits on what a producer may submit.
+const (
+	// MaxIDLen is the longest session ID, application ID or idempotency key.
+	MaxIDLen = 128
+	// MaxTypeLen is the longest job type name.
+	MaxTypeLen = 128
+	// MaxQueueLen is the longest queue name.
+	MaxQueueLen = 64
+	// DefaultMaxPayload is the default payload cap: 1 MiB.
+	DefaultMaxPayload = 1 << 20
+)
+
+// ErrInvalid is wrapped by every validation error, so callers can tell bad
+// input from a Redis failure with errors.Is.
+var ErrInvalid = errors.New("jobs: invalid input")
+
+// ValidationError says which input was refused and why.
+type ValidationError struct {
+	Field  string // "session ID", "job type", ...
+	Value  string // the refused value, cut to 64 bytes
+	Reason string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("invalid %s %q: %s", e.Field, e.Value, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+func invalid(field, value, reason string) error {
+	if len(value) > 64 {
+		value = value[:64] + "..."
+	}
+	return &ValidationError{Field: field, Value: value, Reason: reason}
+}
+
+// idChar reports whether c may appear in a session ID, application ID,
+// idempotency key or job ID: letters, digits and . _ - : @
+func idChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '.' || c == '_' || c == '-' || c == ':' || c == '@'
+}
+
+func checkID(field, s string, max int, ok func(byte) bool) error {
+	if s == "" {
+		return invalid(field, s, "must not be empty")
+	}
+	if len(s) > max {
+		return invalid(field, s, fmt.Sprintf("longer than %d bytes", max))
+	}
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return invalid(field, s, fmt.Sprintf("byte %d (%q) is not allowed", i, s[i]))
+		}
+	}
+	return nil
+}
+
+// ValidateSessionID checks a session ID: 1 to 128 bytes of letters, digits
+// and . _ - : @ (never '{' or '}', which would break the Redis hash tag).
+func ValidateSessionID(s string) error { return checkID("session ID", s, MaxIDLen, idChar) }
+
+// ValidateApplicationID checks an application (sub-session) ID, with the
+// same rules as a session ID.
+func ValidateApplicationID(s string) error { return checkID("application ID", s, MaxIDLen, idChar) }
+
+// ValidateJobID checks a job ID or idempotency key, with the same rules as
+// a session ID.
+func ValidateJobID(s string) error { return checkID("job ID", s, MaxIDLen, idChar) }
+
+// ValidateType checks a job type: 1 to 128 bytes of letters, digits and
+// . _ - : /
+func ValidateType(s string) error {
+	return checkID("job type", s, MaxTypeLen, func(c byte) bool { return c != '@' && idChar(c) || c == '/' })
+}
+
+// ValidateQueue checks a queue name: 1 to 64 bytes of letters, digits and
+// . _ -
+func ValidateQueue(s string) error {
+	return checkID("queue", s, MaxQueueLen, func(c byte) bool { return c != ':' && c != '@' && idChar(c) })
+}
