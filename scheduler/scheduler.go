@@ -140,6 +140,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.done = make(chan struct{})
 	s.started = true
 	go s.loop(ctx)
+	s.log.Info("scheduler started", "interval", s.cfg.Interval, "dispatch_grace", s.cfg.DispatchGrace)
 	return nil
 }
 

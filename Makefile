@@ -1,0 +1,50 @@
+# sessionq developer commands. `make help` lists them.
+GO        ?= go
+PKGS      ?= ./...
+TESTFLAGS ?= -race -count=1 -timeout 20m
+BENCHFLAGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build the sessionq binary into ./bin
+	$(GO) build -o bin/sessionq ./cmd/sessionq
+
+.PHONY: test
+test: ## run every test with the race detector against a real Redis
+	$(GO) vet $(PKGS)
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 20s)
+	@$(GO) list -f '{{.ImportPath}}' ./... | while read p; do \
+	  for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
+	    echo "fuzz $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} $$p || exit 1; \
+	  done; \
+	done
+
+.PHONY: bench
+bench: ## run the sessionq bench (every scenario against raw asynq, one Redis)
+	$(GO) run ./cmd/sessionq bench $(BENCHFLAGS)
+
+.PHONY: bench-go
+bench-go: ## run the go test benchmarks of the hot paths (compare runs with benchstat)
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/bench/ | tee bench.out
+
+.PHONY: lint
+lint: ## gofmt, go vet, and golangci-lint where it is installed
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet $(PKGS)
+	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed: skipped"; fi
+
+.PHONY: tidy
+tidy: ## tidy go.mod and go.sum
+	$(GO) mod tidy
+
+.PHONY: demo
+demo: ## run the demo on an embedded Redis
+	$(GO) run ./cmd/sessionq demo
