@@ -298,6 +298,61 @@ func newID(idem string) string {
 	return "j" + b32.EncodeToString(b[:])
 }
 
+// ErrRunning means a plain job could not be cancelled because it runs.
+var ErrRunning = errors.New("jobs: job is running")
+
+// Cancel cancels job id. A waiting job (parked, pending, retrying) ends
+// cancelled at once and its session goes on; a running session job is
+// cancelled at its worker's next lease renewal (within a third of the
+// lease): its handler's context is cancelled and the job ends cancelled. A
+// running plain job cannot be cancelled (ErrRunning). Cancelling a job that
+// has ended changes nothing and returns its state.
+func (c *Client) Cancel(ctx context.Context, id string) (State, error) {
+	if err := ValidateJobID(id); err != nil {
+		return "", err
+	}
+	s, err := c.rdb.Get(ctx, keys.JobIndex(id)).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return c.cancelPlain(ctx, id)
+	case err != nil:
+		return "", fmt.Errorf("reading job index: %w", err)
+	}
+	r, err := c.led.Cancel(ctx, s, id, c.cfg.Retention)
+	if err != nil {
+		return "", fmt.Errorf("cancelling job %s: %w", id, err)
+	}
+	switch r.Verdict {
+	case ledger.Gone:
+		return "", fmt.Errorf("job %s: %w", id, ErrNotFound)
+	case ledger.Done:
+		return State(r.State), nil
+	case ledger.Requested:
+		return StateRunning, nil
+	}
+	if r.Next != nil {
+		_ = dispatch.Enqueue(ctx, c.aq, r.Next) // the reconciler repairs a failure
+	}
+	return StateCancelled, nil
+}
+
+func (c *Client) cancelPlain(ctx context.Context, id string) (State, error) {
+	in, err := c.getPlain(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case in.State.Terminal():
+		return in.State, nil
+	case in.State == StateRunning:
+		return StateRunning, fmt.Errorf("job %s: %w", id, ErrRunning)
+	}
+	if err := c.insp.DeleteTask(in.Queue, id); err != nil {
+		return "", fmt.Errorf("cancelling job %s: %w", id, err)
+	}
+	return StateCancelled, nil
+}
+
 // Get reads job id. It returns an error wrapping ErrNotFound when there is
 // no such job.
 func (c *Client) Get(ctx context.Context, id string) (*Info, error) {

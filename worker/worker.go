@@ -512,6 +512,8 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 		return ledger.Outcome{}, endLost
 	case errors.Is(cause, ErrShuttingDown):
 		return ledger.Outcome{}, endHandBack
+	case errors.Is(cause, ErrCancelled):
+		return ledger.Outcome{Cancelled: true, Text: "cancelled while running"}, endDone
 	}
 	if err == nil {
 		res := job.result
@@ -550,12 +552,15 @@ func (w *Worker) renew(ctx context.Context, rj *ledger.RunJob, cancel context.Ca
 			case <-tick.C:
 			}
 			rctx, c := context.WithTimeout(context.WithoutCancel(ctx), every)
-			ok, err := w.led.Renew(rctx, rj.Session, rj.ID, rj.Token, w.cfg.Lease)
+			r, err := w.led.Renew(rctx, rj.Session, rj.ID, rj.Token, w.cfg.Lease)
 			c()
 			switch {
-			case err == nil && ok:
+			case err == nil && r == ledger.CancelRequested:
+				cancel(ErrCancelled)
+				return
+			case err == nil && r == ledger.LeaseRenewed:
 				lastOK = time.Now()
-			case err == nil && !ok:
+			case err == nil:
 				cancel(ErrLeaseLost)
 				return
 			case time.Since(lastOK) >= w.cfg.Lease-every/2:

@@ -38,6 +38,8 @@ var (
 	inspectLua string
 	//go:embed lua/redispatch.lua
 	redispatchLua string
+	//go:embed lua/cancel.lua
+	cancelLua string
 
 	submitScript     = redis.NewScript(submitLua)
 	acquireScript    = redis.NewScript(acquireLua)
@@ -46,6 +48,7 @@ var (
 	releaseScript    = redis.NewScript(releaseLua)
 	inspectScript    = redis.NewScript(inspectLua)
 	redispatchScript = redis.NewScript(redispatchLua)
+	cancelScript     = redis.NewScript(cancelLua)
 )
 
 // RunRetention is how long the run hash of a session (its sequence and
@@ -81,6 +84,8 @@ const (
 	Moved        = "moved"
 	Redispatched = "redispatched"
 	Released     = "released"
+	Requested    = "requested"
+	Cancelled    = "cancelled"
 )
 
 // ErrUnexpectedReply means a script answered in a shape this code does not
@@ -198,18 +203,29 @@ func (l *Ledger) Acquire(ctx context.Context, s, id string, gen int64, worker st
 	return r, err
 }
 
-// Renew extends the lease of job id held with token; false means it is lost.
-func (l *Ledger) Renew(ctx context.Context, s, id string, token int64, lease time.Duration) (bool, error) {
-	n, err := renewScript.Run(ctx, l.rdb, []string{keys.Run(s)}, id, token, lease.Milliseconds()).Int()
+// Renewal is the outcome of Renew.
+type Renewal int
+
+// Renewal outcomes.
+const (
+	LeaseLost       Renewal = 0 // the lease is no longer held with the token
+	LeaseRenewed    Renewal = 1
+	CancelRequested Renewal = 2 // renewed, and the job was asked to cancel
+)
+
+// Renew extends the lease of job id held with token.
+func (l *Ledger) Renew(ctx context.Context, s, id string, token int64, lease time.Duration) (Renewal, error) {
+	n, err := renewScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Job(s, id)}, id, token, lease.Milliseconds()).Int()
 	if err != nil {
-		return false, fmt.Errorf("running renew script: %w", err)
+		return LeaseLost, fmt.Errorf("running renew script: %w", err)
 	}
-	return n == 1, nil
+	return Renewal(n), nil
 }
 
 // Outcome is how a run ended, for Finish.
 type Outcome struct {
 	OK         bool          // success
+	Cancelled  bool          // the job was asked to cancel and stopped
 	Text       string        // result (success) or error text (failure)
 	Final      bool          // failure must not be retried
 	RetryDelay time.Duration // delay before a retry in place
@@ -226,7 +242,7 @@ type FinishOptions struct {
 
 // FinishResult is the outcome of Finish.
 type FinishResult struct {
-	This  string  // Stale, Retry, StateSucceeded or StateFailed
+	This  string  // Stale, Retry, StateSucceeded, StateFailed or StateCancelled
 	Retry *Task   // This == Retry: enqueue it
 	Next  string  // None, Enqueue or Run
 	Task  *Task   // Next == Enqueue
@@ -236,8 +252,11 @@ type FinishResult struct {
 // Finish ends the run of job id (session s) held with token.
 func (l *Ledger) Finish(ctx context.Context, s, id string, token int64, o Outcome, opt FinishOptions) (FinishResult, error) {
 	outcome := "fail"
-	if o.OK {
+	switch {
+	case o.OK:
 		outcome = "ok"
+	case o.Cancelled:
+		outcome = "cancel"
 	}
 	v, err := finishScript.Run(ctx, l.rdb, sessionKeys(s, id),
 		id, token, outcome, o.Text, opt.Retention.Milliseconds(), keys.JobPrefix(s), opt.Worker,
@@ -294,6 +313,34 @@ func (l *Ledger) Release(ctx context.Context, s, id string, token int64) (*Task,
 		return nil, fmt.Errorf("release: %w: %v", ErrUnexpectedReply, v)
 	}
 	return &Task{Session: s, ID: id, Gen: num(v[1]), Queue: str(v[2]), At: ms(num(v[3])), Type: str(v[4])}, nil
+}
+
+// CancelResult is the outcome of Cancel.
+type CancelResult struct {
+	Verdict string // Gone, Done, Requested or Cancelled
+	State   string // Done: the state the job had ended in
+	Next    *Task  // Cancelled: the next job to enqueue, if any
+}
+
+// Cancel cancels job id of session s: at once when it waits, at its next
+// lease renewal when it runs.
+func (l *Ledger) Cancel(ctx context.Context, s, id string, retention time.Duration) (CancelResult, error) {
+	v, err := cancelScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id)},
+		id, retention.Milliseconds(), keys.JobPrefix(s)).Slice()
+	if err != nil {
+		return CancelResult{}, fmt.Errorf("running cancel script: %w", err)
+	}
+	if len(v) == 0 {
+		return CancelResult{}, fmt.Errorf("cancel: %w: empty", ErrUnexpectedReply)
+	}
+	r := CancelResult{Verdict: str(v[0])}
+	switch {
+	case r.Verdict == Done && len(v) == 2:
+		r.State = str(v[1])
+	case r.Verdict == Cancelled && len(v) == 7 && str(v[1]) == Enqueue:
+		r.Next = &Task{Session: s, ID: str(v[2]), Gen: num(v[3]), Queue: str(v[4]), At: ms(num(v[5])), Type: str(v[6])}
+	}
+	return r, nil
 }
 
 // Snapshot is the run state of one session as the reconciler sees it.

@@ -8,7 +8,7 @@
 -- KEYS[4] session table record         (sq:{S}:sess; may not exist)
 -- ARGV[1]  job ID
 -- ARGV[2]  fencing token of this run
--- ARGV[3]  outcome: "ok" or "fail"
+-- ARGV[3]  outcome: "ok", "fail" or "cancel" (asked to cancel: ends cancelled)
 -- ARGV[4]  result (ok, already capped) or error text (fail)
 -- ARGV[5]  retention of the finished record, ms
 -- ARGV[6]  job record key prefix of the session (sq:{S}:j:)
@@ -25,8 +25,9 @@
 --   this = "retry", a=gen, b=queue, c=process-at ms, d=type
 --                                    the job stays at the head; the caller
 --                                    enqueues task "ID:gen" to run at c
---   this = "succeeded" | "failed"    the job ended (failed: dead-lettered)
--- and, when this is "succeeded" or "failed":
+--   this = "succeeded" | "failed" | "cancelled"
+--                                    the job ended (failed: dead-lettered)
+-- and, when the job ended:
 --   next = "none"                    the session is empty; lease released
 --   next = "enqueue", id, gen, queue, process-at ms, type
 --                                    lease released; caller enqueues "id:gen"
@@ -50,6 +51,9 @@ if ARGV[3] == 'fail' then
   end
   this = 'failed'
   redis.call('HSET', KEYS[3], 'state', 'failed', 'ft', now)
+elseif ARGV[3] == 'cancel' then
+  this = 'cancelled'
+  redis.call('HSET', KEYS[3], 'state', 'cancelled', 'ft', now, 'err', ARGV[4])
 else
   this = 'succeeded'
   redis.call('HSET', KEYS[3], 'state', 'succeeded', 'ft', now, 'res', ARGV[4])

@@ -1,16 +1,19 @@
 -- renew.lua: extend a session lease held with a given fencing token.
 --
 -- KEYS[1] run hash of the session (sq:{S}:run)
+-- KEYS[2] record of the job holding the lease (sq:{S}:j:ID)
 -- ARGV[1] job ID holding the lease
 -- ARGV[2] fencing token
 -- ARGV[3] lease duration, ms
 --
--- Returns 1 when the lease was extended, 0 when it is no longer held with
--- that token (lost: the holder must stop and its writes are refused).
+-- Returns 1 when the lease was extended, 2 when it was extended but the job
+-- was asked to cancel (cancel.lua), 0 when it is no longer held with that
+-- token (lost: the holder must stop and its writes are refused).
 if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[2] or redis.call('HGET', KEYS[1], 'job') ~= ARGV[1] then
   return 0
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'until', now + tonumber(ARGV[3]))
+if redis.call('HGET', KEYS[2], 'cx') == '1' then return 2 end
 return 1
