@@ -19,6 +19,10 @@ var ErrLeaseLost = errors.New("worker: session lease lost")
 // again elsewhere.
 var ErrShuttingDown = errors.New("worker: shutting down")
 
+// ErrCancelled is the cause of a handler's context cancellation when the
+// job was cancelled by a user (jobs.Client.Cancel); the job ends cancelled.
+var ErrCancelled = errors.New("worker: job cancelled")
+
 // Job is what a handler gets: one run (attempt) of a job.
 type Job struct {
 	ID        string
@@ -42,6 +46,9 @@ type Job struct {
 	OutOfSession bool
 
 	result []byte
+	// env is extra environment (KEY=VALUE) for an exec handler, from the
+	// session attachment (Attachment.Env); set by the worker.
+	env []string
 }
 
 // SetResult records the job's result, kept (up to the worker's

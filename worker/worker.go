@@ -490,6 +490,7 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 		}
 		defer a.Close()
 		hctx, att = actx, a
+		job.env = a.Env()
 	}
 	if rj.Timeout > 0 {
 		var c context.CancelFunc
@@ -522,7 +523,7 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 		}
 		return ledger.Outcome{OK: true, Text: string(res)}, endDone
 	}
-	if c := context.Cause(hctx); c != nil && hctx.Err() != nil && ctx.Err() == nil {
+	if c := context.Cause(hctx); c != nil && hctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, c) {
 		err = fmt.Errorf("%w (%v)", err, c)
 	}
 	return ledger.Outcome{

@@ -1,0 +1,273 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mattn/go-shellwords"
+)
+
+// ExecOptions configure NewExecHandler. Zero values take the defaults named.
+type ExecOptions struct {
+	// MaxOutput is how much of the command's stdout is kept as the job's
+	// result, in bytes; the rest is read and discarded, which is not an
+	// error. The worker's Config.MaxResult caps the stored result too.
+	// Default 64 KiB.
+	MaxOutput int
+	// StderrTail is how many bytes of the end of the command's stderr are
+	// kept for the error text of a failed run. Default 4 KiB.
+	StderrTail int
+	// KillGrace is unused: a cancelled command's process group gets SIGKILL
+	// at once, with no gentler signal first and so no grace period to wait.
+	// It is reserved for a SIGTERM-then-SIGKILL policy. Default 0; negative
+	// is an error.
+	KillGrace time.Duration
+	// Dir is the command's working directory; a relative command path is
+	// resolved in it. Default: the worker's working directory.
+	Dir string
+}
+
+const (
+	defaultExecMaxOutput  = 64 << 10
+	defaultExecStderrTail = 4 << 10
+	// execWaitDelay bounds how long Wait waits for the command's stdout and
+	// stderr to close once the command has exited or been killed. Only a
+	// process that left the command's process group (setsid) can hold them
+	// open that long; see runCommand.
+	execWaitDelay = 2 * time.Second
+)
+
+// NewExecHandler returns a Handler that runs command for each job: a job
+// type mapped to a command line, configured on the worker, never taken from
+// a job.
+//
+// The command line is split into words with POSIX shell quoting rules
+// (github.com/mattn/go-shellwords), but no shell runs it: there is no
+// expansion of environment variables ($VAR is passed literally), command
+// substitution, globs or ~, and a line with a shell operator (; & | < >) or
+// a leading VAR=value assignment is an error. The payload never reaches the
+// command line, so it cannot inject anything into it. Write sh -c '...' to
+// get a shell.
+//
+// Each run gets the job's payload on stdin and the worker's environment plus
+// the session attachment's variables and SESSIONQ_JOB_ID, SESSIONQ_JOB_TYPE,
+// SESSIONQ_SESSION_ID (empty without a session), SESSIONQ_SESSION_ACTIVE
+// (true or false), SESSIONQ_FENCING_TOKEN, SESSIONQ_ATTEMPT,
+// SESSIONQ_APPLICATION_ID, SESSIONQ_QUEUE and SESSIONQ_SEQ; these job
+// variables win over same-named ones from the worker or the attachment.
+//
+// Exit status 0 is success, and stdout (up to MaxOutput) is the job's
+// result. Any other status fails the job with the status and the tail of
+// stderr. A command that cannot be started (not found, not executable) fails
+// the job without retries (ErrSkipRetry).
+//
+// The command runs in a process group of its own. When the job's context is
+// cancelled (timeout, lost lease, shutdown) the whole group is killed with
+// SIGKILL; when the command exits, whatever it left running in its group is
+// killed too, so nothing of a finished job overlaps the next job of its
+// session. If the worker dies, even by SIGKILL, the kernel kills the command
+// (not the rest of its group). Processes that leave the group (setsid) are
+// not tracked. NewExecHandler is supported on Linux only.
+func NewExecHandler(command string, opts ExecOptions) (Handler, error) {
+	if err := execSupported(); err != nil {
+		return nil, err
+	}
+	p := shellwords.NewParser()
+	p.ParseEnv, p.ParseBacktick, p.ParseComment = false, false, false
+	args, err := p.Parse(command)
+	if err != nil {
+		return nil, fmt.Errorf("worker: exec command %q: %w", command, err)
+	}
+	if p.Position >= 0 {
+		// The parser stops at an unquoted shell operator; running only the
+		// words before it would silently drop the rest.
+		return nil, fmt.Errorf("worker: exec command %q: shell operator at offset %d; no shell runs the command (use sh -c '...')", command, p.Position)
+	}
+	if len(args) == 0 {
+		return nil, errors.New("worker: exec command is empty")
+	}
+	if isAssignment(args[0]) {
+		return nil, fmt.Errorf("worker: exec command %q: leading assignment %q is not supported; set it in the worker's environment", command, args[0])
+	}
+	if opts.MaxOutput == 0 {
+		opts.MaxOutput = defaultExecMaxOutput
+	}
+	if opts.StderrTail == 0 {
+		opts.StderrTail = defaultExecStderrTail
+	}
+	switch {
+	case opts.MaxOutput < 0:
+		return nil, fmt.Errorf("worker: exec max output %d is negative", opts.MaxOutput)
+	case opts.StderrTail < 0:
+		return nil, fmt.Errorf("worker: exec stderr tail %d is negative", opts.StderrTail)
+	case opts.KillGrace < 0:
+		return nil, fmt.Errorf("worker: exec kill grace %s is negative", opts.KillGrace)
+	}
+	return &execHandler{args: args, opts: opts, waitDelay: execWaitDelay}, nil
+}
+
+type execHandler struct {
+	args      []string
+	opts      ExecOptions
+	waitDelay time.Duration // execWaitDelay; shorter in tests
+}
+
+// Process runs the command for one job.
+func (h *execHandler) Process(ctx context.Context, job *Job) error {
+	name := h.args[0]
+	cmd := exec.CommandContext(ctx, name, h.args[1:]...)
+	cmd.Dir = h.opts.Dir
+	cmd.Stdin = bytes.NewReader(job.Payload)
+	stdout := &headBuffer{max: h.opts.MaxOutput}
+	stderr := &tailBuffer{max: h.opts.StderrTail}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// Later entries win over earlier ones with the same key (os/exec keeps
+	// the last), so the attachment cannot overwrite the job's identity.
+	cmd.Env = append(append(os.Environ(), job.env...), jobEnv(job)...)
+	cmd.WaitDelay = h.waitDelay
+
+	err := runCommand(cmd)
+	var se *startError
+	switch {
+	case err == nil:
+		job.SetResult(stdout.Bytes())
+		return nil
+	case errors.As(err, &se) && ctx.Err() != nil:
+		// os/exec refuses to start a command once its context is done.
+		return fmt.Errorf("exec %s: cancelled before start: %w", name, context.Cause(ctx))
+	case errors.As(err, &se) && se.permanent:
+		return fmt.Errorf("exec %s: cannot start command%s: %w: %w", name, h.dirProblem(), se.err, ErrSkipRetry)
+	case errors.As(err, &se):
+		return fmt.Errorf("exec %s: cannot start command%s: %w", name, h.dirProblem(), se.err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("exec %s: cancelled, process group killed: %w%s", name, context.Cause(ctx), stderr.suffix())
+	case errors.Is(err, exec.ErrWaitDelay):
+		return fmt.Errorf("exec %s: exited, but a process it started outside its process group kept stdout or stderr open; output may be incomplete: %w%s", name, err, stderr.suffix())
+	default:
+		return fmt.Errorf("exec %s: %w%s", name, err, stderr.suffix())
+	}
+}
+
+// dirProblem explains a start failure caused by the working directory, which
+// the system reports just like a missing command ("fork/exec /bin/x: no
+// such file or directory").
+func (h *execHandler) dirProblem() string {
+	if h.opts.Dir == "" {
+		return ""
+	}
+	fi, err := os.Stat(h.opts.Dir)
+	switch {
+	case err != nil:
+		return fmt.Sprintf(" (working directory: %v)", err)
+	case !fi.IsDir():
+		return fmt.Sprintf(" (working directory %s is not a directory)", h.opts.Dir)
+	}
+	return ""
+}
+
+// isAssignment reports whether word is NAME=value, which a shell would take
+// for an environment assignment rather than the command.
+func isAssignment(word string) bool {
+	name, _, ok := strings.Cut(word, "=")
+	if !ok || name == "" || name[0] >= '0' && name[0] <= '9' {
+		return false
+	}
+	for _, c := range name {
+		if c != '_' && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// jobEnv is the job's identity as environment variables.
+func jobEnv(job *Job) []string {
+	return []string{
+		"SESSIONQ_JOB_ID=" + job.ID,
+		"SESSIONQ_JOB_TYPE=" + job.Type,
+		"SESSIONQ_SESSION_ID=" + job.SessionID,
+		"SESSIONQ_SESSION_ACTIVE=" + strconv.FormatBool(job.Active),
+		"SESSIONQ_FENCING_TOKEN=" + strconv.FormatInt(job.FencingToken, 10),
+		"SESSIONQ_ATTEMPT=" + strconv.Itoa(job.Attempt),
+		"SESSIONQ_APPLICATION_ID=" + job.AppID,
+		"SESSIONQ_QUEUE=" + job.Queue,
+		"SESSIONQ_SEQ=" + strconv.FormatInt(job.Seq, 10),
+	}
+}
+
+// startError is a command that could not be started; permanent when
+// retrying cannot help (not found, not executable, no such directory), as
+// opposed to a lack of resources (processes, files, memory).
+type startError struct {
+	err       error
+	permanent bool
+}
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
+// headBuffer keeps the first max bytes written to it and discards the rest,
+// always reporting success so that the command is not cut off by EPIPE.
+type headBuffer struct {
+	buf []byte
+	max int
+}
+
+func (b *headBuffer) Write(p []byte) (int, error) {
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (b *headBuffer) Bytes() []byte { return b.buf }
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	buf       []byte
+	max       int
+	truncated bool
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) >= b.max {
+		b.truncated = b.truncated || len(b.buf) > 0 || len(p) > b.max
+		b.buf = append(b.buf[:0], p[len(p)-b.max:]...)
+		return n, nil
+	}
+	if drop := len(b.buf) + len(p) - b.max; drop > 0 {
+		b.truncated = true
+		b.buf = append(b.buf[:0], b.buf[drop:]...)
+	}
+	b.buf = append(b.buf, p...)
+	return n, nil
+}
+
+// suffix is the trimmed tail of stderr for an error text, or "".
+func (b *tailBuffer) suffix() string {
+	t := b.buf
+	if b.truncated {
+		// Do not start in the middle of a UTF-8 sequence.
+		for i := 0; i < utf8.UTFMax && len(t) > 0 && !utf8.RuneStart(t[0]); i++ {
+			t = t[1:]
+		}
+	}
+	s := strings.TrimSpace(string(t))
+	switch {
+	case s == "":
+		return ""
+	case b.truncated:
+		return "; stderr: ..." + s
+	default:
+		return "; stderr: " + s
+	}
+}
