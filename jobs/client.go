@@ -253,12 +253,7 @@ func (c *Client) submitSession(ctx context.Context, id, jobType string, payload 
 		"maxr", o.maxRetry, "tmo", o.timeout.Milliseconds(), "policy", string(o.policy),
 		"app", o.app, "oos", boolFlag(o.outOfSession), "pat", pat, "att", 0,
 	}
-	// The index goes first: a crash after it leaves an index to nothing
-	// (Get says not found), never a job that cannot be found.
-	if err := c.rdb.Set(ctx, keys.JobIndex(id), o.session, indexTTL).Err(); err != nil {
-		return Submitted{}, fmt.Errorf("writing job index: %w", err)
-	}
-	res, err := c.led.Submit(ctx, o.session, id, o.outOfSession, fields)
+	res, err := c.led.Submit(ctx, o.session, id, o.outOfSession, fields, indexTTL)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, err)
 	}

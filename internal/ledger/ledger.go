@@ -92,13 +92,22 @@ const (
 // know: a version mismatch between scripts and code, or a bug.
 var ErrUnexpectedReply = errors.New("ledger: unexpected script reply")
 
+// Client is the part of a Redis client the ledger needs: scripts, and a
+// pipeline to send a submission's two writes in one round trip.
+type Client interface {
+	redis.Scripter
+	Pipeline() redis.Pipeliner
+}
+
+var _ Client = redis.UniversalClient(nil)
+
 // Ledger runs the ledger scripts on a Redis client.
 type Ledger struct {
-	rdb redis.Scripter
+	rdb Client
 }
 
 // New returns a Ledger on rdb.
-func New(rdb redis.Scripter) *Ledger { return &Ledger{rdb: rdb} }
+func New(rdb Client) *Ledger { return &Ledger{rdb: rdb} }
 
 // Task is something the caller must enqueue on asynq: job ID of session
 // Session, under generation Gen, on Queue, not before At (zero: now).
@@ -127,9 +136,30 @@ type SubmitResult struct {
 
 // Submit appends job id to session s with the given record fields (pairs).
 // An out-of-session job (oos) does not refresh the session's idle timer.
-func (l *Ledger) Submit(ctx context.Context, s, id string, oos bool, fields []any) (SubmitResult, error) {
+// In the same round trip, and before the script, it writes the job's ID
+// index (keys.JobIndex) with indexTTL: a crash between the two leaves an
+// index to nothing, never a job that cannot be found.
+func (l *Ledger) Submit(ctx context.Context, s, id string, oos bool, fields []any, indexTTL time.Duration) (SubmitResult, error) {
 	args := append([]any{id, flag(oos)}, fields...)
-	v, err := submitScript.Run(ctx, l.rdb, sessionKeys(s, id), args...).Slice()
+	k := sessionKeys(s, id)
+	send := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, error) {
+		p := l.rdb.Pipeline()
+		set := p.Set(ctx, keys.JobIndex(id), s, indexTTL)
+		cmd := eval(p)
+		_, _ = p.Exec(ctx)
+		if err := set.Err(); err != nil {
+			return nil, fmt.Errorf("writing job index: %w", err)
+		}
+		return cmd, nil
+	}
+	cmd, err := send(func(p redis.Pipeliner) *redis.Cmd { return submitScript.EvalSha(ctx, p, k, args...) })
+	if err == nil && cmd.Err() != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd, err = send(func(p redis.Pipeliner) *redis.Cmd { return submitScript.Eval(ctx, p, k, args...) })
+	}
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	v, err := cmd.Slice()
 	if err != nil {
 		return SubmitResult{}, fmt.Errorf("running submit script: %w", err)
 	}
