@@ -90,15 +90,15 @@ func TestKill9WorkerMidJob(t *testing.T) {
 	}
 	// Wait for job 3 to start on worker 1, then kill it.
 	deadline := time.Now().Add(30 * time.Second)
+	jobPid := 0
 	for {
-		started := false
 		for _, e := range readLog(t, logFile) {
 			if e.kind == "start" && e.seq == 3 {
 				require.Equal(t, w1.pid(), e.worker)
-				started = true
+				jobPid = e.pid
 			}
 		}
-		if started {
+		if jobPid != 0 {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "job 3 never started")
@@ -115,9 +115,9 @@ func TestKill9WorkerMidJob(t *testing.T) {
 	rep := judge(readLog(t, logFile), map[int]bool{w1.pid(): true})
 	require.True(t, rep.OK(), rep.String())
 	t.Logf("repaired and finished %s after the kill", time.Since(killedAt).Round(time.Millisecond))
-	// The killed worker's job command (sh running the script) is gone.
-	out, _ := exec.Command("pgrep", "-f", job).Output()
-	require.Empty(t, strings.TrimSpace(string(out)), "job commands outlived their worker")
+	// The killed worker's job command (sh running the script) died with it.
+	require.Eventually(t, func() bool { return gone(jobPid) }, 5*time.Second, 20*time.Millisecond,
+		"job command %d outlived its worker", jobPid)
 }
 
 // kill -9 of submitters in the middle of submitting: every job whose ID a

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -135,9 +136,9 @@ func script(t *testing.T, dir, logFile string, sleep string) string {
 	t.Helper()
 	path := filepath.Join(dir, "job.sh")
 	body := fmt.Sprintf(`#!/bin/sh
-echo "start ${SESSIONQ_SESSION_ID:--} ${SESSIONQ_SEQ:-0} $PPID" >> %[1]s
+echo "start ${SESSIONQ_SESSION_ID:--} ${SESSIONQ_SEQ:-0} $PPID $$" >> %[1]s
 sleep %[2]s
-echo "end ${SESSIONQ_SESSION_ID:--} ${SESSIONQ_SEQ:-0} $PPID" >> %[1]s
+echo "end ${SESSIONQ_SESSION_ID:--} ${SESSIONQ_SEQ:-0} $PPID $$" >> %[1]s
 `, logFile, sleep)
 	require.NoError(t, os.WriteFile(path, []byte(body), 0o755))
 	return path
@@ -148,6 +149,7 @@ type event struct {
 	session string // "-" for none
 	seq     int64
 	worker  int
+	pid     int // the job command's own pid
 }
 
 func readLog(t *testing.T, path string) []event {
@@ -162,12 +164,13 @@ func readLog(t *testing.T, path string) []event {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		parts := strings.Fields(sc.Text())
-		if len(parts) != 4 {
+		if len(parts) != 5 {
 			continue // a line cut by a kill
 		}
 		seq, _ := strconv.ParseInt(parts[2], 10, 64)
-		pid, _ := strconv.Atoi(parts[3])
-		evs = append(evs, event{kind: parts[0], session: parts[1], seq: seq, worker: pid})
+		wpid, _ := strconv.Atoi(parts[3])
+		pid, _ := strconv.Atoi(parts[4])
+		evs = append(evs, event{kind: parts[0], session: parts[1], seq: seq, worker: wpid, pid: pid})
 	}
 	return evs
 }
@@ -228,6 +231,22 @@ func waitAll(t *testing.T, c *jobs.Client, ids []string, within time.Duration) m
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// gone reports whether process pid has exited (or is a zombie waiting to
+// be reaped).
+func gone(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the parenthesised command name.
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
 
 func client(t *testing.T, rdb redis.UniversalClient) *jobs.Client {
