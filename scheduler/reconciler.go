@@ -38,6 +38,7 @@ type reconciler struct {
 	insp *asynq.Inspector
 	cfg  *Config
 	log  *slog.Logger
+	m    *metrics
 }
 
 // pass runs one reconciliation over every session with unfinished jobs.
@@ -110,6 +111,7 @@ func (r *reconciler) session(ctx context.Context, s string) (bool, error) {
 	if err := dispatch.Enqueue(ctx, r.aq, t); err != nil {
 		return false, err
 	}
+	r.m.repairs.WithLabelValues(reason(why)).Inc()
 	r.log.Warn("repaired stuck session", "session", s, "job", t.ID, "gen", t.Gen, "why", why)
 	return true, nil
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/leadership"
@@ -45,6 +46,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Tasks are extra periodic tasks run by the leader after each pass.
 	Tasks []Task
+	// Registerer receives the scheduler's Prometheus metrics
+	// (sessionq_reconciler_*, sessionq_scheduler_leader). Default none.
+	Registerer prometheus.Registerer
 }
 
 // Task is periodic singleton work run by the leading scheduler.
@@ -95,6 +99,7 @@ type Scheduler struct {
 	elect *leadership.Elector
 	rec   *reconciler
 	log   *slog.Logger
+	m     *metrics
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -109,7 +114,12 @@ func New(rdb redis.UniversalClient, cfg Config) (*Scheduler, error) {
 		return nil, err
 	}
 	log := c.Logger.With("scheduler", c.ID)
+	m, err := newMetrics(c.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	s := &Scheduler{
+		m:     m,
 		cfg:   c,
 		rdb:   rdb,
 		elect: leadership.New(rdb, "scheduler", c.ID, c.LeaderTerm),
@@ -117,7 +127,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Scheduler, error) {
 	}
 	s.rec = &reconciler{
 		rdb: rdb, led: ledger.New(rdb), aq: asynq.NewClientFromRedisClient(rdb),
-		insp: asynq.NewInspectorFromRedisClient(rdb), cfg: &s.cfg, log: log,
+		insp: asynq.NewInspectorFromRedisClient(rdb), cfg: &s.cfg, log: log, m: m,
 	}
 	return s, nil
 }
@@ -177,8 +187,13 @@ func (s *Scheduler) loop(ctx context.Context) {
 			s.log.Info("leadership changed", "leading", lead)
 		}
 		leading = lead && err == nil
+		s.m.leader.Set(b2f(leading))
 		if leading {
-			if rep, err := s.rec.pass(ctx); err != nil && ctx.Err() == nil {
+			rep, err := s.rec.pass(ctx)
+			if err == nil {
+				s.m.pending.Set(float64(rep.Sessions))
+			}
+			if err != nil && ctx.Err() == nil {
 				s.log.Error("reconciler pass", "err", err)
 			} else if rep.Repaired > 0 {
 				s.log.Info("reconciler pass", "sessions", rep.Sessions, "repaired", rep.Repaired)

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/dispatch"
@@ -74,6 +75,9 @@ type Config struct {
 	// Attacher gives session jobs their session's files and parameters.
 	// Default none.
 	Attacher Attacher
+	// Registerer receives the worker's Prometheus metrics
+	// (sessionq_jobs_*, sessionq_leases_lost_total, ...). Default none.
+	Registerer prometheus.Registerer
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -170,6 +174,7 @@ type Worker struct {
 	log      *slog.Logger
 	queues   string // ",q1,q2,"
 	handlers map[string]Handler
+	m        *metrics
 
 	mu       sync.Mutex
 	started  bool
@@ -189,7 +194,12 @@ func New(rdb redis.UniversalClient, cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := newMetrics(c.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	return &Worker{
+		m:        m,
 		cfg:      c,
 		rdb:      rdb,
 		led:      ledger.New(rdb),
@@ -326,6 +336,7 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("acquiring session lease: %w", err)
 	}
 	if res.Verdict != ledger.OK {
+		w.m.dropped.WithLabelValues(res.Verdict).Inc()
 		w.log.Debug("dropping task", "job", c.Job, "session", c.Session, "gen", c.Gen, "verdict", res.Verdict)
 		return nil
 	}
@@ -343,7 +354,20 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 	if h == nil {
 		return fmt.Errorf("no handler for job type %q on worker %s: %w", t.Type(), w.cfg.ID, asynq.SkipRetry)
 	}
+	w.m.started.WithLabelValues(job.Type, "plain").Inc()
+	w.m.running.Inc()
+	t0 := time.Now()
 	err := call(withJob(ctx, job), h, job)
+	w.m.running.Dec()
+	w.m.duration.WithLabelValues(job.Type).Observe(time.Since(t0).Seconds())
+	switch {
+	case err == nil:
+		w.m.finished.WithLabelValues(job.Type, ledger.StateSucceeded).Inc()
+	case errors.Is(err, ErrSkipRetry) || n >= m:
+		w.m.finished.WithLabelValues(job.Type, ledger.StateFailed).Inc()
+	default:
+		w.m.finished.WithLabelValues(job.Type, ledger.Retry).Inc()
+	}
 	if err != nil {
 		if errors.Is(err, ErrSkipRetry) {
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
@@ -388,9 +412,11 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 		out, how := w.runOne(ctx, rj)
 		switch how {
 		case endLost:
+			w.m.lost.Inc()
 			w.log.Warn("session lease lost; job abandoned to its new holder", "job", rj.ID, "session", rj.Session, "token", rj.Token)
 			return
 		case endHandBack:
+			w.m.handback.Inc()
 			w.handBack(ctx, rj)
 			return
 		}
@@ -403,6 +429,7 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 			w.log.Error("recording job outcome", "job", rj.ID, "session", rj.Session, "err", err)
 			return
 		}
+		w.m.finished.WithLabelValues(rj.Type, fr.This).Inc()
 		switch fr.This {
 		case ledger.Stale:
 			w.log.Warn("job outcome refused: stale fencing token", "job", rj.ID, "session", rj.Session, "token", rj.Token)
@@ -415,6 +442,7 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 		}
 		switch fr.Next {
 		case ledger.Run:
+			w.m.inline.Inc()
 			rj = fr.Run
 		case ledger.Enqueue:
 			w.enqueue(ctx, fr.Task)
@@ -473,6 +501,11 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 	if h == nil {
 		return ledger.Outcome{Final: true, Text: fmt.Sprintf("no handler for job type %q on worker %s", rj.Type, w.cfg.ID)}, endDone
 	}
+	w.m.started.WithLabelValues(rj.Type, "session").Inc()
+	w.m.running.Inc()
+	defer w.m.running.Dec()
+	t0 := time.Now()
+	defer func() { w.m.duration.WithLabelValues(rj.Type).Observe(time.Since(t0).Seconds()) }()
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r := w.track(cancel)

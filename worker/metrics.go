@@ -1,0 +1,64 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the worker's Prometheus collectors. They are always counted;
+// they are exported only when Config.Registerer is set.
+type metrics struct {
+	started  *prometheus.CounterVec
+	finished *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inline   prometheus.Counter
+	dropped  *prometheus.CounterVec
+	lost     prometheus.Counter
+	handback prometheus.Counter
+	running  prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		started: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionq_jobs_started_total", Help: "Job runs started, by job type and kind (session or plain).",
+		}, []string{"type", "kind"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionq_jobs_finished_total", Help: "Job runs ended, by job type and outcome (succeeded, retry, failed, cancelled).",
+		}, []string{"type", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sessionq_job_duration_seconds", Help: "Handler run time, by job type.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}, []string{"type"}),
+		inline: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionq_inline_runs_total", Help: "Session jobs run at once by the slot that ran their predecessor (affinity).",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionq_tasks_dropped_total", Help: "asynq tasks of session jobs dropped at acquire, by verdict (stale, busy, wait, done, gone).",
+		}, []string{"verdict"}),
+		lost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionq_leases_lost_total", Help: "Session leases lost while a job ran (the job was cancelled and fenced).",
+		}),
+		handback: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionq_handbacks_total", Help: "Running session jobs handed back on shutdown.",
+		}),
+		running: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sessionq_jobs_running", Help: "Jobs running on this worker now.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.started, m.finished, m.duration, m.inline, m.dropped, m.lost, m.handback, m.running} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				continue
+			}
+			return nil, fmt.Errorf("worker: registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}
