@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -393,6 +394,54 @@ func infoFromRecord(id string, m map[string]string) *Info {
 		in.NextRunAt = t("pat")
 	}
 	return in
+}
+
+// DeadLetters lists up to limit dead-lettered (failed) jobs, newest
+// session jobs first, then the archived plain jobs of every queue. Entries
+// whose records outlived their retention are left out.
+func (c *Client) DeadLetters(ctx context.Context, limit int) ([]*Info, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	members, err := c.rdb.ZRevRange(ctx, keys.Dead, 0, int64(limit)-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading dead-letter index: %w", err)
+	}
+	var out []*Info
+	for _, m := range members {
+		s, id, ok := strings.Cut(m, "/")
+		if !ok {
+			continue
+		}
+		rec, err := c.rdb.HGetAll(ctx, keys.Job(s, id)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("reading job %s: %w", id, err)
+		}
+		if len(rec) > 0 {
+			out = append(out, infoFromRecord(id, rec))
+		}
+	}
+	queues, err := c.insp.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("listing queues: %w", err)
+	}
+	for _, q := range queues {
+		if len(out) >= limit {
+			break
+		}
+		tasks, err := c.insp.ListArchivedTasks(q, asynq.PageSize(limit-len(out)))
+		if err != nil {
+			return nil, fmt.Errorf("listing archived jobs of queue %s: %w", q, err)
+		}
+		for _, ti := range tasks {
+			if _, session := ti.Headers[dispatch.HeaderJob]; session {
+				continue // a session job's carrier: the ledger has the job
+			}
+			out = append(out, &Info{ID: ti.ID, Type: ti.Type, Queue: ti.Queue, State: StateFailed,
+				Attempts: ti.Retried + 1, MaxRetry: ti.MaxRetry, LastError: ti.LastErr, Payload: ti.Payload, Finished: ti.LastFailedAt})
+		}
+	}
+	return out, nil
 }
 
 func (c *Client) getPlain(ctx context.Context, id string) (*Info, error) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -61,6 +63,12 @@ func (r *reconciler) pass(ctx context.Context) (Report, error) {
 			}
 		}
 		return it.Err()
+	}
+	// Dead-letter index entries outlive the records they point to by at
+	// most DeadRetention.
+	cut := strconv.FormatInt(time.Now().Add(-r.cfg.DeadRetention).UnixMilli(), 10)
+	if err := r.rdb.ZRemRangeByScore(ctx, keys.Dead, "-inf", "("+cut).Err(); err != nil {
+		return rep, fmt.Errorf("trimming dead-letter index: %w", err)
 	}
 	var err error
 	if cc, ok := r.rdb.(*redis.ClusterClient); ok {

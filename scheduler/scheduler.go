@@ -42,6 +42,9 @@ type Config struct {
 	LeaderTerm time.Duration
 	// ScanCount is the SCAN batch size. Default 1000.
 	ScanCount int
+	// DeadRetention is how long an entry stays in the dead-letter index of
+	// session jobs. Default 7 days.
+	DeadRetention time.Duration
 	// Logger receives the scheduler's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Tasks are extra periodic tasks run by the leader after each pass.
@@ -75,6 +78,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ScanCount == 0 {
 		c.ScanCount = 1000
+	}
+	if c.DeadRetention == 0 {
+		c.DeadRetention = 7 * 24 * time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -200,6 +200,11 @@ func TestPoisonJobBlockAndSkip(t *testing.T) {
 			dead, err := rdb.ZRange(context.Background(), keys.Dead, 0, -1).Result()
 			require.NoError(t, err)
 			require.Equal(t, []string{"s/" + p.ID}, dead)
+			dl, err := c.DeadLetters(context.Background(), 10)
+			require.NoError(t, err)
+			require.Len(t, dl, 1)
+			require.Equal(t, p.ID, dl[0].ID)
+			require.Equal(t, jobs.StateFailed, dl[0].State)
 		})
 	}
 }
@@ -465,4 +470,11 @@ func TestUnknownJobTypeIsDeadLettered(t *testing.T) {
 	require.Equal(t, jobs.StateSucceeded, infos[d.ID].State)
 	require.Equal(t, jobs.StateFailed, infos[p.ID].State)
 	require.Contains(t, infos[p.ID].LastError, "no handler")
+	dl, err := c.DeadLetters(ctx, 10)
+	require.NoError(t, err)
+	var dead []string
+	for _, in := range dl {
+		dead = append(dead, in.ID)
+	}
+	require.ElementsMatch(t, []string{u.ID, p.ID}, dead, "both the session job and the plain job are dead-lettered")
 }
