@@ -378,8 +378,18 @@ func TestShutdownHandsBackRunningJob(t *testing.T) {
 	var order []string
 	var mu sync.Mutex
 	startWorker(t, rdb, worker.Config{Concurrency: 1}, map[string]worker.HandlerFunc{
-		"doc":   func(ctx context.Context, j *worker.Job) error { mu.Lock(); order = append(order, "a"); mu.Unlock(); return nil },
-		"after": func(ctx context.Context, j *worker.Job) error { mu.Lock(); order = append(order, "b"); mu.Unlock(); return nil },
+		"doc": func(ctx context.Context, j *worker.Job) error {
+			mu.Lock()
+			order = append(order, "a")
+			mu.Unlock()
+			return nil
+		},
+		"after": func(ctx context.Context, j *worker.Job) error {
+			mu.Lock()
+			order = append(order, "b")
+			mu.Unlock()
+			return nil
+		},
 	})
 	infos := waitTerminal(t, c, []string{a.ID, b.ID}, 10*time.Second)
 	require.Equal(t, jobs.StateSucceeded, infos[a.ID].State)
