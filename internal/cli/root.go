@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,6 +27,7 @@ type env struct {
 
 // NewRootCmd builds the sessionq command tree.
 func NewRootCmd() *cobra.Command {
+	quietRedisOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 	e := &env{v: viper.New(), out: os.Stdout, errOut: os.Stderr}
 	root := &cobra.Command{
 		Use:           "sessionq",
@@ -78,6 +80,19 @@ func (e *env) load(cmd *cobra.Command) error {
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(e.errOut, &slog.HandlerOptions{Level: lvl})))
 	return nil
+}
+
+// quietRedisOnce installs redisLogger once per process: go-redis logs
+// through a global.
+var quietRedisOnce sync.Once
+
+// redisLogger sends go-redis's own logs (such as a retried dial failing,
+// which the caller reports anyway as one clear error) to slog at debug
+// level instead of printing them on stderr.
+type redisLogger struct{}
+
+func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }
 
 // redisURL is the configured Redis URL.

@@ -1,0 +1,390 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/scheduler"
+	"github.com/sessionq/sessionq/worker"
+)
+
+// Config is sessionq's configuration, read once per command from flags,
+// SESSIONQ_* environment variables and the config file (sessionq.yaml), in
+// that order of precedence. A key a.b_c is the YAML path a: {b_c: ...}, the
+// environment variable SESSIONQ_A_B_C and, where a command has one, a flag.
+// See sessionq.example.yaml.
+type Config struct {
+	Redis     RedisConfig     `mapstructure:"redis"`
+	Log       LogConfig       `mapstructure:"log"`
+	Client    ClientConfig    `mapstructure:"client"`
+	Worker    WorkerConfig    `mapstructure:"worker"`
+	Scheduler SchedulerConfig `mapstructure:"scheduler"`
+}
+
+// RedisConfig says where Redis is.
+type RedisConfig struct {
+	// URL is a redis:// or rediss:// URL. Default redis://127.0.0.1:6379/0.
+	URL string `mapstructure:"url"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `mapstructure:"level"`
+}
+
+// ClientConfig configures the producer side (submit, job get).
+type ClientConfig struct {
+	// MaxPayload is the largest payload accepted, in bytes. Default 1 MiB.
+	MaxPayload int `mapstructure:"max_payload"`
+	// Retention is how long a finished job without a session stays
+	// readable. Default 24h.
+	Retention time.Duration `mapstructure:"retention"`
+}
+
+// WorkerConfig configures `sessionq worker` (and the worker of `sessionq dev`).
+type WorkerConfig struct {
+	// ID names the worker in leases and logs. Default host-pid-random.
+	ID string `mapstructure:"id"`
+	// Concurrency is the number of slots. Default 10.
+	Concurrency int `mapstructure:"concurrency"`
+	// Queues are the queues served. Default [default].
+	Queues []string `mapstructure:"queues"`
+	// Lease is the session lease. Default 10s.
+	Lease time.Duration `mapstructure:"lease"`
+	// ShutdownGrace is how long a stopping worker lets running jobs finish.
+	// Default 10s.
+	ShutdownGrace time.Duration `mapstructure:"shutdown_grace"`
+	// Retention is how long a finished session job stays readable. Default 24h.
+	Retention time.Duration `mapstructure:"retention"`
+	// Exec maps job types to commands, each "TYPE=COMMAND". In the
+	// environment (SESSIONQ_WORKER_EXEC) one mapping per line. Default none.
+	Exec execList `mapstructure:"exec"`
+	// ExecMaxOutput caps the output of an exec command kept as the job's
+	// result, in bytes. Default 0: the exec handler's own (64 KiB).
+	ExecMaxOutput int `mapstructure:"exec_max_output"`
+	// ExecDir is the working directory of exec commands. Default "": the
+	// worker's.
+	ExecDir string `mapstructure:"exec_dir"`
+}
+
+// SchedulerConfig configures `sessionq scheduler` (and the scheduler of
+// `sessionq dev`).
+type SchedulerConfig struct {
+	// ID names the scheduler as a leadership candidate. Default host-pid-random.
+	ID string `mapstructure:"id"`
+	// Interval is the time between reconciler passes. Default 2s.
+	Interval time.Duration `mapstructure:"interval"`
+	// DispatchGrace is how long a dispatched job may lack its asynq task
+	// before it is dispatched again. Default 5s.
+	DispatchGrace time.Duration `mapstructure:"dispatch_grace"`
+	// LeaderTerm is the leadership lease. Default 15s.
+	LeaderTerm time.Duration `mapstructure:"leader_term"`
+}
+
+// execList is a list of TYPE=COMMAND mappings. Its own type lets the
+// decoder split an environment variable on newlines rather than commas,
+// which commands may contain.
+type execList []string
+
+// configKeys are every key of Config with its default. A flag bound to a
+// key takes its default from here, so `--help` and the config agree.
+var configKeys = map[string]any{
+	"redis.url":                "redis://127.0.0.1:6379/0",
+	"log.level":                "info",
+	"client.max_payload":       jobs.DefaultMaxPayload,
+	"client.retention":         jobs.DefaultRetention,
+	"worker.id":                "",
+	"worker.concurrency":       10,
+	"worker.queues":            []string{jobs.DefaultQueue},
+	"worker.lease":             10 * time.Second,
+	"worker.shutdown_grace":    10 * time.Second,
+	"worker.retention":         jobs.DefaultRetention,
+	"worker.exec":              []string{},
+	"worker.exec_max_output":   0,
+	"worker.exec_dir":          "",
+	"scheduler.id":             "",
+	"scheduler.interval":       2 * time.Second,
+	"scheduler.dispatch_grace": 5 * time.Second,
+	"scheduler.leader_term":    15 * time.Second,
+}
+
+// sections are the top-level keys Config owns; unknown keys inside them
+// are errors. Other top-level keys belong to other commands.
+var sections = []string{"redis", "log", "client", "worker", "scheduler"}
+
+// bindFlags binds flags of cmd to config keys (flag name -> key). It runs
+// when the command runs, not when it is built, because a viper key holds
+// one flag and several commands have flags for the same key.
+func (e *env) bindFlags(cmd *cobra.Command, flags map[string]string) error {
+	for name, key := range flags {
+		f := cmd.Flags().Lookup(name)
+		if f == nil {
+			return fmt.Errorf("internal error: command %s has no flag --%s", cmd.Name(), name)
+		}
+		if err := e.v.BindPFlag(key, f); err != nil {
+			return fmt.Errorf("binding flag --%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// config reads the whole configuration. Call it after bindFlags.
+func (e *env) config() (*Config, error) {
+	for k, def := range configKeys {
+		e.v.SetDefault(k, def)
+	}
+	all := e.v.AllSettings()
+	var c Config
+	for _, name := range sections {
+		raw, ok := all[name]
+		if !ok {
+			continue
+		}
+		m, ok := raw.(map[string]any)
+		if !ok {
+			return nil, e.configError(fmt.Errorf("%s: want a mapping of keys, got %T", name, raw))
+		}
+		if err := decodeSection(name, m, &c); err != nil {
+			return nil, e.configError(err)
+		}
+	}
+	if err := c.validate(); err != nil {
+		return nil, e.configError(err)
+	}
+	return &c, nil
+}
+
+// configError says where the configuration came from.
+func (e *env) configError(err error) error {
+	if f := e.v.ConfigFileUsed(); f != "" {
+		return fmt.Errorf("invalid configuration (flags, SESSIONQ_* environment, %s): %w", f, err)
+	}
+	return fmt.Errorf("invalid configuration: %w", err)
+}
+
+// decodeSection decodes section name of the settings into its field of c,
+// refusing unknown keys, with a one-line error naming the key.
+func decodeSection(name string, m map[string]any, c *Config) error {
+	field, ok := sectionField(c, name)
+	if !ok {
+		return fmt.Errorf("internal error: no config section %q", name)
+	}
+	known := fieldKeys(field.Type())
+	for k := range m {
+		if !slices.Contains(known, k) {
+			return fmt.Errorf("unknown key %s.%s (known: %s)", name, k, strings.Join(known, ", "))
+		}
+	}
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:           field.Addr().Interface(),
+		WeaklyTypedInput: true,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			execListHook,
+			durationHook,
+			mapstructure.StringToSliceHookFunc(","),
+		),
+	})
+	if err != nil {
+		return fmt.Errorf("internal error: %w", err)
+	}
+	if err := dec.Decode(m); err != nil {
+		return flattenDecodeError(name, err)
+	}
+	return nil
+}
+
+func sectionField(c *Config, name string) (reflect.Value, bool) {
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		if v.Type().Field(i).Tag.Get("mapstructure") == name {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+func fieldKeys(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		out = append(out, t.Field(i).Tag.Get("mapstructure"))
+	}
+	slices.Sort(out)
+	return out
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// durationHook parses durations ("1.5s", "250ms") with an error that says
+// what is wrong; a bare number is refused rather than read as nanoseconds.
+func durationHook(f, t reflect.Type, data any) (any, error) {
+	if t != durationType {
+		return data, nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		s := strings.TrimSpace(data.(string))
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("invalid duration %q: want a number with a unit, such as 500ms, 10s or 5m", s)
+		}
+		return d, nil
+	case reflect.Int64:
+		if f == durationType {
+			return data, nil
+		}
+	}
+	return nil, fmt.Errorf("invalid duration %v: want a number with a unit, such as 500ms, 10s or 5m", data)
+}
+
+// execListHook reads a string (an environment variable) as one mapping per
+// line.
+func execListHook(f, t reflect.Type, data any) (any, error) {
+	if t != reflect.TypeFor[execList]() || f.Kind() != reflect.String {
+		return data, nil
+	}
+	var out []string
+	for line := range strings.SplitSeq(data.(string), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out, nil
+}
+
+// flattenDecodeError turns mapstructure's multi-line report into one line
+// naming the first key at fault.
+func flattenDecodeError(section string, err error) error {
+	var de *mapstructure.DecodeError
+	if errors.As(err, &de) {
+		key := section + "." + de.Name()
+		var pe *mapstructure.ParseError
+		if errors.As(de, &pe) {
+			return fmt.Errorf("%s: invalid value %q: want %s", key, fmt.Sprint(pe.Value), pe.Expected.Type())
+		}
+		return fmt.Errorf("%s: %w", key, de.Unwrap())
+	}
+	return fmt.Errorf("%s: %s", section, strings.Join(strings.Fields(err.Error()), " "))
+}
+
+func (c *Config) validate() error {
+	// The libraries read a zero as "use the default": a zero given here
+	// would be silently replaced, so it is refused.
+	positive := []struct {
+		key string
+		val any
+		bad bool
+	}{
+		{"client.max_payload", c.Client.MaxPayload, c.Client.MaxPayload <= 0},
+		{"client.retention", c.Client.Retention, c.Client.Retention <= 0},
+		{"worker.concurrency", c.Worker.Concurrency, c.Worker.Concurrency <= 0},
+		{"worker.lease", c.Worker.Lease, c.Worker.Lease <= 0},
+		{"worker.shutdown_grace", c.Worker.ShutdownGrace, c.Worker.ShutdownGrace <= 0},
+		{"worker.retention", c.Worker.Retention, c.Worker.Retention <= 0},
+		{"scheduler.interval", c.Scheduler.Interval, c.Scheduler.Interval <= 0},
+		{"scheduler.dispatch_grace", c.Scheduler.DispatchGrace, c.Scheduler.DispatchGrace <= 0},
+		{"scheduler.leader_term", c.Scheduler.LeaderTerm, c.Scheduler.LeaderTerm <= 0},
+	}
+	for _, p := range positive {
+		if p.bad {
+			return fmt.Errorf("%s %v: must be positive", p.key, p.val)
+		}
+	}
+	if c.Worker.ExecMaxOutput < 0 {
+		return fmt.Errorf("worker.exec_max_output %d: must not be negative", c.Worker.ExecMaxOutput)
+	}
+	if _, err := c.Worker.execMappings(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// logger is the logger of a command's components: text on the command's
+// stderr at the configured level. Commands pass it down rather than rely on
+// slog.Default, a process global.
+func (e *env) logger(c *Config) *slog.Logger {
+	lvl := slog.LevelInfo
+	_ = lvl.UnmarshalText([]byte(c.Log.Level)) // checked by load
+	return slog.New(slog.NewTextHandler(e.errOut, &slog.HandlerOptions{Level: lvl}))
+}
+
+// execMapping is one --exec TYPE=COMMAND.
+type execMapping struct {
+	jobType string
+	command string
+}
+
+func (w WorkerConfig) execMappings() ([]execMapping, error) {
+	var out []execMapping
+	seen := map[string]bool{}
+	for _, s := range w.Exec {
+		typ, command, ok := strings.Cut(s, "=")
+		typ, command = strings.TrimSpace(typ), strings.TrimSpace(command)
+		if !ok || typ == "" || command == "" {
+			return nil, fmt.Errorf("worker.exec %q: want TYPE=COMMAND", s)
+		}
+		if err := jobs.ValidateType(typ); err != nil {
+			return nil, fmt.Errorf("worker.exec %q: %w", s, err)
+		}
+		if seen[typ] {
+			return nil, fmt.Errorf("worker.exec: job type %q mapped twice", typ)
+		}
+		seen[typ] = true
+		out = append(out, execMapping{jobType: typ, command: command})
+	}
+	return out, nil
+}
+
+// workerConfig is the library configuration of a worker.
+func (w WorkerConfig) workerConfig() worker.Config {
+	return worker.Config{
+		ID:            w.ID,
+		Concurrency:   w.Concurrency,
+		Queues:        w.Queues,
+		Lease:         w.Lease,
+		ShutdownGrace: w.ShutdownGrace,
+		Retention:     w.Retention,
+	}
+}
+
+// schedulerConfig is the library configuration of a scheduler.
+func (s SchedulerConfig) schedulerConfig() scheduler.Config {
+	return scheduler.Config{
+		ID:            s.ID,
+		Interval:      s.Interval,
+		DispatchGrace: s.DispatchGrace,
+		LeaderTerm:    s.LeaderTerm,
+	}
+}
+
+// jobsConfig is the library configuration of a jobs client.
+func (c ClientConfig) jobsConfig() jobs.ClientConfig {
+	return jobs.ClientConfig{MaxPayload: c.MaxPayload, Retention: c.Retention}
+}
+
+// Flag helpers: the flags of one key are declared once, with the key's
+// default, and bound when the command runs.
+
+func defString(key string) string { return configKeys[key].(string) }
+func defInt(key string) int       { return configKeys[key].(int) }
+func defDuration(key string) time.Duration {
+	return configKeys[key].(time.Duration)
+}
+func defStrings(key string) []string { return configKeys[key].([]string) }
+
+// envName is the environment variable of a key, for help texts.
+func envName(key string) string {
+	return "SESSIONQ_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// usage appends the key's environment variable to a flag's help.
+func usage(text, key string) string { return text + " (env " + envName(key) + ")" }

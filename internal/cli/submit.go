@@ -1,0 +1,261 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sessionq/sessionq/jobs"
+)
+
+// Polling of `submit --wait`: it starts fast for short jobs and slows down
+// for long ones.
+const (
+	waitPollFirst = 50 * time.Millisecond
+	waitPollMax   = time.Second
+)
+
+type submitFlags struct {
+	jobType      string
+	session      string
+	app          string
+	payload      string
+	payloadFile  string
+	queue        string
+	maxRetry     int
+	timeout      time.Duration
+	processIn    time.Duration
+	idempotency  string
+	policy       string
+	outOfSession bool
+	wait         bool
+	waitTimeout  time.Duration
+}
+
+func newSubmitCmd(e *env) *cobra.Command {
+	var f submitFlags
+	cmd := &cobra.Command{
+		Use:   "submit --type TYPE [--session ID] [--payload STRING | --payload-file FILE]",
+		Short: "Submit a job and print its ID",
+		Long: `Submit a job and print its ID alone on standard output.
+
+Jobs with the same --session run one at a time, in the order they were
+submitted, across every worker. The session ID need not name a session in the
+session table: the job then runs inactive, still in order.
+
+With --wait, submit waits until the job ended and exits non-zero unless it
+succeeded.`,
+		Example: `  sessionq submit --type doc.render --session user-42 --payload '{"doc":"a.pdf"}'
+  sessionq submit --type doc.render --payload-file job.json --wait --wait-timeout 2m
+  ID=$(sessionq submit --type echo --payload hi) && sessionq job get "$ID"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSubmit(cmd, e, &f) },
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&f.jobType, "type", "t", "", "job type (required)")
+	fs.StringVarP(&f.session, "session", "s", "", "session ID: jobs of one session run one at a time, in order")
+	fs.StringVar(&f.app, "app", "", "application sub-session ID (needs --session)")
+	fs.StringVarP(&f.payload, "payload", "p", "", "payload")
+	fs.StringVarP(&f.payloadFile, "payload-file", "f", "", `read the payload from a file ("-": standard input)`)
+	fs.StringVarP(&f.queue, "queue", "q", jobs.DefaultQueue, "queue")
+	fs.IntVar(&f.maxRetry, "max-retry", jobs.DefaultMaxRetry, "retries after a failure")
+	fs.DurationVar(&f.timeout, "timeout", jobs.DefaultTimeout, "time limit of one run")
+	fs.DurationVar(&f.processIn, "process-in", 0, "run no sooner than this from now (a session job holds its place)")
+	fs.StringVar(&f.idempotency, "idempotency-key", "", "submitting twice with the same key gives the same job")
+	fs.StringVar(&f.policy, "policy", string(jobs.PolicyBlock), "on failure of a session job: block (retry in place) or skip (dead-letter, session goes on)")
+	fs.BoolVar(&f.outOfSession, "out-of-session", false, "do not refresh the session's inactivity timer")
+	fs.BoolVarP(&f.wait, "wait", "w", false, "wait until the job ended; exit non-zero unless it succeeded")
+	fs.DurationVar(&f.waitTimeout, "wait-timeout", 0, "with --wait: give up after this long (0: no limit)")
+	_ = cmd.MarkFlagRequired("type")
+	return cmd
+}
+
+func runSubmit(cmd *cobra.Command, e *env, f *submitFlags) error {
+	if f.payload != "" && f.payloadFile != "" {
+		return errors.New("--payload and --payload-file are mutually exclusive: give one")
+	}
+	if f.waitTimeout < 0 {
+		return fmt.Errorf("invalid --wait-timeout %s: must not be negative", f.waitTimeout)
+	}
+	if f.waitTimeout > 0 && !f.wait {
+		return errors.New("--wait-timeout needs --wait")
+	}
+	cfg, err := e.config()
+	if err != nil {
+		return err
+	}
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	// Cheap checks first, so that bad input is reported as such even when
+	// Redis is down; Submit checks everything again.
+	if err := f.validate(); err != nil {
+		return err
+	}
+	payload, err := f.readPayload(cmd.InOrStdin(), cfg.Client.MaxPayload)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext(cmd.Context())
+	defer stop()
+	rdb, err := openRedis(ctx, cfg.Redis.URL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	c, err := jobs.NewClient(rdb, cfg.Client.jobsConfig())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sub, err := c.Submit(ctx, f.jobType, payload, opts...)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(e.out, sub.ID); err != nil {
+		return err
+	}
+	if !f.wait {
+		return nil
+	}
+	return waitJob(ctx, c, sub.ID, f.waitTimeout)
+}
+
+func (f *submitFlags) options() ([]jobs.Option, error) {
+	var opts []jobs.Option
+	if f.session != "" {
+		opts = append(opts, jobs.Session(f.session))
+	}
+	if f.app != "" {
+		opts = append(opts, jobs.Application(f.app))
+	}
+	if f.idempotency != "" {
+		opts = append(opts, jobs.IdempotencyKey(f.idempotency))
+	}
+	if f.processIn != 0 {
+		opts = append(opts, jobs.ProcessIn(f.processIn))
+	}
+	if f.outOfSession {
+		opts = append(opts, jobs.OutOfSession())
+	}
+	p := jobs.Policy(f.policy)
+	if p != jobs.PolicyBlock && p != jobs.PolicySkip {
+		return nil, fmt.Errorf("invalid --policy %q: want block or skip", f.policy)
+	}
+	return append(opts,
+		jobs.Queue(f.queue), jobs.MaxRetry(f.maxRetry), jobs.Timeout(f.timeout), jobs.FailurePolicy(p),
+	), nil
+}
+
+// validate checks the names given, before anything is read or dialled.
+func (f *submitFlags) validate() error {
+	checks := []struct {
+		val   string
+		check func(string) error
+	}{
+		{f.session, jobs.ValidateSessionID},
+		{f.app, jobs.ValidateApplicationID},
+		{f.idempotency, jobs.ValidateJobID},
+	}
+	if err := jobs.ValidateType(f.jobType); err != nil {
+		return err
+	}
+	if err := jobs.ValidateQueue(f.queue); err != nil {
+		return err
+	}
+	for _, c := range checks {
+		if c.val == "" {
+			continue
+		}
+		if err := c.check(c.val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readPayload reads the payload, refusing one over limit bytes without
+// reading more than limit+1 of it.
+func (f *submitFlags) readPayload(stdin io.Reader, limit int) ([]byte, error) {
+	var p []byte
+	switch {
+	case f.payloadFile == "":
+		p = []byte(f.payload)
+	case f.payloadFile == "-":
+		b, err := io.ReadAll(io.LimitReader(stdin, int64(limit)+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading payload from standard input: %w", err)
+		}
+		p = b
+	default:
+		fh, err := os.Open(f.payloadFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading payload: %w", err)
+		}
+		defer fh.Close()
+		b, err := io.ReadAll(io.LimitReader(fh, int64(limit)+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading payload file %s: %w", f.payloadFile, err)
+		}
+		p = b
+	}
+	if len(p) > limit {
+		return nil, fmt.Errorf("payload too large: more than %d bytes (client.max_payload)", limit)
+	}
+	return p, nil
+}
+
+// waitJob polls job id until it ended, and returns an error unless it
+// succeeded. timeout 0 waits as long as ctx lasts.
+func waitJob(ctx context.Context, c *jobs.Client, id string, timeout time.Duration) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("job %s did not end within %s", id, timeout))
+		defer cancel()
+	}
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	every := waitPollFirst
+	last := jobs.State("")
+	for {
+		select {
+		case <-ctx.Done():
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				return fmt.Errorf("%w (last state: %s)", cause, last)
+			}
+			return fmt.Errorf("interrupted while waiting for job %s (last state: %s)", id, last)
+		case <-poll.C:
+		}
+		in, err := c.Get(ctx, id)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			continue // reported by the select above
+		case err != nil:
+			return fmt.Errorf("waiting for job %s: %w", id, err)
+		}
+		last = in.State
+		switch in.State {
+		case jobs.StateSucceeded:
+			return nil
+		case jobs.StateFailed:
+			return fmt.Errorf("job %s failed after %d attempt(s): %s", id, in.Attempts, orNone(in.LastError))
+		case jobs.StateCancelled:
+			return fmt.Errorf("job %s was cancelled", id)
+		}
+		poll.Reset(every)
+		every = min(every*3/2, waitPollMax)
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(no error text)"
+	}
+	return s
+}

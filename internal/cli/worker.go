@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/sessionq/sessionq/worker"
+)
+
+func newWorkerCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker: N slots taking jobs from the queues",
+		Long: `Run a worker process with N slots that takes jobs from the queues.
+
+Job types are handled by commands given with --exec TYPE=COMMAND (repeatable):
+the command runs once per job with the payload on its standard input and
+SESSIONQ_JOB_ID, SESSIONQ_SESSION_ID, ... in its environment; exit status 0
+is success and its standard output becomes the job's result. The command line
+is split like a shell would but no shell runs it (write sh -c '...' for one).
+Handlers are configured on the worker only, never by a job's payload.
+
+SIGINT or SIGTERM stops taking jobs and lets running ones finish for
+--shutdown-grace, then hands the rest back to run elsewhere; a second signal
+exits at once.`,
+		Example: `  sessionq worker --concurrency 8 --exec 'doc.render=/usr/local/bin/render --format pdf'
+  SESSIONQ_WORKER_CONCURRENCY=8 sessionq worker --exec 'echo=cat'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := e.bindFlags(cmd, workerFlagKeys); err != nil {
+				return err
+			}
+			cfg, err := e.config()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			rdb, err := openRedis(ctx, cfg.Redis.URL)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			log := e.logger(cfg)
+			w, types, err := newWorker(rdb, cfg.Worker, log, nil)
+			if err != nil {
+				return err
+			}
+			if len(types) == 0 {
+				// A worker without handlers would take jobs only to fail them.
+				return errors.New("no job handlers: give at least one --exec TYPE=COMMAND (or worker.exec in the config file)")
+			}
+			if err := w.Start(ctx); err != nil {
+				return err
+			}
+			log.Info("handling job types", "types", strings.Join(types, ","))
+			<-ctx.Done()
+			stop() // a second signal ends the process at once
+			w.Stop()
+			return nil
+		},
+	}
+	addWorkerFlags(cmd.Flags())
+	return cmd
+}
+
+// workerFlagKeys binds the worker flags (addWorkerFlags) to config keys.
+var workerFlagKeys = map[string]string{
+	"id":              "worker.id",
+	"concurrency":     "worker.concurrency",
+	"queues":          "worker.queues",
+	"lease":           "worker.lease",
+	"shutdown-grace":  "worker.shutdown_grace",
+	"exec":            "worker.exec",
+	"exec-max-output": "worker.exec_max_output",
+	"exec-dir":        "worker.exec_dir",
+}
+
+func addWorkerFlags(fs *pflag.FlagSet) {
+	fs.String("id", defString("worker.id"), usage("worker ID in leases and logs (default host-pid-random)", "worker.id"))
+	fs.IntP("concurrency", "c", defInt("worker.concurrency"), usage("number of slots (jobs run at once)", "worker.concurrency"))
+	fs.StringSlice("queues", defStrings("worker.queues"), usage("queues to serve, comma-separated", "worker.queues"))
+	fs.Duration("lease", defDuration("worker.lease"), usage("session lease; renewed every third of it while a job runs", "worker.lease"))
+	fs.Duration("shutdown-grace", defDuration("worker.shutdown_grace"), usage("how long running jobs may finish on shutdown", "worker.shutdown_grace"))
+	fs.StringArray("exec", defStrings("worker.exec"), usage("TYPE=COMMAND: run COMMAND for jobs of TYPE (repeatable; in the env one per line)", "worker.exec"))
+	fs.Int("exec-max-output", defInt("worker.exec_max_output"), usage("bytes of an exec command's output kept as result (0: handler default)", "worker.exec_max_output"))
+	fs.String("exec-dir", defString("worker.exec_dir"), usage("working directory of exec commands (default: the worker's)", "worker.exec_dir"))
+}
+
+// newWorker builds a worker with the exec handlers of wc and the built-in
+// handlers given (an exec mapping of the same type wins), and returns the
+// job types it handles, sorted.
+func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, builtin map[string]worker.Handler) (*worker.Worker, []string, error) {
+	mappings, err := wc.execMappings()
+	if err != nil {
+		return nil, nil, err
+	}
+	c := wc.workerConfig()
+	c.Logger = log
+	w, err := worker.New(rdb, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	var types []string
+	for _, m := range mappings {
+		h, err := worker.NewExecHandler(m.command, worker.ExecOptions{MaxOutput: wc.ExecMaxOutput, Dir: wc.ExecDir})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--exec %s=%s: %w", m.jobType, m.command, err)
+		}
+		if err := w.Handle(m.jobType, h); err != nil {
+			return nil, nil, err
+		}
+		types = append(types, m.jobType)
+	}
+	for typ, h := range builtin {
+		if slices.Contains(types, typ) {
+			continue
+		}
+		if err := w.Handle(typ, h); err != nil {
+			return nil, nil, err
+		}
+		types = append(types, typ)
+	}
+	slices.Sort(types)
+	return w, types, nil
+}
+
+// signalContext is ctx, cancelled on SIGINT or SIGTERM. Calling stop
+// restores the default handling, so that a second signal ends the process.
+func signalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
