@@ -3,4 +3,11 @@ package cli
 import "github.com/spf13/cobra"
 
 // commands lists the subcommand constructors, in help order.
-var commands = []func(*env) *cobra.Command{}
+var commands = []func(*env) *cobra.Command{
+	newWorkerCmd,
+	newSchedulerCmd,
+	newSubmitCmd,
+	newJobCmd,
+	newDevCmd,
+	newDemoCmd,
+}
