@@ -7,7 +7,11 @@
 package jobs
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // State is where a job is in its life, as a user sees it.
@@ -63,12 +67,46 @@ type Info struct {
 	Attempts     int       `json:"attempts"`
 	MaxRetry     int       `json:"max_retry"`
 	LastError    string    `json:"last_error,omitempty"`
-	Result       []byte    `json:"result,omitempty"`
-	Payload      []byte    `json:"payload,omitempty"`
+	Result       Data      `json:"result,omitempty"`
+	Payload      Data      `json:"payload,omitempty"`
 	Created      time.Time `json:"created,omitzero"`
 	Started      time.Time `json:"started,omitzero"`
 	Finished     time.Time `json:"finished,omitzero"`
 	NextRunAt    time.Time `json:"next_run_at,omitzero"`
 	FencingTok   int64     `json:"fencing_token,omitempty"`
 	OutOfSession bool      `json:"out_of_session,omitempty"`
+}
+
+// Data is a payload or result. In JSON it is a string when it is valid
+// UTF-8, else an object {"base64": "..."}.
+type Data []byte
+
+// MarshalJSON writes d as a string, or as {"base64": ...} when it is not
+// valid UTF-8.
+func (d Data) MarshalJSON() ([]byte, error) {
+	if utf8.Valid(d) {
+		return json.Marshal(string(d))
+	}
+	return json.Marshal(map[string]string{"base64": base64.StdEncoding.EncodeToString(d)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (d *Data) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*d = Data(s)
+		return nil
+	}
+	var o struct {
+		Base64 string `json:"base64"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return fmt.Errorf("jobs: data is neither a string nor {\"base64\": ...}: %w", err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(o.Base64)
+	if err != nil {
+		return fmt.Errorf("jobs: invalid base64 data: %w", err)
+	}
+	*d = raw
+	return nil
 }

@@ -457,8 +457,9 @@ func TestBadInputWritesNothing(t *testing.T) {
 	require.ErrorIs(t, err, jobs.ErrNotFound)
 }
 
-// A job type no worker handles is dead-lettered at once with a clear
-// error, and its session goes on.
+// A job type no worker handles fails with a clear error, is retried (in a
+// mixed fleet another worker may handle it), then dead-lettered, and its
+// session goes on.
 func TestUnknownJobTypeIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	rdb, _ := redistest.Client(t)
@@ -467,16 +468,16 @@ func TestUnknownJobTypeIsDeadLettered(t *testing.T) {
 	startWorker(t, rdb, worker.Config{Concurrency: 1}, map[string]worker.HandlerFunc{
 		"doc": func(ctx context.Context, j *worker.Job) error { return nil },
 	})
-	u, err := c.Submit(ctx, "nobody.handles.this", nil, jobs.Session("u"))
+	u, err := c.Submit(ctx, "nobody.handles.this", nil, jobs.Session("u"), jobs.MaxRetry(1))
 	require.NoError(t, err)
 	d, err := c.Submit(ctx, "doc", nil, jobs.Session("u"))
 	require.NoError(t, err)
-	p, err := c.Submit(ctx, "nobody.handles.this", nil)
+	p, err := c.Submit(ctx, "nobody.handles.this", nil, jobs.MaxRetry(0))
 	require.NoError(t, err)
 	infos := waitTerminal(t, c, []string{u.ID, d.ID, p.ID}, 10*time.Second)
 	require.Equal(t, jobs.StateFailed, infos[u.ID].State)
 	require.Contains(t, infos[u.ID].LastError, `no handler for job type "nobody.handles.this"`)
-	require.Equal(t, 1, infos[u.ID].Attempts)
+	require.Equal(t, 2, infos[u.ID].Attempts)
 	require.Equal(t, jobs.StateSucceeded, infos[d.ID].State)
 	require.Equal(t, jobs.StateFailed, infos[p.ID].State)
 	require.Contains(t, infos[p.ID].LastError, "no handler")

@@ -33,23 +33,27 @@ func TestWorkerMetrics(t *testing.T) {
 		ids = append(ids, sub.ID)
 	}
 	waitTerminal(t, c, ids, 10*time.Second)
+	// The counters move just after the records turn terminal.
+	values := map[string]float64{}
+	eventually(t, 5*time.Second, func() bool {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				key := mf.GetName()
+				for _, l := range m.GetLabel() {
+					key += "/" + l.GetValue()
+				}
+				if m.GetCounter() != nil {
+					values[key] = m.GetCounter().GetValue()
+				}
+			}
+		}
+		return values["sessionq_jobs_finished_total/failed/fail"] == 1
+	}, "the failed run is counted")
 	n, err := testutil.GatherAndCount(reg, "sessionq_jobs_finished_total")
 	require.NoError(t, err)
 	require.Equal(t, 2, n, "two label sets: ok/succeeded and fail/failed")
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	values := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, l := range m.GetLabel() {
-				key += "/" + l.GetValue()
-			}
-			if m.GetCounter() != nil {
-				values[key] = m.GetCounter().GetValue()
-			}
-		}
-	}
 	require.Equal(t, 3.0, values["sessionq_jobs_finished_total/succeeded/ok"])
 	require.Equal(t, 1.0, values["sessionq_jobs_finished_total/failed/fail"])
 	require.Equal(t, 3.0, values["sessionq_inline_runs_total"], "jobs 2 to 4 ran inline after their predecessor")

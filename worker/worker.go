@@ -156,6 +156,11 @@ func (c Config) validate() error {
 	return nil
 }
 
+// shutdownMargin is the time between the end of the grace period, when
+// Stop cancels session jobs and hands them back, and asynq's requeue of
+// plain jobs still running.
+const shutdownMargin = 500 * time.Millisecond
+
 // DefaultRetryDelay waits 1s before the first retry, doubling up to 5m,
 // with 20% jitter.
 func DefaultRetryDelay(n int, _ error) time.Duration {
@@ -258,7 +263,10 @@ func (w *Worker) Start(ctx context.Context) error {
 		TaskCheckInterval:        w.cfg.PollInterval,
 		DelayedTaskCheckInterval: w.cfg.DelayedCheckInterval,
 		Queues:                   qs,
-		ShutdownTimeout:          w.cfg.ShutdownGrace + 3*time.Second,
+		// Session jobs still running at the end of the grace period are
+		// cancelled and handed back by Stop; asynq requeues plain ones a
+		// little later, when this runs out.
+		ShutdownTimeout: w.cfg.ShutdownGrace + shutdownMargin,
 		RetryDelayFunc:           w.carrierRetryDelay,
 		Logger:                   asynqLogger{w.log},
 		LogLevel:                 asynq.WarnLevel,
@@ -352,7 +360,9 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 	job := &Job{ID: id, Type: t.Type(), Payload: t.Payload(), Queue: q, Attempt: n + 1, MaxRetry: m}
 	h := w.handlers[t.Type()]
 	if h == nil {
-		return fmt.Errorf("no handler for job type %q on worker %s: %w", t.Type(), w.cfg.ID, asynq.SkipRetry)
+		// Retried like any failure: in a fleet where workers handle
+		// different types, another worker may handle it.
+		return fmt.Errorf("no handler for job type %q on worker %s", t.Type(), w.cfg.ID)
 	}
 	w.m.started.WithLabelValues(job.Type, "plain").Inc()
 	w.m.running.Inc()
@@ -499,7 +509,10 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 	}
 	h := w.handlers[rj.Type]
 	if h == nil {
-		return ledger.Outcome{Final: true, Text: fmt.Sprintf("no handler for job type %q on worker %s", rj.Type, w.cfg.ID)}, endDone
+		// Retried like any failure: in a fleet where workers handle
+		// different types, another worker may handle it.
+		err := fmt.Errorf("no handler for job type %q on worker %s", rj.Type, w.cfg.ID)
+		return ledger.Outcome{Text: err.Error(), RetryDelay: w.cfg.RetryDelay(int(rj.Attempt), err)}, endDone
 	}
 	w.m.started.WithLabelValues(rj.Type, "session").Inc()
 	w.m.running.Inc()

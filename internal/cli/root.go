@@ -109,12 +109,17 @@ func openRedis(ctx context.Context, url string) (*redis.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid Redis URL %q: %w", url, err)
 	}
-	rdb := redis.NewClient(opt)
+	// Probe once, without the client's retries, so that a wrong address is
+	// reported at once; the client kept retries for the long run.
+	probeOpt := *opt
+	probeOpt.MaxRetries = -1
+	probe := redis.NewClient(&probeOpt)
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err != nil {
-		_ = rdb.Close()
+	err = probe.Ping(pctx).Err()
+	_ = probe.Close()
+	if err != nil {
 		return nil, fmt.Errorf("cannot reach Redis at %s: %w", opt.Addr, err)
 	}
-	return rdb, nil
+	return redis.NewClient(opt), nil
 }

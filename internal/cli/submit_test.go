@@ -29,7 +29,7 @@ func TestSubmitPrintsOnlyTheID(t *testing.T) {
 		in, err := c.Get(t.Context(), id)
 		require.NoError(t, err)
 		require.Equal(t, "doc.render", in.Type)
-		require.Equal(t, []byte(args[len(args)-1]), in.Payload)
+		require.Equal(t, jobs.Data(args[len(args)-1]), in.Payload)
 	}
 }
 
