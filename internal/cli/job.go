@@ -19,7 +19,103 @@ func newJobCmd(e *env) *cobra.Command {
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newJobGetCmd(e))
+	cmd.AddCommand(newJobGetCmd(e), newJobCancelCmd(e), newJobDeadCmd(e))
+	return cmd
+}
+
+// jobsClient opens Redis and a jobs client on it; close both with the
+// returned function.
+func (e *env) jobsClient(cmd *cobra.Command) (*jobs.Client, func(), error) {
+	cfg, err := e.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb, err := openRedis(cmd.Context(), cfg.Redis.URL)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := jobs.NewClient(rdb, cfg.Client.jobsConfig())
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, err
+	}
+	return c, func() { _ = c.Close(); _ = rdb.Close() }, nil
+}
+
+func oneJobID(name string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return fmt.Errorf("job %s takes one job ID, got %d arguments", name, len(args))
+		}
+		return jobs.ValidateJobID(args[0])
+	}
+}
+
+func newJobCancelCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a job",
+		Long: `Cancel a job. A waiting job (parked, pending, retrying) ends cancelled at
+once and its session goes on. A running session job is cancelled at its
+worker's next lease renewal: its handler's context is cancelled (an exec
+command is killed) and it ends cancelled. A running job without a session
+cannot be cancelled. Prints the job's state after the call.`,
+		Args: oneJobID("cancel"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, done, err := e.jobsClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			st, err := c.Cancel(cmd.Context(), args[0])
+			if errors.Is(err, jobs.ErrNotFound) {
+				return fmt.Errorf("job %s not found (never submitted, or its record outlived its retention)", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			if st == jobs.StateRunning {
+				_, err = fmt.Fprintln(e.out, "cancelling (it is running; it stops at its next lease renewal)")
+				return err
+			}
+			_, err = fmt.Fprintln(e.out, st)
+			return err
+		},
+	}
+}
+
+func newJobDeadCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dead",
+		Short: "List dead-lettered (failed) jobs as JSON lines",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			limit, err := cmd.Flags().GetInt("limit")
+			if err != nil {
+				return err
+			}
+			if limit < 1 {
+				return fmt.Errorf("--limit %d: want 1 or more", limit)
+			}
+			c, done, err := e.jobsClient(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			dead, err := c.DeadLetters(cmd.Context(), limit)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(e.out)
+			for _, in := range dead {
+				if err := enc.Encode(in); err != nil {
+					return fmt.Errorf("encoding job %s: %w", in.ID, err)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Int("limit", 100, "most jobs to list")
 	return cmd
 }
 
@@ -29,7 +125,7 @@ func newJobGetCmd(e *env) *cobra.Command {
 		Short: "Print a job as JSON",
 		Long: `Print a job as JSON: its state (pending, parked, running, retrying,
 succeeded, failed, cancelled), session, sequence number, attempts, last error,
-payload and result (base64), and times.`,
+payload and result (text, or {"base64": ...} when not UTF-8), and times.`,
 		Example: `  sessionq job get jabcdefghijklmnopqrstuvwxyz
   sessionq job get "$(sessionq submit --type echo --payload hi)"`,
 		Args: func(_ *cobra.Command, args []string) error {
