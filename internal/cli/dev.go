@@ -56,7 +56,7 @@ The worker handles the sample job types below, plus any --exec mappings
 			}
 			defer st.close()
 			log := e.logger(cfg)
-			w, types, err := newWorker(st.rdb, cfg.Worker, log, sampleHandlers())
+			w, types, err := newWorker(st.rdb, cfg.Worker, log, sampleHandlers(), nil)
 			if err != nil {
 				return err
 			}

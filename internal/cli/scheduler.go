@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -22,7 +23,7 @@ and dispatches their head job again.`,
 			if err := e.bindFlags(cmd, schedulerFlagKeys); err != nil {
 				return err
 			}
-			if err := e.bindFlags(cmd, map[string]string{"id": "scheduler.id"}); err != nil {
+			if err := e.bindFlags(cmd, schedulerOnlyFlagKeys); err != nil {
 				return err
 			}
 			cfg, err := e.config()
@@ -39,10 +40,17 @@ and dispatches their head job again.`,
 			sc := cfg.Scheduler.schedulerConfig()
 			log := e.logger(cfg)
 			sc.Logger = log
+			reg := prometheus.NewRegistry()
+			sc.Registerer = reg
 			s, err := scheduler.New(rdb, sc)
 			if err != nil {
 				return err
 			}
+			stopMetrics, err := serveMetrics(ctx, cfg.Scheduler.MetricsAddr, reg)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			if err := s.Start(ctx); err != nil {
 				return err
 			}
@@ -54,6 +62,7 @@ and dispatches their head job again.`,
 		},
 	}
 	cmd.Flags().String("id", defString("scheduler.id"), usage("scheduler ID as a leadership candidate (default host-pid-random)", "scheduler.id"))
+	cmd.Flags().String("metrics-addr", defString("scheduler.metrics_addr"), usage("serve Prometheus metrics on this address (/metrics), e.g. :9091", "scheduler.metrics_addr"))
 	addSchedulerFlags(cmd.Flags())
 	return cmd
 }
@@ -63,6 +72,13 @@ var schedulerFlagKeys = map[string]string{
 	"interval":       "scheduler.interval",
 	"dispatch-grace": "scheduler.dispatch_grace",
 	"leader-term":    "scheduler.leader_term",
+}
+
+// schedulerOnlyFlagKeys are the flags of `sessionq scheduler` that
+// `sessionq dev` does not have.
+var schedulerOnlyFlagKeys = map[string]string{
+	"id":           "scheduler.id",
+	"metrics-addr": "scheduler.metrics_addr",
 }
 
 // addSchedulerFlags adds the scheduler's timing flags (not --id, which

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -53,10 +54,16 @@ exits at once.`,
 			}
 			defer rdb.Close()
 			log := e.logger(cfg)
-			w, types, err := newWorker(rdb, cfg.Worker, log, nil)
+			reg := prometheus.NewRegistry()
+			w, types, err := newWorker(rdb, cfg.Worker, log, nil, reg)
 			if err != nil {
 				return err
 			}
+			stopMetrics, err := serveMetrics(ctx, cfg.Worker.MetricsAddr, reg)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			if len(types) == 0 {
 				// A worker without handlers would take jobs only to fail them.
 				return errors.New("no job handlers: give at least one --exec TYPE=COMMAND (or worker.exec in the config file)")
@@ -84,10 +91,12 @@ var workerFlagKeys = map[string]string{
 	"shutdown-grace":  "worker.shutdown_grace",
 	"exec":            "worker.exec",
 	"exec-max-output": "worker.exec_max_output",
+	"metrics-addr":    "worker.metrics_addr",
 	"exec-dir":        "worker.exec_dir",
 }
 
 func addWorkerFlags(fs *pflag.FlagSet) {
+	fs.String("metrics-addr", defString("worker.metrics_addr"), usage("serve Prometheus metrics on this address (/metrics), e.g. :9090", "worker.metrics_addr"))
 	fs.String("id", defString("worker.id"), usage("worker ID in leases and logs (default host-pid-random)", "worker.id"))
 	fs.IntP("concurrency", "c", defInt("worker.concurrency"), usage("number of slots (jobs run at once)", "worker.concurrency"))
 	fs.StringSlice("queues", defStrings("worker.queues"), usage("queues to serve, comma-separated", "worker.queues"))
@@ -101,13 +110,14 @@ func addWorkerFlags(fs *pflag.FlagSet) {
 // newWorker builds a worker with the exec handlers of wc and the built-in
 // handlers given (an exec mapping of the same type wins), and returns the
 // job types it handles, sorted.
-func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, builtin map[string]worker.Handler) (*worker.Worker, []string, error) {
+func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, builtin map[string]worker.Handler, reg prometheus.Registerer) (*worker.Worker, []string, error) {
 	mappings, err := wc.execMappings()
 	if err != nil {
 		return nil, nil, err
 	}
 	c := wc.workerConfig()
 	c.Logger = log
+	c.Registerer = reg
 	w, err := worker.New(rdb, c)
 	if err != nil {
 		return nil, nil, err

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -28,8 +30,15 @@ func TestFleetOfWorkerProcesses(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "events.log")
 	job := script(t, dir, logFile, "0.02")
+	port, err := redistest.FreePort()
+	require.NoError(t, err)
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", port)
 	for i := 0; i < 3; i++ {
-		start(t, fmt.Sprintf("worker-%d", i), "worker", "--redis", url, "--concurrency", "3", "--exec", "doc="+job).ready(t, "worker started")
+		args := []string{"worker", "--redis", url, "--concurrency", "3", "--exec", "doc=" + job}
+		if i == 0 {
+			args = append(args, "--metrics-addr", metricsAddr)
+		}
+		start(t, fmt.Sprintf("worker-%d", i), args...).ready(t, "worker started")
 	}
 	start(t, "scheduler", "scheduler", "--redis", url).ready(t, "scheduler started")
 	c := client(t, rdb)
@@ -67,6 +76,14 @@ func TestFleetOfWorkerProcesses(t *testing.T) {
 		workers[e.worker] = true
 	}
 	require.GreaterOrEqual(t, len(workers), 2, "jobs should spread over the worker processes")
+	// Worker 0 serves its metrics.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Contains(t, string(body), `sessionq_jobs_finished_total{outcome="succeeded",type="doc"}`)
+	require.Contains(t, string(body), "go_goroutines")
 }
 
 // kill -9 of a worker in the middle of a session job: the job runs again
