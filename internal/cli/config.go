@@ -75,6 +75,9 @@ type WorkerConfig struct {
 	// ExecDir is the working directory of exec commands. Default "": the
 	// worker's.
 	ExecDir string `mapstructure:"exec_dir"`
+	// MetricsAddr is where Prometheus metrics are served (/metrics), e.g.
+	// ":9090". Default "": not served.
+	MetricsAddr string `mapstructure:"metrics_addr"`
 }
 
 // SchedulerConfig configures `sessionq scheduler` (and the scheduler of
@@ -89,6 +92,9 @@ type SchedulerConfig struct {
 	DispatchGrace time.Duration `mapstructure:"dispatch_grace"`
 	// LeaderTerm is the leadership lease. Default 15s.
 	LeaderTerm time.Duration `mapstructure:"leader_term"`
+	// MetricsAddr is where Prometheus metrics are served (/metrics), e.g.
+	// ":9091". Default "": not served.
+	MetricsAddr string `mapstructure:"metrics_addr"`
 }
 
 // execList is a list of TYPE=COMMAND mappings. Its own type lets the
@@ -112,6 +118,8 @@ var configKeys = map[string]any{
 	"worker.exec":              []string{},
 	"worker.exec_max_output":   0,
 	"worker.exec_dir":          "",
+	"worker.metrics_addr":      "",
+	"scheduler.metrics_addr":   "",
 	"scheduler.id":             "",
 	"scheduler.interval":       2 * time.Second,
 	"scheduler.dispatch_grace": 5 * time.Second,
