@@ -10,4 +10,5 @@ var commands = []func(*env) *cobra.Command{
 	newJobCmd,
 	newDevCmd,
 	newDemoCmd,
+	newBenchCmd,
 }

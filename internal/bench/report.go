@@ -1,0 +1,221 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// Result is the outcome of one scenario. The first fields are sessionq's;
+// the baselines follow.
+type Result struct {
+	Name string `json:"name"`
+	Jobs int    `json:"jobs"`
+	// JobsPerSec is sessionq's throughput (see Definitions).
+	JobsPerSec float64 `json:"jobs_per_sec"`
+	// RatioVsAsynq is sessionq's jobs/s over raw asynq's; for latency, raw
+	// asynq's p50 over sessionq's (above 1: sessionq is better).
+	RatioVsAsynq float64 `json:"ratio_vs_asynq"`
+	// P50ms and P99ms are hand-off times (hot, zipf, handoff) or submit to
+	// start latencies (latency); null for the others.
+	P50ms           *float64 `json:"p50_ms"`
+	P99ms           *float64 `json:"p99_ms"`
+	OrderViolations int      `json:"order_violations"`
+	Overlaps        int      `json:"overlaps"`
+
+	What         string   `json:"what"`
+	Target       string   `json:"target"`
+	Met          bool     `json:"met"`
+	Missed       []string `json:"missed,omitempty"`
+	Rounds       int      `json:"rounds"`
+	RatioVsNaive float64  `json:"ratio_vs_naive,omitempty"`
+	// CPURatioVsAsynq is raw asynq's CPU time per job (Redis server and
+	// this process) over sessionq's: what the ratio would be on a machine
+	// that is saturated by the bench alone, less sensitive to other load.
+	CPURatioVsAsynq float64       `json:"cpu_ratio_vs_asynq,omitempty"`
+	Sessionq        SystemResult  `json:"sessionq"`
+	Asynq           SystemResult  `json:"asynq"`
+	Naive           *SystemResult `json:"naive,omitempty"`
+}
+
+// SystemResult is what one system did in a scenario.
+type SystemResult struct {
+	Fleet           string    `json:"fleet"` // workers x slots
+	Jobs            int       `json:"jobs"`
+	Finished        int       `json:"finished"`
+	JobsPerSec      float64   `json:"jobs_per_sec"` // median over rounds
+	AllJobsPerSec   []float64 `json:"all_jobs_per_sec"`
+	ElapsedMs       float64   `json:"elapsed_ms"`
+	TimedOut        bool      `json:"timed_out,omitempty"`
+	P50ms           *float64  `json:"p50_ms"`
+	P99ms           *float64  `json:"p99_ms"`
+	Samples         int       `json:"samples,omitempty"`
+	OrderViolations int       `json:"order_violations"` // all rounds
+	Overlaps        int       `json:"overlaps"`         // all rounds
+	Duplicates      int       `json:"duplicates"`       // all rounds
+	MaxParallel     int       `json:"max_parallel"`     // most jobs running at once
+	Contended       int64     `json:"lock_contended,omitempty"`
+	// Round trips per finished job, in total and by what they did, while
+	// the queue was filled (submit) and while it drained (run).
+	SubmitRoundTripsPerJob float64            `json:"submit_round_trips_per_job"`
+	RunRoundTripsPerJob    float64            `json:"run_round_trips_per_job"`
+	SubmitRoundTrips       map[string]float64 `json:"submit_round_trips"`
+	RunRoundTrips          map[string]float64 `json:"run_round_trips"`
+	RedisCPUPerJobUs       float64            `json:"redis_cpu_per_job_us"`
+	GoCPUPerJobUs          float64            `json:"go_cpu_per_job_us"`
+}
+
+// cpuPerJob is the CPU time per job, Redis server and bench process, in µs.
+func (s *SystemResult) cpuPerJob() float64 { return s.RedisCPUPerJobUs + s.GoCPUPerJobUs }
+
+// WriteJSON writes the results as a JSON array, one object per scenario.
+func WriteJSON(w io.Writer, rs []Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rs)
+}
+
+// Definitions are the footer of the table: what each column means.
+const Definitions = `jobs/s: plain, spread, hot, zipf, handoff: jobs / (time from unpausing a queue filled
+  beforehand, workers already started, to the end of the last job); latency: jobs / time of
+  the whole one-at-a-time loop. Same definition, jobs, sessions, order and slots for each system.
+ratio: median over rounds of sessionq jobs/s over raw asynq jobs/s in the same round (systems
+  alternate who goes first); latency: asynq p50 over sessionq p50 (> 1: better).
+cpu ratio: raw asynq CPU per job over sessionq's (Redis server + bench process, median round):
+  the ratio on a machine the bench has to itself.
+p50/p99: hot, zipf, handoff: time from the end of a session's job to the start of its next
+  (sessionq); latency: submit to handler start. Nearest rank over all rounds.
+order: jobs that started after a later-submitted job of their session; overlaps: jobs that
+  started while another job of their session ran (all rounds; handler times on the process's
+  monotonic clock, judged by internal/audit).
+naive: asynq handler that takes SET NX PX 30s per session, else returns an error that asynq
+  retries after 10-50 ms (RetryDelayFunc; DelayedTaskCheckInterval 10 ms; asynq stores
+  retry times in whole seconds, so a retry is due at the next forwarder pass or second).
+Every asynq server polls an empty queue every 10 ms (TaskCheckInterval = worker PollInterval).`
+
+// WriteTable writes the results as a readable table, with the baselines,
+// the round trips per job, the targets missed and the definitions.
+func WriteTable(w io.Writer, rs []Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tjobs\tsessionq jobs/s\tasynq jobs/s\tratio\tcpu ratio\tp50 ms\tp99 ms\torder\toverlaps\tmet\t")
+	for _, r := range rs {
+		cpu := "-"
+		if r.CPURatioVsAsynq > 0 {
+			cpu = fmt.Sprintf("%.2fx", r.CPURatioVsAsynq)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2fx\t%s\t%s\t%s\t%d\t%d\t%s\t\n",
+			r.Name, r.Jobs, r.JobsPerSec, r.Asynq.JobsPerSec, r.RatioVsAsynq, cpu,
+			optMs(r.P50ms), optMs(r.P99ms), r.OrderViolations, r.Overlaps, yes(r.Met))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w, "\nTargets")
+	for _, r := range rs {
+		line := fmt.Sprintf("  %-8s %s: %s", r.Name, r.Target, yes(r.Met))
+		if len(r.Missed) > 0 {
+			line += " (" + strings.Join(r.Missed, "; ") + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+
+	fmt.Fprintln(w, "\nSystems (fleet = workers x slots; round trips per finished job; CPU per job)")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tsystem\tfleet\tjobs/s (rounds)\tp50 ms\tp99 ms\torder\toverlaps\tsubmit RT\trun RT\tredis us\tgo us\t")
+	for _, r := range rs {
+		systems := []struct {
+			name string
+			s    *SystemResult
+		}{{"sessionq", &r.Sessionq}, {"asynq", &r.Asynq}}
+		if r.Naive != nil {
+			systems = append(systems, struct {
+				name string
+				s    *SystemResult
+			}{"naive", r.Naive})
+		}
+		for _, sy := range systems {
+			s := sy.s
+			rate := fmt.Sprintf("%.0f", s.JobsPerSec)
+			if len(s.AllJobsPerSec) > 1 {
+				parts := make([]string, len(s.AllJobsPerSec))
+				for k, v := range s.AllJobsPerSec {
+					parts[k] = fmt.Sprintf("%.0f", v)
+				}
+				rate += " (" + strings.Join(parts, " ") + ")"
+			}
+			if s.TimedOut {
+				rate += fmt.Sprintf(" cut: %d/%d", s.Finished, s.Jobs)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t\n",
+				r.Name, sy.name, s.Fleet, rate, optMs(s.P50ms), optMs(s.P99ms), s.OrderViolations, s.Overlaps,
+				s.SubmitRoundTripsPerJob, s.RunRoundTripsPerJob, s.RedisCPUPerJobUs, s.GoCPUPerJobUs)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w, "\nRedis round trips per job, by what they did (submit | run)")
+	for _, r := range rs {
+		fmt.Fprintf(w, "  %s\n", r.Name)
+		fmt.Fprintf(w, "    sessionq  submit: %s\n", breakdown(r.Sessionq.SubmitRoundTrips))
+		fmt.Fprintf(w, "              run:    %s\n", breakdown(r.Sessionq.RunRoundTrips))
+		fmt.Fprintf(w, "    asynq     submit: %s\n", breakdown(r.Asynq.SubmitRoundTrips))
+		fmt.Fprintf(w, "              run:    %s\n", breakdown(r.Asynq.RunRoundTrips))
+		if r.Naive != nil {
+			fmt.Fprintf(w, "    naive     run:    %s (lock refused %d times)\n", breakdown(r.Naive.RunRoundTrips), r.Naive.Contended)
+		}
+	}
+	_, err := fmt.Fprintf(w, "\n%s\n", Definitions)
+	return err
+}
+
+// breakdown lists per-job round trips, largest first, leaving out the ones
+// below 0.005 per job (background work such as heartbeats).
+func breakdown(m map[string]float64) string {
+	ks := slices.Collect(maps.Keys(m))
+	slices.SortFunc(ks, func(a, b string) int {
+		if m[a] != m[b] {
+			if m[a] > m[b] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	var parts []string
+	var rest float64
+	for _, k := range ks {
+		if m[k] < 0.005 {
+			rest += m[k]
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %.3f", k, m[k]))
+	}
+	if rest > 0 {
+		parts = append(parts, fmt.Sprintf("other %.3f", rest))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func optMs(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", *v)
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
