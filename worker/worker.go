@@ -52,11 +52,13 @@ type Config struct {
 	// Retention is how long a finished session job stays readable. Default 24h.
 	Retention time.Duration
 	// InlineBudget is how many jobs of one session a slot runs back to back
-	// before it hands the session to the queue. Default 16; negative
-	// disables session affinity.
+	// before it hands the session to the queue, when every slot of the
+	// worker is busy (with a slot free, nothing waits for this one, and it
+	// goes on, for an hour at most). Default 16; negative disables session
+	// affinity.
 	InlineBudget int
-	// InlineTime bounds the time a slot spends on one session back to back.
-	// Default 5s.
+	// InlineTime bounds the time a slot spends on one session back to back
+	// while every slot is busy. Default 5s.
 	InlineTime time.Duration
 	// PollInterval is how often an idle worker looks for new tasks (asynq's
 	// TaskCheckInterval). It bounds the start latency of an idle system.
@@ -180,6 +182,8 @@ type Worker struct {
 	queues   string // ",q1,q2,"
 	handlers map[string]Handler
 	m        *metrics
+
+	active atomic.Int64 // tasks being processed: occupied slots
 
 	mu       sync.Mutex
 	started  bool
@@ -330,8 +334,14 @@ func (w *Worker) untrack(r *runState) {
 	w.mu.Unlock()
 }
 
+// maxChain bounds a run of one session's jobs in one slot even while other
+// slots are free, far below the asynq deadline of the carrier task.
+const maxChain = time.Hour
+
 // process is the asynq handler of every task.
 func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
+	w.active.Add(1)
+	defer w.active.Add(-1)
 	c, isSession, err := dispatch.FromTask(t)
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
@@ -430,8 +440,13 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 			w.handBack(ctx, rj)
 			return
 		}
-		inline := w.cfg.InlineBudget > 0 && n < w.cfg.InlineBudget && time.Since(start) < w.cfg.InlineTime &&
-			!w.stopping.Load() && ctx.Err() == nil
+		// Keep the session in this slot while the fairness budget lasts, or
+		// while another slot is free: then nothing is waiting for this one,
+		// and a trip through the queue would only add latency.
+		elapsed := time.Since(start)
+		withinBudget := n < w.cfg.InlineBudget && elapsed < w.cfg.InlineTime
+		slotFree := w.active.Load() < int64(w.cfg.Concurrency) && elapsed < maxChain
+		inline := w.cfg.InlineBudget > 0 && (withinBudget || slotFree) && !w.stopping.Load() && ctx.Err() == nil
 		fr, err := w.finish(ctx, rj, out, inline)
 		if err != nil {
 			// The outcome could not be recorded: the lease runs out and the
@@ -523,15 +538,13 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 	defer cancel(nil)
 	r := w.track(cancel)
 	defer w.untrack(r)
-	renewDone := make(chan struct{})
-	stopRenew := w.renew(jctx, rj, cancel, renewDone)
+	stopRenew := w.renew(jctx, rj, cancel)
 	hctx := jctx
 	var att Attachment
 	if w.cfg.Attacher != nil {
 		actx, a, err := w.cfg.Attacher.Attach(jctx, job)
 		if err != nil {
 			stopRenew()
-			<-renewDone
 			return ledger.Outcome{Text: fmt.Sprintf("attaching session: %v", err), RetryDelay: w.cfg.RetryDelay(int(rj.Attempt), err)}, endDone
 		}
 		defer a.Close()
@@ -540,7 +553,7 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 	}
 	if rj.Timeout > 0 {
 		var c context.CancelFunc
-		hctx, c = context.WithTimeoutCause(jctx, rj.Timeout, fmt.Errorf("job timed out after %s", rj.Timeout))
+		hctx, c = context.WithTimeoutCause(hctx, rj.Timeout, fmt.Errorf("job timed out after %s", rj.Timeout))
 		defer c()
 	}
 	err := call(withJob(hctx, job), h, job)
@@ -553,7 +566,6 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 		}
 	}
 	stopRenew()
-	<-renewDone
 	switch cause := context.Cause(jctx); {
 	case errors.Is(cause, ErrLeaseLost):
 		return ledger.Outcome{}, endLost
@@ -581,44 +593,65 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 
 // renew keeps the lease of rj while its handler runs. It cancels the
 // handler's context with ErrLeaseLost when the lease is refused, or when it
-// could not be renewed for a whole lease period.
-func (w *Worker) renew(ctx context.Context, rj *ledger.RunJob, cancel context.CancelCauseFunc, done chan<- struct{}) (stop func()) {
-	stopCh := make(chan struct{})
-	go func() {
-		defer close(done)
-		every := w.cfg.Lease / 3
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		lastOK := time.Now()
-		for {
-			select {
-			case <-stopCh:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			rctx, c := context.WithTimeout(context.WithoutCancel(ctx), every)
-			r, err := w.led.Renew(rctx, rj.Session, rj.ID, rj.Token, w.cfg.Lease)
-			c()
-			switch {
-			case err == nil && r == ledger.CancelRequested:
-				cancel(ErrCancelled)
-				return
-			case err == nil && r == ledger.LeaseRenewed:
-				lastOK = time.Now()
-			case err == nil:
-				cancel(ErrLeaseLost)
-				return
-			case time.Since(lastOK) >= w.cfg.Lease-every/2:
-				w.log.Error("session lease not renewed in time", "job", rj.ID, "session", rj.Session, "err", err)
-				cancel(ErrLeaseLost)
-				return
-			}
+// could not be renewed for a whole lease period, and with ErrCancelled when
+// the job was asked to cancel. It runs on a timer, not a goroutine of its
+// own, so a job shorter than a third of the lease costs no renewal at all.
+// stop waits for a renewal under way.
+func (w *Worker) renew(ctx context.Context, rj *ledger.RunJob, cancel context.CancelCauseFunc) (stop func()) {
+	every := w.cfg.Lease / 3
+	var (
+		mu      sync.Mutex
+		pending sync.WaitGroup // a scheduled or running renewal
+		stopped bool
+		timer   *time.Timer
+		lastOK  = time.Now()
+	)
+	var fire func()
+	fire = func() {
+		defer pending.Done()
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			return
 		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(stopCh) }) }
+		mu.Unlock()
+		rctx, c := context.WithTimeout(context.WithoutCancel(ctx), every)
+		r, err := w.led.Renew(rctx, rj.Session, rj.ID, rj.Token, w.cfg.Lease)
+		c()
+		switch {
+		case err == nil && r == ledger.CancelRequested:
+			cancel(ErrCancelled)
+			return
+		case err == nil && r == ledger.LeaseRenewed:
+			lastOK = time.Now()
+		case err == nil:
+			cancel(ErrLeaseLost)
+			return
+		case time.Since(lastOK) >= w.cfg.Lease-every/2:
+			w.log.Error("session lease not renewed in time", "job", rj.ID, "session", rj.Session, "err", err)
+			cancel(ErrLeaseLost)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			pending.Add(1)
+			timer.Reset(every)
+		}
+	}
+	mu.Lock()
+	pending.Add(1)
+	timer = time.AfterFunc(every, fire)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		if timer.Stop() {
+			pending.Done() // the scheduled renewal will not run
+		}
+		mu.Unlock()
+		pending.Wait()
+	}
 }
 
 // asynqLogger sends asynq's logs to slog.

@@ -66,3 +66,58 @@ func Session(s string) string { return Tag(s) + "sess" }
 
 // Leader is the leadership lease of the singleton called name.
 func Leader(name string) string { return Prefix + "leader:" + name }
+
+// Session table keys (package sessiontable). Per session, under its tag:
+//
+//	sq:{S}:sess      hash   the record (above); its TTL is the session's life
+//	sq:{S}:p         hash   the session's parameters (absent when none)
+//	sq:{S}:apps      set    application IDs of its sub-sessions with parameters
+//	sq:{S}:a:A       hash   the parameters of sub-session A
+//	sq:{S}:f         hash   the session's files, name -> content (Redis storage)
+//	sq:{S}:x         string marker, for a minute: "pending" while a creation
+//	                        with a TID is in flight, "dead" once the session
+//	                        ended or lost its TID before it had a record
+//
+// None of these has a TTL: every read and write checks the record first, and
+// the expiry sweep deletes them once the record is gone. Cross-slot:
+//
+//	sq:tid:{T}       string TID binding: the ID of the session bound to TID T
+//	sq:own:{U}       zset   open sessions of owner U (score: created, ms)
+//	sq:sessions      zset   every session as "S|U|T" (score: when the sweep
+//	                        looks at it next, never later than its expiry)
+//	sq:events        stream session events (closed, expired), capped
+//	sq:hot           hash   hot sessions: S -> "ms backlog" of the last warning
+
+// SessionParams holds the parameters of session s.
+func SessionParams(s string) string { return Tag(s) + "p" }
+
+// SessionApps is the set of application IDs of the sub-sessions of s.
+func SessionApps(s string) string { return Tag(s) + "apps" }
+
+// SessionAppPrefix is the prefix of the sub-session parameter hashes of s;
+// Lua scripts append the application ID to it.
+func SessionAppPrefix(s string) string { return Tag(s) + "a:" }
+
+// SessionAppParams holds the parameters of sub-session app of s.
+func SessionAppParams(s, app string) string { return SessionAppPrefix(s) + app }
+
+// SessionFiles holds the files of session s in Redis storage.
+func SessionFiles(s string) string { return Tag(s) + "f" }
+
+// SessionMarker marks session s as being created, or as ended for good.
+func SessionMarker(s string) string { return Tag(s) + "x" }
+
+// TID binds terminal ID t to a session. TIDs never contain '{' or '}'.
+func TID(t string) string { return Prefix + "tid:{" + t + "}" }
+
+// Owner indexes the open sessions of owner u. Owners never contain '{' or '}'.
+func Owner(u string) string { return Prefix + "own:{" + u + "}" }
+
+// Sessions indexes every session for the expiry sweep.
+const Sessions = Prefix + "sessions"
+
+// Events is the stream of session events.
+const Events = Prefix + "events"
+
+// Hot records the hot sessions seen lately.
+const Hot = Prefix + "hot"

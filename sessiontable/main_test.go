@@ -1,0 +1,154 @@
+package sessiontable_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionq/sessionq/internal/redistest"
+	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/sessiontable"
+	"github.com/sessionq/sessionq/worker"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// newTable returns a table on a fresh Redis database, with the test's temp
+// dir for job directories.
+func newTable(t *testing.T, cfg sessiontable.Config) (*sessiontable.Table, *redis.Client) {
+	t.Helper()
+	rdb, _ := redistest.Client(t)
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = t.TempDir()
+	}
+	tbl, err := sessiontable.New(rdb, cfg)
+	require.NoError(t, err)
+	return tbl, rdb
+}
+
+// backends runs f with each file storage.
+func backends(t *testing.T, f func(t *testing.T, cfg sessiontable.Config)) {
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		f(t, sessiontable.Config{})
+	})
+	t.Run("dir", func(t *testing.T) {
+		t.Parallel()
+		d, err := sessiontable.NewDirStorage(filepath.Join(t.TempDir(), "root"))
+		require.NoError(t, err)
+		f(t, sessiontable.Config{Storage: d})
+	})
+}
+
+func create(t *testing.T, tbl *sessiontable.Table, spec sessiontable.Spec) string {
+	t.Helper()
+	in, err := tbl.Create(context.Background(), spec)
+	require.NoError(t, err)
+	return in.ID
+}
+
+// sessionKeys lists the keys under session id's hash tag (sq:{id}:*).
+func sessionKeys(t *testing.T, rdb *redis.Client, id string) []string {
+	t.Helper()
+	ks, err := rdb.Keys(context.Background(), "sq:{"+id+"}:*").Result()
+	require.NoError(t, err)
+	return ks
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", within, fmt.Sprintf(msg, args...))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// startWorker starts a worker with the table as its attacher and the given
+// handlers, stopped when the test ends.
+func startWorker(t *testing.T, rdb redis.UniversalClient, tbl *sessiontable.Table, cfg worker.Config, handlers map[string]worker.Handler) {
+	t.Helper()
+	cfg.Attacher = tbl
+	if cfg.Lease == 0 {
+		cfg.Lease = 5 * time.Second
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = time.Second
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 5 * time.Millisecond
+	}
+	cfg.RetryDelay = func(int, error) time.Duration { return 10 * time.Millisecond }
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	w, err := worker.New(rdb, cfg)
+	require.NoError(t, err)
+	for typ, h := range handlers {
+		require.NoError(t, w.Handle(typ, h))
+	}
+	require.NoError(t, w.Start(context.Background()))
+	t.Cleanup(w.Stop)
+}
+
+func newClient(t *testing.T, rdb redis.UniversalClient) *jobs.Client {
+	t.Helper()
+	c, err := jobs.NewClient(rdb, jobs.ClientConfig{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// submit submits a job and waits until it ended.
+func runJob(t *testing.T, c *jobs.Client, typ string, opts ...jobs.Option) *jobs.Info {
+	t.Helper()
+	ctx := context.Background()
+	sub, err := c.Submit(ctx, typ, nil, opts...)
+	require.NoError(t, err)
+	var in *jobs.Info
+	eventually(t, 20*time.Second, func() bool {
+		in, err = c.Get(ctx, sub.ID)
+		require.NoError(t, err)
+		return in.State.Terminal()
+	}, "job %s to end", sub.ID)
+	return in
+}
+
+// logBuffer is a slog handler target that tests can search.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

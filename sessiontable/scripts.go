@@ -1,0 +1,84 @@
+package sessiontable
+
+import (
+	_ "embed"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The scripts, one file each under lua/, each opening with its contract.
+// Scripts on a session's own keys get lua/lib.lua prepended (now_ms and
+// touch), so that every one of them refreshes the idle timer the way the
+// ledger's submit.lua does.
+var (
+	//go:embed lua/lib.lua
+	libLua string
+	//go:embed lua/create.lua
+	createLua string
+	//go:embed lua/read.lua
+	readLua string
+	//go:embed lua/write.lua
+	writeLua string
+	//go:embed lua/end.lua
+	endLua string
+	//go:embed lua/bury.lua
+	buryLua string
+	//go:embed lua/tid.lua
+	tidLua string
+	//go:embed lua/reserve.lua
+	reserveLua string
+	//go:embed lua/enroll.lua
+	enrollLua string
+	//go:embed lua/due.lua
+	dueLua string
+	//go:embed lua/hot.lua
+	hotLua string
+	//go:embed lua/files.lua
+	filesLua string
+
+	createScript  = redis.NewScript(libLua + createLua)
+	readScript    = redis.NewScript(libLua + readLua)
+	writeScript   = redis.NewScript(libLua + writeLua)
+	endScript     = redis.NewScript(libLua + endLua)
+	buryScript    = redis.NewScript(buryLua)
+	tidScript     = redis.NewScript(tidLua)
+	reserveScript = redis.NewScript(reserveLua)
+	enrollScript  = redis.NewScript(enrollLua)
+	dueScript     = redis.NewScript(dueLua)
+	hotScript     = redis.NewScript(hotLua)
+	filesScript   = redis.NewScript(filesLua)
+)
+
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	default:
+		return ""
+	}
+}
+
+func num(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	default:
+		return 0
+	}
+}
+
+// pairs turns a flat {k, v, ...} reply into a map.
+func pairs(v any) map[string]string {
+	l, _ := v.([]any)
+	m := make(map[string]string, len(l)/2)
+	for i := 0; i+1 < len(l); i += 2 {
+		m[str(l[i])] = str(l[i+1])
+	}
+	return m
+}

@@ -1,0 +1,167 @@
+package sessiontable
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sessionq/sessionq/jobs"
+)
+
+// Limits that are not configurable.
+const (
+	// IDLen is the length of a session ID: "s" and 128 random bits in 26
+	// characters of lowercase base32.
+	IDLen = 27
+	// MaxTIDLen is the longest TID (terminal ID).
+	MaxTIDLen = jobs.MaxIDLen
+	// MaxOwnerLen is the longest owner name.
+	MaxOwnerLen = jobs.MaxIDLen
+	// MaxParamKeyLen is the longest parameter key.
+	MaxParamKeyLen = 128
+	// MaxFileNameLen is the longest file name, in bytes.
+	MaxFileNameLen = 255
+)
+
+// ErrInvalid is jobs.ErrInvalid: every validation error of the session
+// table wraps it too, so callers tell bad input from a Redis failure with
+// one errors.Is.
+var ErrInvalid = jobs.ErrInvalid
+
+// idEncoding is lowercase base32, as in job IDs: URL-safe, selectable
+// with a double click, and never starting with '-' (a flag on a command
+// line).
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a new session ID: "s" and 128 bits from the system's
+// CSPRNG in 26 characters of lowercase base32.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return "s" + idEncoding.EncodeToString(b[:])
+}
+
+// ValidateID checks a session table ID: exactly what NewID makes. Any
+// other string may still be a job's session ID (see jobs.ValidateSessionID),
+// but it never names a session in the table.
+func ValidateID(id string) error {
+	const want = "an \"s\" and 26 characters a-z, 2-7 (a session table ID)"
+	if len(id) != IDLen || id[0] != 's' {
+		return invalid("session ID", id, "want "+want)
+	}
+	for i := 1; i < len(id); i++ {
+		// Checked by hand: the decoder skips '\r' and '\n'.
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return invalid("session ID", id, fmt.Sprintf("byte %d (%q): want %s", i, c, want))
+		}
+	}
+	// Canonical only: the decoder ignores the two bits past the 128th, so
+	// four strings would otherwise name one session.
+	if b, err := idEncoding.DecodeString(id[1:]); err != nil || len(b) != 16 || idEncoding.EncodeToString(b) != id[1:] {
+		return invalid("session ID", id, "not 128 bits in canonical form: want "+want)
+	}
+	return nil
+}
+
+// nameChar reports whether c may appear in a TID or an owner: letters,
+// digits and . _ - : @ (as in a session ID; never '{', '}' or '|').
+func nameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '.' || c == '_' || c == '-' || c == ':' || c == '@'
+}
+
+// ValidateTID checks a terminal ID: 1 to 128 bytes of letters, digits and
+// . _ - : @
+func ValidateTID(tid string) error { return checkName("TID", tid, MaxTIDLen, nameChar) }
+
+// ValidateOwner checks an owner name: 1 to 128 bytes of letters, digits and
+// . _ - : @
+func ValidateOwner(owner string) error { return checkName("owner", owner, MaxOwnerLen, nameChar) }
+
+// ValidateParamKey checks a parameter key: 1 to 128 bytes of letters,
+// digits and . _ - : @ /
+func ValidateParamKey(k string) error {
+	return checkName("parameter key", k, MaxParamKeyLen, func(c byte) bool { return nameChar(c) || c == '/' })
+}
+
+// ValidateParamValue checks a parameter value: valid UTF-8 of at most max
+// bytes (max <= 0: no length check). Values are text: they reach an exec
+// job as a JSON file.
+func ValidateParamValue(v string, max int) error {
+	if max > 0 && len(v) > max {
+		return &LimitError{What: "parameter value", Limit: int64(max), Got: int64(len(v))}
+	}
+	if !utf8.ValidString(v) {
+		return invalid("parameter value", v, "not valid UTF-8")
+	}
+	return nil
+}
+
+// ParseParam parses "key=value" (the CLI's --param): the key is what comes
+// before the first '=', the value all that follows, possibly empty.
+func ParseParam(s string) (key, value string, err error) {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok {
+		return "", "", invalid("parameter", s, "want key=value")
+	}
+	if err := ValidateParamKey(k); err != nil {
+		return "", "", err
+	}
+	if err := ValidateParamValue(v, 0); err != nil {
+		return "", "", err
+	}
+	return k, v, nil
+}
+
+// ValidateFileName checks the name of a session file. Names are flat: 1 to
+// 255 bytes of valid UTF-8, not "." or "..", without '/', '\\', NUL or other
+// control characters, so a name can never leave the session's directory.
+func ValidateFileName(name string) error {
+	switch {
+	case name == "":
+		return invalid("file name", name, "must not be empty")
+	case len(name) > MaxFileNameLen:
+		return invalid("file name", name, fmt.Sprintf("longer than %d bytes", MaxFileNameLen))
+	case name == "." || name == "..":
+		return invalid("file name", name, "names a directory")
+	case !utf8.ValidString(name):
+		return invalid("file name", name, "not valid UTF-8")
+	}
+	for _, r := range name {
+		switch {
+		case r == '/' || r == '\\':
+			return invalid("file name", name, "file names are flat: no '/' or '\\'")
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return invalid("file name", name, fmt.Sprintf("control character %U", r))
+		}
+	}
+	if !filepath.IsLocal(name) {
+		return invalid("file name", name, "not a local file name on this system")
+	}
+	return nil
+}
+
+func checkName(field, s string, max int, ok func(byte) bool) error {
+	if s == "" {
+		return invalid(field, s, "must not be empty")
+	}
+	if len(s) > max {
+		return invalid(field, s, fmt.Sprintf("longer than %d bytes", max))
+	}
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return invalid(field, s, fmt.Sprintf("byte %d (%q) is not allowed", i, s[i]))
+		}
+	}
+	return nil
+}
+
+func invalid(field, value, reason string) error {
+	if len(value) > 64 {
+		value = value[:64] + "..."
+	}
+	return &jobs.ValidationError{Field: field, Value: value, Reason: reason}
+}
