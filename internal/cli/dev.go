@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/sessionq/sessionq/internal/devredis"
 	"github.com/sessionq/sessionq/scheduler"
+	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/worker"
 )
 
@@ -56,12 +59,19 @@ The worker handles the sample job types below, plus any --exec mappings
 			}
 			defer st.close()
 			log := e.logger(cfg)
-			w, types, err := newWorker(st.rdb, cfg.Worker, log, sampleHandlers(), nil)
+			tbl, _, err := e.sessionTable(st.rdb)
+			if err != nil {
+				return err
+			}
+			w, types, err := newWorker(st.rdb, cfg.Worker, log, sampleHandlers(), nil, tbl)
 			if err != nil {
 				return err
 			}
 			sc := cfg.Scheduler.schedulerConfig()
 			sc.Logger = log
+			if sc.Tasks, err = sweepTasks(tbl); err != nil {
+				return err
+			}
 			s, err := scheduler.New(st.rdb, sc)
 			if err != nil {
 				return err
@@ -183,6 +193,17 @@ func renderDoc(ctx context.Context, j *worker.Job) error {
 	})
 	if err != nil {
 		return err
+	}
+	// In a live session, the rendering lands in the session's files, and
+	// the session remembers the last document rendered.
+	if s := sessiontable.FromContext(ctx); s.Active() {
+		name := fmt.Sprintf("rendered-%d.json", j.Seq)
+		if err := os.WriteFile(filepath.Join(s.Dir(), name), out, 0o644); err != nil {
+			return fmt.Errorf("writing %s to the session: %w", name, err)
+		}
+		if err := s.SetParam("last_rendered", in.Doc); err != nil {
+			return err
+		}
 	}
 	j.SetResult(out)
 	return nil

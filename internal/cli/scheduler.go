@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sessionq/sessionq/scheduler"
+	"github.com/sessionq/sessionq/sessiontable"
 )
 
 func newSchedulerCmd(e *env) *cobra.Command {
@@ -40,6 +41,13 @@ and dispatches their head job again.`,
 			sc := cfg.Scheduler.schedulerConfig()
 			log := e.logger(cfg)
 			sc.Logger = log
+			tbl, _, err := e.sessionTable(rdb)
+			if err != nil {
+				return err
+			}
+			if sc.Tasks, err = sweepTasks(tbl); err != nil {
+				return err
+			}
 			reg := prometheus.NewRegistry()
 			sc.Registerer = reg
 			s, err := scheduler.New(rdb, sc)
@@ -87,4 +95,14 @@ func addSchedulerFlags(fs *pflag.FlagSet) {
 	fs.Duration("interval", defDuration("scheduler.interval"), usage("time between reconciler passes", "scheduler.interval"))
 	fs.Duration("dispatch-grace", defDuration("scheduler.dispatch_grace"), usage("how long a dispatched job may lack its queue task before it is dispatched again", "scheduler.dispatch_grace"))
 	fs.Duration("leader-term", defDuration("scheduler.leader_term"), usage("leadership lease", "scheduler.leader_term"))
+}
+
+// sweepTasks are the scheduler's periodic tasks for the session table: the
+// expiry sweep.
+func sweepTasks(tbl *sessiontable.Table) ([]scheduler.Task, error) {
+	sw, err := sessiontable.NewSweeper(tbl, sessiontable.SweeperConfig{})
+	if err != nil {
+		return nil, err
+	}
+	return []scheduler.Task{sw.Task()}, nil
 }

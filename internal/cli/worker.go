@@ -54,8 +54,12 @@ exits at once.`,
 			}
 			defer rdb.Close()
 			log := e.logger(cfg)
+			tbl, _, err := e.sessionTable(rdb)
+			if err != nil {
+				return err
+			}
 			reg := prometheus.NewRegistry()
-			w, types, err := newWorker(rdb, cfg.Worker, log, nil, reg)
+			w, types, err := newWorker(rdb, cfg.Worker, log, nil, reg, tbl)
 			if err != nil {
 				return err
 			}
@@ -110,7 +114,8 @@ func addWorkerFlags(fs *pflag.FlagSet) {
 // newWorker builds a worker with the exec handlers of wc and the built-in
 // handlers given (an exec mapping of the same type wins), and returns the
 // job types it handles, sorted.
-func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, builtin map[string]worker.Handler, reg prometheus.Registerer) (*worker.Worker, []string, error) {
+// Session jobs see their session through att (the session table).
+func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, builtin map[string]worker.Handler, reg prometheus.Registerer, att worker.Attacher) (*worker.Worker, []string, error) {
 	mappings, err := wc.execMappings()
 	if err != nil {
 		return nil, nil, err
@@ -118,6 +123,7 @@ func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, bui
 	c := wc.workerConfig()
 	c.Logger = log
 	c.Registerer = reg
+	c.Attacher = att
 	w, err := worker.New(rdb, c)
 	if err != nil {
 		return nil, nil, err
