@@ -39,7 +39,9 @@ type ClientConfig struct {
 	MaxPayload int
 	// Retention is how long a finished plain job stays readable by Get.
 	// Session jobs are kept as long as the worker's Retention says.
-	// Default 24h.
+	// Default 24h; negative: a finished plain job is deleted at once (a
+	// little cheaper, but Get then says it is not found, and `submit
+	// --wait` cannot tell how it ended).
 	Retention time.Duration
 }
 
@@ -53,9 +55,6 @@ func (c *ClientConfig) withDefaults() (ClientConfig, error) {
 	}
 	if out.MaxPayload < 0 {
 		return out, fmt.Errorf("%w: MaxPayload %d is negative", ErrInvalid, out.MaxPayload)
-	}
-	if out.Retention < 0 {
-		return out, fmt.Errorf("%w: Retention %s is negative", ErrInvalid, out.Retention)
 	}
 	return out, nil
 }
@@ -217,9 +216,9 @@ func (c *Client) Submit(ctx context.Context, jobType string, payload []byte, opt
 }
 
 func (c *Client) submitPlain(ctx context.Context, id, jobType string, payload []byte, o *options) (Submitted, error) {
-	aopts := []asynq.Option{
-		asynq.TaskID(id), asynq.Queue(o.queue), asynq.MaxRetry(o.maxRetry),
-		asynq.Timeout(o.timeout), asynq.Retention(c.cfg.Retention),
+	aopts := []asynq.Option{asynq.TaskID(id), asynq.Queue(o.queue), asynq.MaxRetry(o.maxRetry), asynq.Timeout(o.timeout)}
+	if c.cfg.Retention > 0 {
+		aopts = append(aopts, asynq.Retention(c.cfg.Retention))
 	}
 	if !o.at.IsZero() {
 		aopts = append(aopts, asynq.ProcessAt(o.at))

@@ -54,7 +54,7 @@ type Config struct {
 	// InlineBudget is how many jobs of one session a slot runs back to back
 	// before it hands the session to the queue, when every slot of the
 	// worker is busy (with a slot free, nothing waits for this one, and it
-	// goes on, for an hour at most). Default 16; negative disables session
+	// goes on, for an hour at most). Default 64; negative disables session
 	// affinity.
 	InlineBudget int
 	// InlineTime bounds the time a slot spends on one session back to back
@@ -105,7 +105,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Retention = jobs.DefaultRetention
 	}
 	if c.InlineBudget == 0 {
-		c.InlineBudget = 16
+		c.InlineBudget = 64
 	}
 	if c.InlineTime == 0 {
 		c.InlineTime = 5 * time.Second
