@@ -25,11 +25,6 @@ type ExecOptions struct {
 	// StderrTail is how many bytes of the end of the command's stderr are
 	// kept for the error text of a failed run. Default 4 KiB.
 	StderrTail int
-	// KillGrace is unused: a cancelled command's process group gets SIGKILL
-	// at once, with no gentler signal first and so no grace period to wait.
-	// It is reserved for a SIGTERM-then-SIGKILL policy. Default 0; negative
-	// is an error.
-	KillGrace time.Duration
 	// Dir is the command's working directory; a relative command path is
 	// resolved in it. Default: the worker's working directory.
 	Dir string
@@ -108,8 +103,6 @@ func NewExecHandler(command string, opts ExecOptions) (Handler, error) {
 		return nil, fmt.Errorf("worker: exec max output %d is negative", opts.MaxOutput)
 	case opts.StderrTail < 0:
 		return nil, fmt.Errorf("worker: exec stderr tail %d is negative", opts.StderrTail)
-	case opts.KillGrace < 0:
-		return nil, fmt.Errorf("worker: exec kill grace %s is negative", opts.KillGrace)
 	}
 	return &execHandler{args: args, opts: opts, waitDelay: execWaitDelay}, nil
 }

@@ -37,7 +37,6 @@ func TestNewExecHandlerErrors(t *testing.T) {
 		{"leading assignment", "LANG=C sort", ExecOptions{}, "leading assignment"},
 		{"negative max output", "cat", ExecOptions{MaxOutput: -1}, "max output"},
 		{"negative stderr tail", "cat", ExecOptions{StderrTail: -1}, "stderr tail"},
-		{"negative kill grace", "cat", ExecOptions{KillGrace: -time.Second}, "kill grace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
