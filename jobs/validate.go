@@ -3,6 +3,8 @@ package jobs
 import (
 	"errors"
 	"fmt"
+
+	"github.com/sessionq/sessionq/internal/validate"
 )
 
 // Limits on what a producer may submit.
@@ -36,10 +38,7 @@ func (e *ValidationError) Error() string {
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
 func invalid(field, value, reason string) error {
-	if len(value) > 64 {
-		value = value[:64] + "..."
-	}
-	return &ValidationError{Field: field, Value: value, Reason: reason}
+	return &ValidationError{Field: field, Value: validate.Cut(value), Reason: reason}
 }
 
 // idChar reports whether c may appear in a session ID, application ID,
@@ -50,16 +49,8 @@ func idChar(c byte) bool {
 }
 
 func checkID(field, s string, max int, ok func(byte) bool) error {
-	if s == "" {
-		return invalid(field, s, "must not be empty")
-	}
-	if len(s) > max {
-		return invalid(field, s, fmt.Sprintf("longer than %d bytes", max))
-	}
-	for i := 0; i < len(s); i++ {
-		if !ok(s[i]) {
-			return invalid(field, s, fmt.Sprintf("byte %d (%q) is not allowed", i, s[i]))
-		}
+	if why := validate.Name(s, max, ok); why != "" {
+		return invalid(field, s, why)
 	}
 	return nil
 }

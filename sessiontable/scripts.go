@@ -2,9 +2,10 @@ package sessiontable
 
 import (
 	_ "embed"
-	"strconv"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionq/sessionq/internal/reply"
 )
 
 // The scripts, one file each under lua/, each opening with its contract.
@@ -50,28 +51,11 @@ var (
 	filesScript   = redis.NewScript(filesLua)
 )
 
-func str(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case int64:
-		return strconv.FormatInt(x, 10)
-	default:
-		return ""
-	}
-}
-
-func num(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	default:
-		return 0
-	}
-}
+// str and num read script replies.
+var (
+	str = reply.Str
+	num = reply.Num
+)
 
 // pairs turns a flat {k, v, ...} reply into a map.
 func pairs(v any) map[string]string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sessionq/sessionq/internal/validate"
 	"github.com/sessionq/sessionq/jobs"
 )
 
@@ -145,23 +146,12 @@ func ValidateFileName(name string) error {
 }
 
 func checkName(field, s string, max int, ok func(byte) bool) error {
-	if s == "" {
-		return invalid(field, s, "must not be empty")
-	}
-	if len(s) > max {
-		return invalid(field, s, fmt.Sprintf("longer than %d bytes", max))
-	}
-	for i := 0; i < len(s); i++ {
-		if !ok(s[i]) {
-			return invalid(field, s, fmt.Sprintf("byte %d (%q) is not allowed", i, s[i]))
-		}
+	if why := validate.Name(s, max, ok); why != "" {
+		return invalid(field, s, why)
 	}
 	return nil
 }
 
 func invalid(field, value, reason string) error {
-	if len(value) > 64 {
-		value = value[:64] + "..."
-	}
-	return &jobs.ValidationError{Field: field, Value: value, Reason: reason}
+	return &jobs.ValidationError{Field: field, Value: validate.Cut(value), Reason: reason}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/reply"
 )
 
 var (
@@ -439,28 +440,11 @@ func flag(b bool) string {
 	return "0"
 }
 
-func str(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case int64:
-		return strconv.FormatInt(x, 10)
-	default:
-		return ""
-	}
-}
-
-func num(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	default:
-		return 0
-	}
-}
+// str and num read script replies.
+var (
+	str = reply.Str
+	num = reply.Num
+)
 
 func ms(n int64) time.Time {
 	if n <= 0 {
