@@ -139,22 +139,12 @@ payload and result (text, or {"base64": ...} when not UTF-8), and times.`,
 			if err := jobs.ValidateJobID(id); err != nil {
 				return err
 			}
-			cfg, err := e.config()
+			c, done, err := e.jobsClient(cmd)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			rdb, err := openRedis(ctx, cfg.Redis.URL)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			c, err := jobs.NewClient(rdb, cfg.Client.jobsConfig())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			in, err := c.Get(ctx, id)
+			defer done()
+			in, err := c.Get(cmd.Context(), id)
 			if errors.Is(err, jobs.ErrNotFound) {
 				return fmt.Errorf("job %s not found (never submitted, or its record outlived its retention)", id)
 			}

@@ -98,9 +98,31 @@ func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
 // redisURL is the configured Redis URL.
 func (e *env) redisURL() string { return e.v.GetString("redis.url") }
 
-// redis opens the configured Redis and checks it answers.
-func (e *env) redis(ctx context.Context) (*redis.Client, error) {
-	return openRedis(ctx, e.redisURL())
+// conn is what an interruptible command holds: a context cancelled by
+// SIGINT or SIGTERM, and the configured Redis.
+type conn struct {
+	ctx context.Context
+	rdb *redis.Client
+	// stop restores the default signal handling, so that a second signal
+	// ends the process at once.
+	stop context.CancelFunc
+}
+
+// connect opens the Redis of cfg under a context cancelled by SIGINT or
+// SIGTERM. close releases both.
+func (e *env) connect(cmd *cobra.Command, cfg *Config) (*conn, error) {
+	ctx, stop := signalContext(cmd.Context())
+	rdb, err := openRedis(ctx, cfg.Redis.URL)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	return &conn{ctx: ctx, rdb: rdb, stop: stop}, nil
+}
+
+func (c *conn) close() {
+	_ = c.rdb.Close()
+	c.stop()
 }
 
 // openRedis opens url and pings it, with a clear error when it cannot.

@@ -31,13 +31,12 @@ and dispatches their head job again.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd.Context())
-			defer stop()
-			rdb, err := openRedis(ctx, cfg.Redis.URL)
+			cn, err := e.connect(cmd, cfg)
 			if err != nil {
 				return err
 			}
-			defer rdb.Close()
+			defer cn.close()
+			ctx, stop, rdb := cn.ctx, cn.stop, cn.rdb
 			sc := cfg.Scheduler.schedulerConfig()
 			log := e.logger(cfg)
 			sc.Logger = log

@@ -125,13 +125,12 @@ func (e *env) withTable(cmd *cobra.Command, f func(ctx context.Context, t *sessi
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext(cmd.Context())
-	defer stop()
-	rdb, err := openRedis(ctx, cfg.Redis.URL)
+	cn, err := e.connect(cmd, cfg)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer cn.close()
+	ctx, rdb := cn.ctx, cn.rdb
 	t, c, err := e.sessionTable(rdb)
 	if err != nil {
 		return err

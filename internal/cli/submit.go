@@ -103,13 +103,12 @@ func runSubmit(cmd *cobra.Command, e *env, f *submitFlags) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext(cmd.Context())
-	defer stop()
-	rdb, err := openRedis(ctx, cfg.Redis.URL)
+	cn, err := e.connect(cmd, cfg)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
+	defer cn.close()
+	ctx, rdb := cn.ctx, cn.rdb
 	c, err := jobs.NewClient(rdb, cfg.Client.jobsConfig())
 	if err != nil {
 		return err

@@ -46,13 +46,12 @@ exits at once.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(cmd.Context())
-			defer stop()
-			rdb, err := openRedis(ctx, cfg.Redis.URL)
+			cn, err := e.connect(cmd, cfg)
 			if err != nil {
 				return err
 			}
-			defer rdb.Close()
+			defer cn.close()
+			ctx, stop, rdb := cn.ctx, cn.stop, cn.rdb
 			log := e.logger(cfg)
 			tbl, _, err := e.sessionTable(rdb)
 			if err != nil {
