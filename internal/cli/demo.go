@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/sessionq/sessionq/internal/devredis"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/scheduler"
+	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/worker"
 )
 
@@ -90,11 +92,15 @@ Without --redis, demo starts an embedded in-memory Redis, so it needs nothing
 installed. Several workers (--workers) with --concurrency slots each and a
 scheduler run in this process. Document jobs are submitted over several
 sessions (some sessions from several goroutines at once) next to jobs without
-a session. The third job of each session fails once and is retried in place.
+a session. All sessions but the last are live sessions of the session table;
+the last is an ID that names no session, whose jobs run inactive and still in
+order. Each job of a live session appends its sequence number to a file of its
+session. The third job of each session fails once and is retried in place:
+what its failed attempt wrote is not kept.
 
 At the end a table shows, per session, whether its jobs started in submission
-order and whether two of them ever ran at once, and overall the parallelism
-reached. demo exits non-zero if a guarantee was broken.`,
+order, whether two of them ever ran at once, and whether its file lists every
+job once and in order; and overall the parallelism reached. demo exits non-zero if a guarantee was broken.`,
 		Example: `  sessionq demo
   sessionq demo --sessions 20 --jobs-per-session 5 --workers 5
   sessionq demo --redis redis://127.0.0.1:6379/0`,
@@ -118,7 +124,8 @@ reached. demo exits non-zero if a guarantee was broken.`,
 			fmt.Fprintf(e.out, "Submitting %d sessions x %d document jobs (%d sessions from %d goroutines at once) and %d jobs without a session.\n",
 				o.sessions, o.perSession, o.concurrentSessions(), min(demoGoroutines, o.perSession), o.plain)
 			if o.sessions > 0 && o.perSession > demoFailIndex {
-				fmt.Fprintf(e.out, "Job %d of each session fails once and is retried in place; workers hand a session back to the queue every %d jobs.\n", demoFailIndex+1, demoInlineBudget)
+				fmt.Fprintf(e.out, "Job %d of each session fails once and is retried in place; a worker whose slots are all busy hands a session back to the queue every %d jobs.\n", demoFailIndex+1, demoInlineBudget)
+				fmt.Fprintf(e.out, "Each job of a live session appends its sequence number to the session's file %s; only a successful run's changes are kept.\n", demoLog)
 			}
 			fmt.Fprintln(e.out)
 			log := demoLogger(e.errOut, cfg.Log.Level)
@@ -162,7 +169,12 @@ type demoSession struct {
 	name       string // short name shown
 	id         string // session ID (unique to the run)
 	goroutines int    // submitting goroutines
+	active     bool   // a session of the session table (else an unknown ID: inactive)
 }
+
+// demoLog is the session file each job of an active session appends its
+// sequence number to; the write-back on success keeps it whole and in order.
+const demoLog = "pages.log"
 
 type demoJob struct {
 	sess      int // index into sessions, -1 for a job without a session
@@ -186,7 +198,9 @@ func (o demoOptions) plan(run string) ([]demoSession, [][]demoJob) {
 	var sessions []demoSession
 	var submitters [][]demoJob
 	for i := range o.sessions {
-		s := demoSession{name: fmt.Sprintf("doc-%d", i+1), id: fmt.Sprintf("demo-%s-doc-%d", run, i+1), goroutines: 1}
+		// Every session but the last is a live session of the table; the
+		// last is an ID that names none: its jobs run inactive, still in order.
+		s := demoSession{name: fmt.Sprintf("doc-%d", i+1), id: fmt.Sprintf("demo-%s-doc-%d", run, i+1), goroutines: 1, active: i < o.sessions-1 || o.sessions == 1}
 		if i%3 == 0 {
 			s.goroutines = min(demoGoroutines, o.perSession)
 		}
@@ -232,8 +246,25 @@ func runDemo(ctx context.Context, st *stack, o demoOptions, log *slog.Logger, pr
 		wg.Wait()
 	}
 	defer stopWorkers()
+	tbl, err := sessiontable.New(st.rdb, sessiontable.Config{})
+	if err != nil {
+		return nil, err
+	}
+	sessions, plan := o.plan(run)
+	for i, s := range sessions {
+		if !s.active {
+			continue
+		}
+		info, err := tbl.Create(ctx, sessiontable.Spec{Owner: "demo-" + run})
+		if err != nil {
+			return nil, fmt.Errorf("creating demo session: %w", err)
+		}
+		sessions[i].id = info.ID
+		defer func() { _ = tbl.Close(context.WithoutCancel(ctx), info.ID) }()
+	}
 	for i := range o.workers {
 		w, err := worker.New(st.rdb, worker.Config{
+			Attacher:             tbl,
 			ID:                   fmt.Sprintf("demo-%s-w%d", run, i+1),
 			Concurrency:          o.concurrency,
 			Queues:               []string{demoQueue},
@@ -267,7 +298,6 @@ func runDemo(ctx context.Context, st *stack, o demoOptions, log *slog.Logger, pr
 	}
 	defer client.Close()
 
-	sessions, plan := o.plan(run)
 	start := time.Now()
 	subs, err := submitDemo(ctx, client, run, sessions, plan)
 	if err != nil {
@@ -292,6 +322,9 @@ func runDemo(ctx context.Context, st *stack, o demoOptions, log *slog.Logger, pr
 		rep.violations = append(rep.violations, fmt.Sprintf("only %d of %d jobs finished within %s", rec.doneCount(), o.total(), o.timeout))
 	}
 	if err := rep.checkStates(ctx, client, subs); err != nil {
+		return nil, err
+	}
+	if err := rep.checkSessionLogs(ctx, tbl, sessions, subs); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -376,6 +409,22 @@ func (r *recorder) handler(wi int, mean time.Duration) worker.HandlerFunc {
 				return err
 			}
 		}
+		// A job of a live session appends its sequence number to a file
+		// of the session, also on the attempt that fails: only a
+		// successful run's changes are written back.
+		if s := sessiontable.FromContext(ctx); s.Active() {
+			f, err := os.OpenFile(filepath.Join(s.Dir(), demoLog), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(f, j.Seq)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		}
 		if p.FailFirst && j.Attempt == 1 {
 			return errors.New("simulated failure of the first attempt")
 		}
@@ -439,6 +488,8 @@ type demoReport struct {
 }
 
 type demoRow struct {
+	active     string
+	log        string
 	name       string
 	jobs       int
 	goroutines int
@@ -500,10 +551,46 @@ func newReport(o demoOptions, sessions []demoSession, subs []submitted, rec *rec
 		rep.rows = append(rep.rows, row)
 	}
 	if o.plain > 0 {
-		rep.rows = append(rep.rows, demoRow{name: "(no session)", jobs: o.plain, goroutines: min(demoGoroutines, o.plain),
+		rep.rows = append(rep.rows, demoRow{name: "(no session)", active: "-", log: "-", jobs: o.plain, goroutines: min(demoGoroutines, o.plain),
 			runs: rec.runs[""], inOrder: "-", overlaps: "-", workers: len(rec.workers[""])})
 	}
 	return rep
+}
+
+// checkSessionLogs reads the log file of each live session: it must list
+// every job's sequence number once, in order, and nothing of the failed
+// attempts.
+func (rep *demoReport) checkSessionLogs(ctx context.Context, tbl *sessiontable.Table, sessions []demoSession, subs []submitted) error {
+	for i, s := range sessions {
+		if !s.active {
+			rep.rows[i].active, rep.rows[i].log = "no", "-"
+			continue
+		}
+		rep.rows[i].active = "yes"
+		var want []string
+		var seqs []int64
+		for _, sub := range subs {
+			if sub.sess == i {
+				seqs = append(seqs, sub.seq)
+			}
+		}
+		slices.Sort(seqs)
+		for _, q := range seqs {
+			want = append(want, fmt.Sprint(q))
+		}
+		b, err := tbl.File(ctx, s.id, demoLog)
+		if err != nil && !errors.Is(err, sessiontable.ErrFileNotFound) {
+			return fmt.Errorf("reading %s of %s: %w", demoLog, s.name, err)
+		}
+		got := strings.Fields(string(b))
+		if slices.Equal(got, want) {
+			rep.rows[i].log = fmt.Sprintf("%d lines, in order", len(got))
+			continue
+		}
+		rep.rows[i].log = fmt.Sprintf("WRONG: %d lines", len(got))
+		rep.violations = append(rep.violations, fmt.Sprintf("%s: %s holds %v, want %v", s.name, demoLog, got, want))
+	}
+	return nil
 }
 
 // checkStates reads every job back and counts the final states; any job
@@ -539,13 +626,13 @@ func (rep *demoReport) stateSummary() string {
 
 func (rep *demoReport) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SESSION\tJOBS\tSUBMITTED BY\tRUNS\tIN ORDER\tOVERLAPS\tWORKERS")
+	fmt.Fprintln(tw, "SESSION\tACTIVE\tJOBS\tSUBMITTED BY\tRUNS\tIN ORDER\tOVERLAPS\tWORKERS\tSESSION FILE "+demoLog)
 	for _, r := range rep.rows {
 		by := "1 goroutine"
 		if r.goroutines > 1 {
 			by = fmt.Sprintf("%d goroutines", r.goroutines)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%d\n", r.name, r.jobs, by, r.runs, r.inOrder, r.overlaps, r.workers)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s\t%d\t%s\n", r.name, r.active, r.jobs, by, r.runs, r.inOrder, r.overlaps, r.workers, r.log)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)

@@ -21,10 +21,13 @@ func TestDemoOnEmbeddedRedis(t *testing.T) {
 	require.Contains(t, out, "embedded Redis")
 	require.Regexp(t, `guarantees\s+held`, out)
 	require.Contains(t, out, "26 (20 in 4 sessions, 6 without a session): 26 succeeded")
-	for _, s := range []string{"doc-1", "doc-2", "doc-3", "doc-4"} {
-		// Each session: 5 jobs, 6 runs (one retried), in order, no overlap.
-		require.Regexp(t, `(?m)^`+s+`\s+5\s+\d goroutines?\s+6\s+yes\s+0\s+\d$`, out)
+	for _, s := range []string{"doc-1", "doc-2", "doc-3"} {
+		// A live session: 5 jobs, 6 runs (one retried), in order, no
+		// overlap, and its file lists the 5 jobs once each, in order.
+		require.Regexp(t, `(?m)^`+s+`\s+yes\s+5\s+\d goroutines?\s+6\s+yes\s+0\s+\d\s+5 lines, in order$`, out)
 	}
+	// The last session ID names no session: inactive, still in order.
+	require.Regexp(t, `(?m)^doc-4\s+no\s+5\s+\d goroutines?\s+6\s+yes\s+0\s+\d\s+-$`, out)
 	// stderr is not a terminal: one line per 10%.
 	require.Contains(t, errOut, "demo: 100% (26 of 26 jobs done)")
 	require.Equal(t, 10, strings.Count(errOut, "jobs done)"))
