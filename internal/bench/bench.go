@@ -45,6 +45,12 @@ type Config struct {
 	InlineBudget int
 	// Log receives the errors logged by workers. Default io.Discard.
 	Log io.Writer
+	// NaiveDefaultCap is the wall-clock cap of the naive-default baseline of
+	// the zipf scenarios (the naive lock with asynq's default retry delay),
+	// run once per scenario after the rounds: it is stopped after the cap,
+	// and its jobs/s are the jobs done within the cap over the cap. Default
+	// 20s, or 8s with Quick; negative: do not run it.
+	NaiveDefaultCap time.Duration
 	// Progress, when set, is called about every 100ms while Run runs, with
 	// the running scenario and the jobs done out of the jobs planned.
 	Progress func(scenario string, done, total int64)
@@ -103,6 +109,12 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	if cfg.NaiveDefaultCap == 0 {
+		cfg.NaiveDefaultCap = naiveDefaultCap
+		if cfg.Quick {
+			cfg.NaiveDefaultCap = naiveDefaultCapQuick
+		}
+	}
 	scs, err := selectScenarios(cfg.Scenarios)
 	if err != nil {
 		return nil, err
@@ -127,7 +139,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 
 	var total int64
 	for _, sc := range scs {
-		total += int64(cfg.Rounds) * sc.plan(cfg).jobs()
+		total += sc.plan(cfg).jobs(cfg.Rounds)
 	}
 	var current atomic.Value
 	current.Store("")
@@ -208,12 +220,28 @@ func (r *runner) run(ctx context.Context, sc scenario) (Result, error) {
 			trials[spec.sys] = append(trials[spec.sys], t)
 		}
 	}
+	for _, spec := range p.capped {
+		t, err := r.drain(ctx, spec)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: %w", spec.sys, err)
+		}
+		trials[spec.sys] = append(trials[spec.sys], t)
+	}
 	res := Result{Name: sc.name, What: sc.what, Target: sc.target, Rounds: r.cfg.Rounds}
 	res.Sessionq = summarize(trials[sysSessionq], p.metric)
 	res.Asynq = summarize(trials[sysAsynq], p.metric)
 	if t := trials[sysNaive]; len(t) > 0 {
 		s := summarize(t, p.metric)
 		res.Naive = &s
+	}
+	if t := trials[sysNaiveDefault]; len(t) > 0 {
+		s := summarize(t, p.metric)
+		s.CapS = t[0].spec.timeout.Seconds()
+		res.NaiveDefault = &s
+		// Run once, not every round: sessionq's median over naive-default's.
+		if d := t[0].jobsPerSec(); d > 0 {
+			res.RatioVsNaiveDefault = round3(res.Sessionq.JobsPerSec / d)
+		}
 	}
 	res.Jobs = res.Sessionq.Jobs
 	res.JobsPerSec = res.Sessionq.JobsPerSec

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -321,7 +323,7 @@ func TestRunSmall(t *testing.T) {
 	c, url := redistest.Client(t)
 	var calls int
 	rs, err := Run(t.Context(), Config{
-		RedisURL: url, Quick: true, Rounds: 1, scale: 0.01,
+		RedisURL: url, Quick: true, Rounds: 1, scale: 0.01, NaiveDefaultCap: time.Second,
 		Progress: func(string, int64, int64) { calls++ },
 	})
 	require.NoError(t, err)
@@ -342,6 +344,15 @@ func TestRunSmall(t *testing.T) {
 	}
 	require.NotNil(t, byName["zipf"].Naive)
 	require.Nil(t, byName["plain"].Naive)
+	for _, n := range []string{"zipf", "zipf-1ms"} {
+		nd := byName[n].NaiveDefault
+		require.NotNil(t, nd, n)
+		require.Equal(t, 1.0, nd.CapS, n)
+		require.Len(t, nd.AllJobsPerSec, 1, "%s: run once", n)
+		require.Positive(t, nd.Finished, n)
+		require.Positive(t, byName[n].RatioVsNaiveDefault, n)
+	}
+	require.Nil(t, byName["plain"].NaiveDefault)
 	require.Nil(t, byName["plain"].P50ms)
 	require.NotNil(t, byName["latency"].P50ms)
 	require.NotNil(t, byName["hot"].P99ms)
@@ -368,6 +379,10 @@ func TestRunSmall(t *testing.T) {
 		for _, k := range []string{"name", "jobs", "jobs_per_sec", "ratio_vs_asynq", "p50_ms", "p99_ms", "order_violations", "overlaps"} {
 			require.Contains(t, o, k)
 		}
+		if o["name"] == "zipf" {
+			require.Contains(t, o, "ratio_vs_naive_default")
+			require.Contains(t, o, "naive_default")
+		}
 	}
 	buf.Reset()
 	require.NoError(t, WriteTable(&buf, rs))
@@ -375,4 +390,40 @@ func TestRunSmall(t *testing.T) {
 		require.Contains(t, buf.String(), n)
 	}
 	require.Contains(t, buf.String(), "jobs/s:")
+	require.Contains(t, buf.String(), "naive-default")
+}
+
+// TestNaiveDefaultIsCapped runs the naive-default baseline on one session
+// of 30-way contention: refused jobs retry after 15 s or more, so the trial
+// is cut at its cap, counts what ended within it, and stops its servers
+// (TestMain fails on leaked goroutines) without waiting for the retries.
+func TestNaiveDefaultIsCapped(t *testing.T) {
+	t.Parallel()
+	_, url := redistest.Client(t)
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	r := &runner{opts: opts, admin: redis.NewClient(opts), counter: NewCounter(), log: slog.New(slog.DiscardHandler)}
+	defer r.admin.Close()
+	w := oneSessionWorkload("nd", 300)
+	spec := naiveDefault(Config{NaiveDefaultCap: time.Second}, w, 0)
+	require.Len(t, spec, 1)
+
+	start := time.Now()
+	res, err := r.drain(t.Context(), spec[0])
+	took := time.Since(start)
+	require.NoError(t, err)
+	require.Less(t, took, 6*time.Second, "the cap, the fill and a clean stop; no waiting for retries")
+	require.True(t, res.timedOut)
+	require.Equal(t, time.Second, res.elapsed)
+	require.Positive(t, res.contended)
+	require.Positive(t, res.a.finished)
+	require.Less(t, res.a.finished, w.n())
+	require.InDelta(t, float64(res.a.finished), res.jobsPerSec(), 1e-9)
+
+	s := summarize([]*trialResult{res}, metricGaps)
+	s.CapS = 1
+	require.Equal(t, fmt.Sprintf("capped at 1s: %d of 300 jobs done", res.a.finished), capLabel(&s))
+	s.TimedOut = false
+	require.Equal(t, "all 300 jobs done within the 1s cap", capLabel(&s))
+	require.Nil(t, naiveDefault(Config{NaiveDefaultCap: -1}, w, 0), "a negative cap skips it")
 }

@@ -67,6 +67,17 @@ func (r *recorder) done(i int) {
 	}
 }
 
+// finishedBy counts the jobs that had ended at t (ns since base, plus one).
+func (r *recorder) finishedBy(t int64) int {
+	n := 0
+	for i := range r.end {
+		if en := r.end[i].Load(); en != 0 && en <= t {
+			n++
+		}
+	}
+	return n
+}
+
 // job parses the payload of a bench job: its index in the workload.
 func (r *recorder) job(payload []byte) (int, bool) {
 	i, err := strconv.Atoi(string(payload))

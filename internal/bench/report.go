@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Result is the outcome of one scenario. The first fields are sessionq's;
@@ -40,6 +41,11 @@ type Result struct {
 	Sessionq        SystemResult  `json:"sessionq"`
 	Asynq           SystemResult  `json:"asynq"`
 	Naive           *SystemResult `json:"naive,omitempty"`
+	// RatioVsNaiveDefault is sessionq's jobs/s over naive-default's (the
+	// naive lock with asynq's default retry delay, run once and stopped at
+	// a cap: see NaiveDefault.CapS and Finished).
+	RatioVsNaiveDefault float64       `json:"ratio_vs_naive_default,omitempty"`
+	NaiveDefault        *SystemResult `json:"naive_default,omitempty"`
 }
 
 // SystemResult is what one system did in a scenario.
@@ -51,6 +57,7 @@ type SystemResult struct {
 	AllJobsPerSec   []float64 `json:"all_jobs_per_sec"`
 	ElapsedMs       float64   `json:"elapsed_ms"`
 	TimedOut        bool      `json:"timed_out,omitempty"`
+	CapS            float64   `json:"cap_s,omitempty"` // capped (naive-default): jobs/s = Finished within it / CapS
 	P50ms           *float64  `json:"p50_ms"`
 	P99ms           *float64  `json:"p99_ms"`
 	Samples         int       `json:"samples,omitempty"`
@@ -92,9 +99,13 @@ p50/p99: hot, zipf, handoff: time from the end of a session's job to the start o
 order: jobs that started after a later-submitted job of their session; overlaps: jobs that
   started while another job of their session ran (all rounds; handler times on the process's
   monotonic clock, judged by internal/audit).
-naive: asynq handler that takes SET NX PX 30s per session, else returns an error that asynq
-  retries after 10-50 ms (RetryDelayFunc; DelayedTaskCheckInterval 10 ms; asynq stores
+naive (fast retry): asynq handler that takes SET NX PX 30s per session, else returns an error that
+  asynq retries after 10-50 ms (RetryDelayFunc; DelayedTaskCheckInterval 10 ms; asynq stores
   retry times in whole seconds, so a retry is due at the next forwarder pass or second).
+naive-default: the same handler with asynq's defaults, DefaultRetryDelayFunc (n^4+15 s + jitter;
+  contention is no failure, so n = 0: 15-44 s) and DelayedTaskCheckInterval 5 s; zipf scenarios,
+  run once after the rounds, stopped at a cap: jobs/s = jobs done within the cap / the cap;
+  its ratio is sessionq's median jobs/s over that.
 Every asynq server polls an empty queue every 10 ms (TaskCheckInterval = worker PollInterval).`
 
 // WriteTable writes the results as a readable table, with the baselines,
@@ -122,6 +133,20 @@ func WriteTable(w io.Writer, rs []Result) error {
 			line += " (" + strings.Join(r.Missed, "; ") + ")"
 		}
 		fmt.Fprintln(w, line)
+		var vs []string
+		if r.Naive != nil {
+			vs = append(vs, fmt.Sprintf("%.2fx naive (fast retry)", r.RatioVsNaive))
+		}
+		if nd := r.NaiveDefault; nd != nil {
+			ratio := "-"
+			if r.RatioVsNaiveDefault > 0 {
+				ratio = fmt.Sprintf("%.2fx", r.RatioVsNaiveDefault)
+			}
+			vs = append(vs, fmt.Sprintf("%s naive-default, %s (no target)", ratio, capLabel(nd)))
+		}
+		if len(vs) > 0 {
+			fmt.Fprintf(w, "  %-8s sessionq jobs/s: %s\n", "", strings.Join(vs, "; "))
+		}
 	}
 
 	fmt.Fprintln(w, "\nSystems (fleet = workers x slots; round trips per finished job; CPU per job)")
@@ -138,6 +163,12 @@ func WriteTable(w io.Writer, rs []Result) error {
 				s    *SystemResult
 			}{"naive", r.Naive})
 		}
+		if r.NaiveDefault != nil {
+			systems = append(systems, struct {
+				name string
+				s    *SystemResult
+			}{"naive-default", r.NaiveDefault})
+		}
 		for _, sy := range systems {
 			s := sy.s
 			rate := fmt.Sprintf("%.0f", s.JobsPerSec)
@@ -148,7 +179,10 @@ func WriteTable(w io.Writer, rs []Result) error {
 				}
 				rate += " (" + strings.Join(parts, " ") + ")"
 			}
-			if s.TimedOut {
+			switch {
+			case s.CapS > 0:
+				rate += " (" + capLabel(s) + ")"
+			case s.TimedOut:
 				rate += fmt.Sprintf(" cut: %d/%d", s.Finished, s.Jobs)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%.2f\t%.2f\t%.0f\t%.0f\t\n",
@@ -169,6 +203,9 @@ func WriteTable(w io.Writer, rs []Result) error {
 		fmt.Fprintf(w, "              run:    %s\n", breakdown(r.Asynq.RunRoundTrips))
 		if r.Naive != nil {
 			fmt.Fprintf(w, "    naive     run:    %s (lock refused %d times)\n", breakdown(r.Naive.RunRoundTrips), r.Naive.Contended)
+		}
+		if r.NaiveDefault != nil {
+			fmt.Fprintf(w, "    naive-default run: %s (lock refused %d times)\n", breakdown(r.NaiveDefault.RunRoundTrips), r.NaiveDefault.Contended)
 		}
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n", Definitions)
@@ -204,6 +241,16 @@ func breakdown(m map[string]float64) string {
 		return "-"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// capLabel says how a capped system's run ended: "capped at 20s: N of M
+// jobs done", or that it did every job within the cap.
+func capLabel(s *SystemResult) string {
+	c := time.Duration(s.CapS * float64(time.Second))
+	if !s.TimedOut {
+		return fmt.Sprintf("all %d jobs done within the %s cap", s.Jobs, c)
+	}
+	return fmt.Sprintf("capped at %s: %d of %d jobs done", c, s.Finished, s.Jobs)
 }
 
 func optMs(v *float64) string {

@@ -16,14 +16,21 @@ const (
 
 // plan is what one scenario runs.
 type plan struct {
-	specs   []trialSpec // one per system, in the order they run each round
-	latency bool        // one job at a time, instead of draining a filled queue
+	specs []trialSpec // one per system, in the order they run each round
+	// capped are systems run once, after the rounds, and stopped at their
+	// cap (spec.timeout): too slow to be run every round.
+	capped  []trialSpec
+	latency bool // one job at a time, instead of draining a filled queue
 	metric  metric
 }
 
-func (p plan) jobs() int64 {
+// jobs is the number of jobs the plan submits over the given rounds.
+func (p plan) jobs(rounds int) int64 {
 	var n int64
 	for _, s := range p.specs {
+		n += int64(rounds) * int64(s.w.n())
+	}
+	for _, s := range p.capped {
 		n += int64(s.w.n())
 	}
 	return n
@@ -55,6 +62,23 @@ func timeout(cfg Config, full, quick time.Duration) time.Duration {
 
 // Worker fleet of the scenarios: the worker's default concurrency.
 const defaultSlots = 10
+
+// Caps of the naive-default baseline (Config.NaiveDefaultCap).
+const (
+	naiveDefaultCap      = 20 * time.Second
+	naiveDefaultCapQuick = 8 * time.Second
+)
+
+// naiveDefault is the naive-default baseline of a zipf scenario: the naive
+// lock with asynq's default retry delay and forwarder, on the fleet of the
+// other systems, once, stopped at the cap; none if the cap is negative.
+func naiveDefault(cfg Config, w *workload, work time.Duration) []trialSpec {
+	if cfg.NaiveDefaultCap < 0 {
+		return nil
+	}
+	return []trialSpec{{sys: sysNaiveDefault, w: w, instances: 3, concurrency: defaultSlots,
+		timeout: cfg.NaiveDefaultCap, work: work, capped: true}}
+}
 
 func specs(w *workload, instances, slots int, to time.Duration, systems ...system) []trialSpec {
 	out := make([]trialSpec, len(systems))
@@ -104,6 +128,7 @@ func scenarios() []scenario {
 				// The naive lock may never finish: it is cut at its timeout and
 				// its rate is what it did until then.
 				p.specs = append(p.specs, specs(w, 3, defaultSlots, timeout(cfg, 45*time.Second, 15*time.Second), sysNaive)...)
+				p.capped = naiveDefault(cfg, w, 0)
 				return p
 			},
 			check: func(r *Result) (bool, []string) {
@@ -127,6 +152,7 @@ func scenarios() []scenario {
 				for k := range p.specs {
 					p.specs[k].work = time.Millisecond
 				}
+				p.capped = naiveDefault(cfg, w, time.Millisecond)
 				return p
 			},
 			check: func(r *Result) (bool, []string) {

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -24,13 +25,16 @@ func newBenchCmd(e *env) *cobra.Command {
 		only       []string
 		cpuProfile string
 		budget     int
+		ndCap      time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure sessionq against raw asynq and a naive session lock, on one Redis",
 		Long: `bench runs every scenario (` + fmt.Sprint(bench.Names) + `) in this process against one
 Redis: sessionq, raw asynq and, for zipf, a naive lock-and-retry handler, with the same jobs,
-sessions, order and concurrency, so that the ratios hold on a noisy machine.
+sessions, order and concurrency, so that the ratios hold on a noisy machine. The zipf scenarios
+also run the naive handler once with asynq's default retry delay (naive-default), stopped after
+--naive-default-cap: its jobs/s are the jobs done within the cap over the cap.
 
 Redis: a redis-server started on a free port of 127.0.0.1 when one is on PATH, unless --redis is
 given; else the configured Redis URL. A given database must be empty: the bench empties it
@@ -61,7 +65,7 @@ given; else the configured Redis URL. A given database must be empty: the bench 
 				}
 				defer pprof.StopCPUProfile()
 			}
-			cfg := bench.Config{RedisURL: url, Quick: quick, Rounds: rounds, Scenarios: only, InlineBudget: budget, Log: e.errOut}
+			cfg := bench.Config{RedisURL: url, Quick: quick, Rounds: rounds, Scenarios: only, InlineBudget: budget, NaiveDefaultCap: ndCap, Log: e.errOut}
 			var bar *progressbar.ProgressBar
 			if f, ok := e.errOut.(*os.File); ok && !asJSON && term.IsTerminal(int(f.Fd())) {
 				cfg.Progress = func(scenario string, done, total int64) {
@@ -98,6 +102,7 @@ given; else the configured Redis URL. A given database must be empty: the bench 
 	f.IntVar(&rounds, "rounds", 0, "rounds per scenario, systems alternating; the median is reported (default 3, --quick 2)")
 	f.StringSliceVar(&only, "scenario", nil, "run only these scenarios (repeat or comma-separate)")
 	f.IntVar(&budget, "inline-budget", 0, "sessionq workers' InlineBudget (default: the worker's default)")
+	f.DurationVar(&ndCap, "naive-default-cap", 0, "wall-clock cap of the naive-default baseline of the zipf scenarios (default 20s, --quick 8s; negative: skip it)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return cmd
 }
