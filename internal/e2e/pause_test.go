@@ -18,10 +18,13 @@ import (
 )
 
 // A worker paused (SIGSTOP) past its lease loses the session: another
-// worker runs the job again with a larger fencing token, and when the
-// paused worker wakes up, its handler is cancelled and what it would have
-// written is refused. The session's file ends up with the second run's
-// write only.
+// worker runs the job again with a larger fencing token. When the paused
+// worker wakes up it finds its lease lost, by whichever comes first: the
+// overdue renewal, which cancels the run, or the write-back, which the token
+// check refuses (sessiontable's TestStaleTokenRefused covers that check on
+// its own). Either way the session's file keeps the second run's write.
+// With both the renewal's loss detection and the token check removed, this
+// test fails.
 func TestPausedWorkerIsFenced(t *testing.T) {
 	t.Parallel()
 	rdb, url := redistest.Client(t)
