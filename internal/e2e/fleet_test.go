@@ -185,38 +185,56 @@ func TestKill9SubmittersMidSubmit(t *testing.T) {
 }
 
 // A Redis restart with AOF on in the middle of a run loses no acknowledged
-// job, and the sessions stay in order.
+// job, and the sessions stay in order: a crash (kill -9) with a short
+// outage, and a shutdown with an outage of three leases, during which the
+// workers cannot renew and cancel their runs.
 func TestRedisRestartWithAOF(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Spawn(t, redistest.SpawnOptions{AppendOnly: true})
-	rdb := srv.Client(t)
-	url := srv.URL()
-	dir := t.TempDir()
-	logFile := filepath.Join(dir, "events.log")
-	job := script(t, dir, logFile, "0.05")
-	for i := 0; i < 2; i++ {
-		start(t, fmt.Sprintf("worker-%d", i), "worker", "--redis", url, "--concurrency", "3", "--lease", "1s", "--exec", "doc="+job).ready(t, "worker started")
+	for _, tc := range []struct {
+		name string
+		kill bool
+		down time.Duration
+	}{
+		{"killed, down 0.5s", true, 500 * time.Millisecond},
+		{"stopped, down 3s", false, 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := redistest.Spawn(t, redistest.SpawnOptions{AppendOnly: true})
+			rdb := srv.Client(t)
+			url := srv.URL()
+			dir := t.TempDir()
+			logFile := filepath.Join(dir, "events.log")
+			job := script(t, dir, logFile, "0.05")
+			for i := 0; i < 2; i++ {
+				start(t, fmt.Sprintf("worker-%d", i), "worker", "--redis", url, "--concurrency", "3", "--lease", "1s", "--exec", "doc="+job).ready(t, "worker started")
+			}
+			start(t, "scheduler", "scheduler", "--redis", url, "--interval", "200ms", "--dispatch-grace", "1s").ready(t, "scheduler started")
+			c := client(t, rdb)
+			var ids []string
+			for i := 0; i < 60; i++ {
+				sub, err := c.Submit(context.Background(), "doc", nil, jobs.Session(fmt.Sprintf("aof-%d", i%4)))
+				require.NoError(t, err)
+				ids = append(ids, sub.ID)
+			}
+			time.Sleep(300 * time.Millisecond) // let some run, then pull the plug
+			if tc.kill {
+				require.NoError(t, srv.Kill())
+			} else {
+				require.NoError(t, srv.Stop())
+			}
+			time.Sleep(tc.down)
+			require.NoError(t, srv.Restart())
+			infos := waitAll(t, c, ids, 90*time.Second)
+			for id, in := range infos {
+				require.Equal(t, jobs.StateSucceeded, in.State, "job %s: %s", id, in.LastError)
+			}
+			// Runs cut by the outage may repeat (at least once); order holds.
+			evs := readLog(t, logFile)
+			violations := outOfOrder(evs)
+			require.Zero(t, violations, "%d of %d events out of order", violations, len(evs))
+		})
 	}
-	start(t, "scheduler", "scheduler", "--redis", url, "--interval", "200ms", "--dispatch-grace", "1s").ready(t, "scheduler started")
-	c := client(t, rdb)
-	var ids []string
-	for i := 0; i < 60; i++ {
-		sub, err := c.Submit(context.Background(), "doc", nil, jobs.Session(fmt.Sprintf("aof-%d", i%4)))
-		require.NoError(t, err)
-		ids = append(ids, sub.ID)
-	}
-	time.Sleep(300 * time.Millisecond) // let some run, then pull the plug
-	require.NoError(t, srv.Kill())
-	time.Sleep(500 * time.Millisecond)
-	require.NoError(t, srv.Restart())
-	infos := waitAll(t, c, ids, 90*time.Second)
-	for id, in := range infos {
-		require.Equal(t, jobs.StateSucceeded, in.State, "job %s: %s", id, in.LastError)
-	}
-	// Runs cut by the outage may repeat (at least once); order still holds.
-	evs := readLog(t, logFile)
-	violations := outOfOrder(evs)
-	require.Zero(t, violations, "%d of %d events out of order", violations, len(evs))
 }
 
 // outOfOrder counts session starts below a sequence number already
