@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -488,4 +489,35 @@ func TestUnknownJobTypeIsDeadLettered(t *testing.T) {
 		dead = append(dead, in.ID)
 	}
 	require.ElementsMatch(t, []string{u.ID, p.ID}, dead, "both the session job and the plain job are dead-lettered")
+}
+
+// A panicking handler fails its run with the panic in the error and is
+// retried like any failure; a huge error text is cut.
+func TestPanicIsRetriedAndErrorsAreCapped(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	c := newClient(t, rdb)
+	var runs atomic.Int32
+	startWorker(t, rdb, worker.Config{Concurrency: 1}, map[string]worker.HandlerFunc{
+		"panics": func(ctx context.Context, j *worker.Job) error {
+			if runs.Add(1) == 1 {
+				panic("boom")
+			}
+			return nil
+		},
+		"verbose": func(ctx context.Context, j *worker.Job) error {
+			return errors.New(strings.Repeat("x", 100_000))
+		},
+	})
+	p, err := c.Submit(ctx, "panics", nil, jobs.Session("p"), jobs.MaxRetry(1))
+	require.NoError(t, err)
+	v, err := c.Submit(ctx, "verbose", nil, jobs.Session("v"), jobs.MaxRetry(0))
+	require.NoError(t, err)
+	infos := waitTerminal(t, c, []string{p.ID, v.ID}, 10*time.Second)
+	require.Equal(t, jobs.StateSucceeded, infos[p.ID].State)
+	require.Equal(t, 2, infos[p.ID].Attempts)
+	require.Equal(t, jobs.StateFailed, infos[v.ID].State)
+	require.Less(t, len(infos[v.ID].LastError), 5000)
+	require.True(t, strings.HasSuffix(infos[v.ID].LastError, "(cut)"))
 }

@@ -405,14 +405,26 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
-// call runs a handler, turning a panic into an error.
+// call runs a handler, turning a panic into an error (retried like any).
 func call(ctx context.Context, h Handler, job *Job) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("handler panicked: %v: %w", p, ErrSkipRetry)
+			err = fmt.Errorf("handler panicked: %v", p)
 		}
 	}()
 	return h.Process(ctx, job)
+}
+
+// maxErrorText caps the error text kept with a failed job.
+const maxErrorText = 4 << 10
+
+// errorText is err's text, cut to maxErrorText bytes.
+func errorText(err error) string {
+	s := err.Error()
+	if len(s) > maxErrorText {
+		s = s[:maxErrorText] + "... (cut)"
+	}
+	return s
 }
 
 // ending is how one run of a session job ended.
@@ -545,7 +557,8 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 		actx, a, err := w.cfg.Attacher.Attach(jctx, job)
 		if err != nil {
 			stopRenew()
-			return ledger.Outcome{Text: fmt.Sprintf("attaching session: %v", err), RetryDelay: w.cfg.RetryDelay(int(rj.Attempt), err)}, endDone
+			err = fmt.Errorf("attaching session: %w", err)
+			return ledger.Outcome{Text: errorText(err), Final: errors.Is(err, ErrSkipRetry), RetryDelay: w.cfg.RetryDelay(int(rj.Attempt), err)}, endDone
 		}
 		defer a.Close()
 		hctx, att = actx, a
@@ -585,7 +598,7 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 		err = fmt.Errorf("%w (%v)", err, c)
 	}
 	return ledger.Outcome{
-		Text:       err.Error(),
+		Text:       errorText(err),
 		Final:      errors.Is(err, ErrSkipRetry),
 		RetryDelay: w.cfg.RetryDelay(int(rj.Attempt), err),
 	}, endDone
