@@ -271,9 +271,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		// cancelled and handed back by Stop; asynq requeues plain ones a
 		// little later, when this runs out.
 		ShutdownTimeout: w.cfg.ShutdownGrace + shutdownMargin,
-		RetryDelayFunc:           w.carrierRetryDelay,
-		Logger:                   asynqLogger{w.log},
-		LogLevel:                 asynq.WarnLevel,
+		RetryDelayFunc:  w.carrierRetryDelay,
+		Logger:          asynqLogger{w.log},
+		LogLevel:        asynq.WarnLevel,
 	})
 	if err := w.srv.Start(asynq.HandlerFunc(w.process)); err != nil {
 		return fmt.Errorf("worker: starting: %w", err)
