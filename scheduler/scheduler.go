@@ -12,12 +12,9 @@ package scheduler
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessionq/sessionq/internal/ident"
 	"github.com/sessionq/sessionq/internal/leadership"
 	"github.com/sessionq/sessionq/internal/ledger"
 )
@@ -62,10 +60,7 @@ type Task struct {
 
 func (c Config) withDefaults() (Config, error) {
 	if c.ID == "" {
-		host, _ := os.Hostname()
-		var b [3]byte
-		_, _ = rand.Read(b[:])
-		c.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+		c.ID = ident.New()
 	}
 	if c.Interval == 0 {
 		c.Interval = 2 * time.Second

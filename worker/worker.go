@@ -11,8 +11,6 @@ package worker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/dispatch"
+	"github.com/sessionq/sessionq/internal/ident"
 	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/internal/ledger"
 	"github.com/sessionq/sessionq/jobs"
@@ -84,10 +83,7 @@ type Config struct {
 
 func (c Config) withDefaults() (Config, error) {
 	if c.ID == "" {
-		host, _ := os.Hostname()
-		var b [3]byte
-		_, _ = rand.Read(b[:])
-		c.ID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+		c.ID = ident.New()
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 10
