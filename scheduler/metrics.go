@@ -1,11 +1,12 @@
 package scheduler
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	promreg "github.com/sessionq/sessionq/internal/metrics"
 )
 
 type metrics struct {
@@ -26,17 +27,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sessionq_scheduler_leader", Help: "1 when this scheduler leads.",
 		}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.repairs, m.pending, m.leader} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				continue
-			}
-			return nil, fmt.Errorf("scheduler: registering metrics: %w", err)
-		}
+	if err := promreg.Register(reg, m.repairs, m.pending, m.leader); err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	return m, nil
 }

@@ -1,10 +1,11 @@
 package worker
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	promreg "github.com/sessionq/sessionq/internal/metrics"
 )
 
 // metrics are the worker's Prometheus collectors. They are always counted;
@@ -48,17 +49,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sessionq_jobs_running", Help: "Jobs running on this worker now.",
 		}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.started, m.finished, m.duration, m.inline, m.dropped, m.lost, m.handback, m.running} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				continue
-			}
-			return nil, fmt.Errorf("worker: registering metrics: %w", err)
-		}
+	if err := promreg.Register(reg, m.started, m.finished, m.duration, m.inline, m.dropped, m.lost, m.handback, m.running); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
 	}
 	return m, nil
 }
