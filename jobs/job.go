@@ -45,12 +45,12 @@ func (s State) Terminal() bool {
 type Policy string
 
 const (
-	// PolicyBlock (the default): a failed job that will be retried stays at
-	// the head of its session; later jobs wait until it succeeds or has
+	// PolicyBlock is the default: a failed job that will be retried stays
+	// at the head of its session; later jobs wait until it succeeds or has
 	// used its retries and is dead-lettered.
 	PolicyBlock Policy = "block"
-	// PolicySkip: a failed job is dead-lettered at once (retrying it later
-	// would break the order) and the session goes on.
+	// PolicySkip dead-letters a failed job at once (retrying it later would
+	// break the order) and lets the session go on.
 	PolicySkip Policy = "skip"
 )
 

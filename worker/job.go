@@ -5,7 +5,7 @@ import (
 	"errors"
 )
 
-// ErrSkipRetry, wrapped in a handler's error, makes the failure final: the
+// ErrSkipRetry makes a failure final when a handler's error wraps it: the
 // job is dead-lettered without further retries.
 var ErrSkipRetry = errors.New("worker: skip retry")
 

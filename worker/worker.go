@@ -591,7 +591,7 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 		return ledger.Outcome{OK: true, Text: string(res)}, endDone
 	}
 	if c := context.Cause(hctx); c != nil && hctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, c) {
-		err = fmt.Errorf("%w (%v)", err, c)
+		err = fmt.Errorf("%w (%w)", err, c)
 	}
 	return ledger.Outcome{
 		Text:       errorText(err),
@@ -615,8 +615,7 @@ func (w *Worker) renew(ctx context.Context, rj *ledger.RunJob, cancel context.Ca
 		timer   *time.Timer
 		lastOK  = time.Now()
 	)
-	var fire func()
-	fire = func() {
+	fire := func() {
 		defer pending.Done()
 		mu.Lock()
 		if stopped {

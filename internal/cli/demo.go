@@ -395,7 +395,7 @@ func (r *recorder) handler(wi int, mean time.Duration) worker.HandlerFunc {
 	return func(ctx context.Context, j *worker.Job) error {
 		var p demoPayload
 		if err := json.Unmarshal(j.Payload, &p); err != nil {
-			return fmt.Errorf("demo payload: %v: %w", err, worker.ErrSkipRetry)
+			return fmt.Errorf("demo payload: %w: %w", err, worker.ErrSkipRetry)
 		}
 		if p.Run != r.run {
 			return nil // left over from another demo run on the same Redis

@@ -180,7 +180,7 @@ func renderDoc(ctx context.Context, j *worker.Job) error {
 	}{Doc: "untitled", Pages: 1 + rand.IntN(20)}
 	if len(j.Payload) > 0 {
 		if err := json.Unmarshal(j.Payload, &in); err != nil {
-			return fmt.Errorf("payload is not JSON {\"doc\": ..., \"pages\": ...}: %v: %w", err, worker.ErrSkipRetry)
+			return fmt.Errorf("payload is not JSON {\"doc\": ..., \"pages\": ...}: %w: %w", err, worker.ErrSkipRetry)
 		}
 	}
 	start := time.Now()

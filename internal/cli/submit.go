@@ -184,10 +184,10 @@ func (f *submitFlags) validate() error {
 // reading more than limit+1 of it.
 func (f *submitFlags) readPayload(stdin io.Reader, limit int) ([]byte, error) {
 	var p []byte
-	switch {
-	case f.payloadFile == "":
+	switch f.payloadFile {
+	case "":
 		p = []byte(f.payload)
-	case f.payloadFile == "-":
+	case "-":
 		b, err := io.ReadAll(io.LimitReader(stdin, int64(limit)+1))
 		if err != nil {
 			return nil, fmt.Errorf("reading payload from standard input: %w", err)

@@ -433,7 +433,7 @@ func Spawn(t testing.TB, opts SpawnOptions) *Proc {
 	t.Helper()
 	bin, err := exec.LookPath(redisServerBin)
 	if err != nil {
-		skipOrFail(t, fmt.Errorf("%w: Spawn needs %s on PATH: %v", errNoRedis, redisServerBin, err))
+		skipOrFail(t, fmt.Errorf("%w: Spawn needs %s on PATH: %w", errNoRedis, redisServerBin, err))
 	}
 	persistence := []string{"--appendonly", "no"}
 	if opts.AppendOnly {
