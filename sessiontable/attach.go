@@ -196,6 +196,13 @@ func (t *Table) Attach(ctx context.Context, job *worker.Job) (context.Context, w
 		job.Active = false
 		return ctx, a, nil
 	}
+	if !job.Active {
+		// The worker found no record when it took the lease: the ID names
+		// no session (IDs are only ever made by Create), or the session
+		// ended. Nothing to load, no round trip.
+		t.noteBacklog(ctx, job.SessionID, job.Backlog)
+		return ctx, a, nil
+	}
 	r, err := t.read(ctx, job.SessionID, call{app: job.AppID, oos: job.OutOfSession}, "load", "")
 	if errors.Is(err, ErrNotFound) {
 		t.noteBacklog(ctx, job.SessionID, num(r[1]))

@@ -37,6 +37,9 @@ type Job struct {
 	Active bool
 	// Seq is the job's sequence number in its session.
 	Seq int64
+	// Backlog is the number of unfinished jobs of the session when this run
+	// started, this one included.
+	Backlog int64
 	// Attempt counts runs, from 1.
 	Attempt  int
 	MaxRetry int

@@ -524,7 +524,7 @@ func (w *Worker) handBack(ctx context.Context, rj *ledger.RunJob) {
 func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome, ending) {
 	job := &Job{
 		ID: rj.ID, Type: rj.Type, Payload: rj.Payload, Queue: rj.Queue, SessionID: rj.Session,
-		AppID: rj.AppID, Active: rj.Active, Seq: rj.Seq, Attempt: int(rj.Attempt),
+		AppID: rj.AppID, Active: rj.Active, Seq: rj.Seq, Backlog: rj.Backlog, Attempt: int(rj.Attempt),
 		MaxRetry: int(rj.MaxRetry), FencingToken: rj.Token, OutOfSession: rj.OutOfSess,
 	}
 	if rj.Attempt > rj.MaxRetry+1 {

@@ -185,11 +185,12 @@ type RunJob struct {
 	AppID     string
 	OutOfSess bool
 	Seq       int64
-	Active    bool // the session record exists
+	Active    bool  // the session record exists
+	Backlog   int64 // the session's unfinished jobs, this one included
 }
 
 func parseRun(s, id string, v []any) (*RunJob, error) {
-	if len(v) != 12 {
+	if len(v) != 13 {
 		return nil, fmt.Errorf("run reply: %w: %v", ErrUnexpectedReply, v)
 	}
 	return &RunJob{
@@ -207,6 +208,7 @@ func parseRun(s, id string, v []any) (*RunJob, error) {
 		OutOfSess: str(v[9]) == "1",
 		Seq:       num(v[10]),
 		Active:    num(v[11]) == 1,
+		Backlog:   num(v[12]),
 	}, nil
 }
 

@@ -17,9 +17,10 @@
 --   {"busy"}            this very job holds a live lease elsewhere: drop it
 --   {"wait"}            not the job's turn: it is parked, drop the task; it
 --                       is dispatched again when its turn comes
---   {"ok", token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active}
+--   {"ok", token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog}
 --                       the lease is taken with fencing token `token`;
---                       active is 1 when the session record exists, else 0
+--                       active is 1 when the session record exists, else 0;
+--                       backlog is the session's unfinished jobs, this one included
 local rec = redis.call('HMGET', KEYS[3], 'state', 'gen')
 if not rec[1] then return {'gone'} end
 local st = rec[1]
@@ -41,4 +42,4 @@ redis.call('HSET', KEYS[1], 'job', ARGV[1], 'tok', tok, 'until', now + tonumber(
 local att = redis.call('HINCRBY', KEYS[3], 'att', 1)
 redis.call('HSET', KEYS[3], 'state', 'running', 'tok', tok, 'st', now, 'wid', ARGV[3])
 local f = redis.call('HMGET', KEYS[3], 'type', 'payload', 'queue', 'maxr', 'tmo', 'policy', 'app', 'oos', 'seq')
-return {'ok', tok, att, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], redis.call('EXISTS', KEYS[4])}
+return {'ok', tok, att, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], redis.call('EXISTS', KEYS[4]), redis.call('LLEN', KEYS[2])}

@@ -31,7 +31,7 @@
 --   next = "none"                    the session is empty; lease released
 --   next = "enqueue", id, gen, queue, process-at ms, type
 --                                    lease released; caller enqueues "id:gen"
---   next = "run", id, token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active
+--   next = "run", id, token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog
 --                                    the lease now belongs to job id with a
 --                                    new token; this worker runs it at once
 local l = redis.call('HMGET', KEYS[1], 'job', 'tok')
@@ -80,7 +80,7 @@ if ARGV[9] == '1' and pat <= now and n[1] and string.find(ARGV[10], ',' .. n[1] 
   redis.call('HINCRBY', nk, 'gen', 1)
   redis.call('HSET', nk, 'state', 'running', 'tok', tok, 'st', now, 'wid', ARGV[7])
   local f = redis.call('HMGET', nk, 'type', 'payload', 'queue', 'maxr', 'tmo', 'policy', 'app', 'oos', 'seq')
-  return {this, false, false, false, 'run', nxt, tok, att, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], redis.call('EXISTS', KEYS[4])}
+  return {this, false, false, false, 'run', nxt, tok, att, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], redis.call('EXISTS', KEYS[4]), redis.call('LLEN', KEYS[2])}
 end
 redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
 local gen = redis.call('HINCRBY', nk, 'gen', 1)
