@@ -25,7 +25,6 @@ func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(int64(len(cmds))); return next(ctx, cmds) }
 }
 
-
 // A job of a session ID that names no session costs the table no Redis
 // command at all; a job of a live session does (it loads the session).
 func TestAttachOfUnknownSessionCostsNothing(t *testing.T) {
