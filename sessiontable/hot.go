@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sessionq/sessionq/internal/keys"
@@ -29,6 +30,9 @@ type HotSession struct {
 func (t *Table) noteBacklog(ctx context.Context, id string, backlog int64) {
 	if t.cfg.HotBacklog < 0 || backlog < int64(t.cfg.HotBacklog) {
 		return
+	}
+	if !t.hot.due(id, time.Now()) {
+		return // this process asked about id less than a second ago
 	}
 	warn, err := hotScript.Run(ctx, t.rdb, []string{keys.Hot}, id, backlog, t.cfg.HotInterval.Milliseconds()).Int()
 	if err != nil {
@@ -74,4 +78,28 @@ func (t *Table) HotSessions(ctx context.Context) ([]HotSession, error) {
 		return cmp.Or(cmp.Compare(b.Backlog, a.Backlog), cmp.Compare(a.ID, b.ID))
 	})
 	return out, nil
+}
+
+// hotNoteEvery is how often one process asks Redis about the same hot
+// session; every job of a hot session would otherwise cost a round trip.
+const hotNoteEvery = time.Second
+
+// hotThrottle remembers when this process last noted each hot session.
+type hotThrottle struct {
+	mu   sync.Mutex
+	next map[string]time.Time
+}
+
+// due reports whether session id may be noted now, and if so, when next.
+func (h *hotThrottle) due(id string, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now.Before(h.next[id]) {
+		return false
+	}
+	if h.next == nil || len(h.next) > 10000 {
+		h.next = map[string]time.Time{} // forget old entries wholesale
+	}
+	h.next[id] = now.Add(hotNoteEvery)
+	return true
 }

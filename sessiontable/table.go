@@ -228,6 +228,7 @@ type Table struct {
 	store Storage
 	log   *slog.Logger
 	grace time.Duration // creationGrace; shorter in tests
+	hot   hotThrottle
 }
 
 // New returns a Table on rdb; rdb stays the caller's to close.

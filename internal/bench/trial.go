@@ -18,6 +18,7 @@ import (
 
 	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/worker"
 )
 
@@ -148,12 +149,20 @@ func (r *runner) startFleet(ctx context.Context, spec trialSpec, rec *recorder, 
 }
 
 func (r *runner) startSessionq(ctx context.Context, f *fleet, c *redis.Client, k int, spec trialSpec, rec *recorder) error {
+	// Configured as `sessionq worker` is: with the session table attached
+	// (the bench's session IDs name no session, as a plain ordering key
+	// does in most uses).
+	tbl, err := sessiontable.New(c, sessiontable.Config{Logger: r.logger()})
+	if err != nil {
+		return err
+	}
 	w, err := worker.New(c, worker.Config{
 		ID:           "bench-" + strconv.Itoa(k),
 		Concurrency:  spec.concurrency,
 		Queues:       []string{benchQueue},
 		Logger:       r.logger(),
 		InlineBudget: r.cfg.InlineBudget,
+		Attacher:     tbl,
 	})
 	if err != nil {
 		return err
