@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionq/sessionq/internal/audit"
+	"github.com/sessionq/sessionq/internal/redistest"
+	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/scheduler"
+	"github.com/sessionq/sessionq/sessiontable"
+	"github.com/sessionq/sessionq/worker"
+)
+
+// Invariant 6: on a real 3-node Redis Cluster, every script sessionq runs
+// touches one slot (Redis refuses a script that reaches outside its slot),
+// and the whole system works: ordered session jobs with the session table
+// attached, jobs without a session, the reconciler's scan of every master,
+// session files and parameters, close and sweep.
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	cc := redistest.Cluster(t, 3)
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tbl, err := sessiontable.New(cc, sessiontable.Config{Logger: quiet, TempDir: t.TempDir()})
+	require.NoError(t, err)
+	var rec audit.Recorder
+	for i := range 2 {
+		w, err := worker.New(cc, worker.Config{ID: fmt.Sprintf("cluster-%d", i), Concurrency: 4, Lease: 2 * time.Second,
+			PollInterval: 5 * time.Millisecond, Attacher: tbl, Logger: quiet})
+		require.NoError(t, err)
+		require.NoError(t, w.HandleFunc("doc", func(ctx context.Context, j *worker.Job) error {
+			rec.Start(j.SessionID, j.Seq)
+			defer rec.End(j.SessionID)
+			if s := sessiontable.FromContext(ctx); s.Active() {
+				f, err := os.OpenFile(filepath.Join(s.Dir(), "log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(f, j.Seq)
+				_ = f.Close()
+				if err != nil {
+					return err
+				}
+				return s.SetParam("last", fmt.Sprint(j.Seq))
+			}
+			return nil
+		}))
+		require.NoError(t, w.Start(ctx))
+		t.Cleanup(w.Stop)
+	}
+	sw, err := sessiontable.NewSweeper(tbl, sessiontable.SweeperConfig{})
+	require.NoError(t, err)
+	s, err := scheduler.New(cc, scheduler.Config{Interval: 100 * time.Millisecond, Logger: quiet, Tasks: []scheduler.Task{sw.Task()}})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(ctx))
+	t.Cleanup(s.Stop)
+
+	live, err := tbl.Create(ctx, sessiontable.Spec{Owner: "alice", TID: "term-1"})
+	require.NoError(t, err)
+	require.NoError(t, tbl.PutFile(ctx, live.ID, "in.txt", []byte("x")))
+	c, err := jobs.NewClient(cc, jobs.ClientConfig{})
+	require.NoError(t, err)
+	var ids []string
+	sessions := []string{live.ID, "a", "b", "c", "d", "e"}
+	for i := range 60 {
+		opts := []jobs.Option{jobs.Session(sessions[i%len(sessions)])}
+		if i%7 == 6 {
+			opts = nil
+		}
+		sub, err := c.Submit(ctx, "doc", nil, opts...)
+		require.NoError(t, err)
+		ids = append(ids, sub.ID)
+	}
+	infos := waitAll(t, c, ids, 60*time.Second)
+	for id, in := range infos {
+		require.Equal(t, jobs.StateSucceeded, in.State, "job %s: %s", id, in.LastError)
+	}
+	rep := rec.Report()
+	require.True(t, rep.OK(), rep.String())
+	require.Equal(t, 60, rep.Starts)
+
+	log, err := tbl.File(ctx, live.ID, "log")
+	require.NoError(t, err)
+	require.Len(t, splitLines(string(log)), len(rec.Started(live.ID)))
+	v, err := tbl.Param(ctx, live.ID, "last")
+	require.NoError(t, err)
+	require.NotEmpty(t, v)
+	found, err := tbl.Lookup(ctx, "term-1")
+	require.NoError(t, err)
+	require.Equal(t, live.ID, found.ID)
+
+	rp, err := s.Reconcile(ctx)
+	require.NoError(t, err)
+	require.Zero(t, rp.Repaired)
+	require.NoError(t, tbl.Close(ctx, live.ID))
+	_, err = sw.Sweep(ctx)
+	require.NoError(t, err)
+	_, err = tbl.Lookup(ctx, "term-1")
+	require.ErrorIs(t, err, sessiontable.ErrNotFound)
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}
