@@ -124,7 +124,7 @@ func (h *execHandler) Process(ctx context.Context, job *Job) error {
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// Later entries win over earlier ones with the same key (os/exec keeps
 	// the last), so the attachment cannot overwrite the job's identity.
-	cmd.Env = append(append(os.Environ(), job.env...), jobEnv(job)...)
+	cmd.Env = append(append(inheritedEnv(), job.env...), jobEnv(job)...)
 	cmd.WaitDelay = h.waitDelay
 
 	err := runCommand(cmd)
@@ -263,4 +263,18 @@ func (b *tailBuffer) suffix() string {
 	default:
 		return "; stderr: " + s
 	}
+}
+
+// inheritedEnv is the worker's environment without its own SESSIONQ_*
+// configuration (the Redis URL may hold a password): a command gets the
+// SESSIONQ_* variables of its job only.
+func inheritedEnv() []string {
+	env := os.Environ()
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "SESSIONQ_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -291,7 +291,7 @@ func TestExecHandlerDiesWithWorker(t *testing.T) {
 	require.NoError(t, err)
 	defer logFile.Close()
 	helper := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1", "-test.v")
-	helper.Env = append(os.Environ(), "GO_WANT_HELPER_PROCESS=1", "SESSIONQ_TEST_PIDFILE="+pidFile)
+	helper.Env = append(os.Environ(), "GO_WANT_HELPER_PROCESS=1", "EXEC_TEST_PIDFILE="+pidFile)
 	helper.Stdout, helper.Stderr = logFile, logFile
 	require.NoError(t, helper.Start())
 	waited := false
@@ -330,7 +330,7 @@ func TestHelperProcess(t *testing.T) {
 	}
 	// sh writes its pid, then execs into sleep, which keeps it: the pid is
 	// that of the handler's direct child.
-	h, err := NewExecHandler(`sh -c 'echo $$ > "$SESSIONQ_TEST_PIDFILE.tmp" && mv "$SESSIONQ_TEST_PIDFILE.tmp" "$SESSIONQ_TEST_PIDFILE"; exec sleep 300'`, ExecOptions{})
+	h, err := NewExecHandler(`sh -c 'echo $$ > "$EXEC_TEST_PIDFILE.tmp" && mv "$EXEC_TEST_PIDFILE.tmp" "$EXEC_TEST_PIDFILE"; exec sleep 300'`, ExecOptions{})
 	require.NoError(t, err)
 	err = h.Process(context.Background(), &Job{ID: "helper"})
 	t.Fatalf("the command ended before this process was killed: %v", err)
@@ -425,4 +425,15 @@ func processGone(pid int) bool {
 	// The state follows the command name, which is in parentheses.
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
+}
+
+// The worker's own SESSIONQ_* configuration (the Redis URL may hold a
+// password) does not reach a command; the rest of its environment does.
+func TestExecHandlerHidesWorkerConfig(t *testing.T) {
+	t.Setenv("SESSIONQ_REDIS_URL", "redis://:secret@db:6379/0")
+	t.Setenv("SESSIONQ_WORKER_CONCURRENCY", "8")
+	t.Setenv("UNRELATED_VAR", "kept")
+	job := runExec(t, `sh -c 'echo "[$SESSIONQ_REDIS_URL][$SESSIONQ_WORKER_CONCURRENCY][$UNRELATED_VAR][$SESSIONQ_JOB_ID]"'`, ExecOptions{},
+		&Job{ID: "j", Type: "t", Queue: "default", Attempt: 1})
+	require.Equal(t, "[][][kept][j]\n", string(job.Result()))
 }
