@@ -33,7 +33,12 @@ type Config struct {
 // RedisConfig says where Redis is.
 type RedisConfig struct {
 	// URL is a redis:// or rediss:// URL. Default redis://127.0.0.1:6379/0.
+	// In cluster and sentinel mode, more addresses follow as
+	// ?addr=host:port&addr=... (and, for sentinel, master_name=NAME).
 	URL string `mapstructure:"url"`
+	// Mode is single (default), cluster (a Redis Cluster) or sentinel (a
+	// master found through Redis Sentinel).
+	Mode string `mapstructure:"mode"`
 }
 
 // LogConfig configures logging.
@@ -106,6 +111,7 @@ type execList []string
 // key takes its default from here, so `--help` and the config agree.
 var configKeys = map[string]any{
 	"redis.url":                "redis://127.0.0.1:6379/0",
+	"redis.mode":               "single",
 	"log.level":                "info",
 	"client.max_payload":       jobs.DefaultMaxPayload,
 	"client.retention":         jobs.DefaultRetention,

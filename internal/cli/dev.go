@@ -118,7 +118,7 @@ type stack struct {
 // in which case it connects to url.
 func startRedis(ctx context.Context, explicit bool, url, listen string) (*stack, error) {
 	if explicit {
-		rdb, err := openRedis(ctx, url)
+		rdb, err := openSingle(ctx, url)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +128,7 @@ func startRedis(ctx context.Context, explicit bool, url, listen string) (*stack,
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := openRedis(ctx, srv.URL())
+	rdb, err := openSingle(ctx, srv.URL())
 	if err != nil {
 		srv.Close()
 		return nil, err

@@ -30,7 +30,7 @@ func (e *env) jobsClient(cmd *cobra.Command) (*jobs.Client, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb, err := openRedis(cmd.Context(), cfg.Redis.URL)
+	rdb, err := openRedis(cmd.Context(), cfg.Redis)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -41,9 +41,11 @@ func NewRootCmd() *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.String("redis", "redis://127.0.0.1:6379/0", "Redis URL (env SESSIONQ_REDIS_URL)")
+	pf.String("redis-mode", "single", "single, cluster (a Redis Cluster: more nodes as ?addr=host:port&addr=...) or sentinel (?master_name=NAME&addr=...) (env SESSIONQ_REDIS_MODE)")
 	pf.String("config", "", "config file (default ./sessionq.yaml when present; env SESSIONQ_CONFIG)")
 	pf.String("log-level", "info", "log level: debug, info, warn, error (env SESSIONQ_LOG_LEVEL)")
 	_ = e.v.BindPFlag("redis.url", pf.Lookup("redis"))
+	_ = e.v.BindPFlag("redis.mode", pf.Lookup("redis-mode"))
 	_ = e.v.BindPFlag("config", pf.Lookup("config"))
 	_ = e.v.BindPFlag("log.level", pf.Lookup("log-level"))
 	e.v.SetEnvPrefix("SESSIONQ")
@@ -102,7 +104,7 @@ func (e *env) redisURL() string { return e.v.GetString("redis.url") }
 // SIGINT or SIGTERM, and the configured Redis.
 type conn struct {
 	ctx context.Context
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	// stop restores the default signal handling, so that a second signal
 	// ends the process at once.
 	stop context.CancelFunc
@@ -112,7 +114,7 @@ type conn struct {
 // SIGTERM. close releases both.
 func (e *env) connect(cmd *cobra.Command, cfg *Config) (*conn, error) {
 	ctx, stop := signalContext(cmd.Context())
-	rdb, err := openRedis(ctx, cfg.Redis.URL)
+	rdb, err := openRedis(ctx, cfg.Redis)
 	if err != nil {
 		stop()
 		return nil, err
@@ -125,8 +127,43 @@ func (c *conn) close() {
 	c.stop()
 }
 
-// openRedis opens url and pings it, with a clear error when it cannot.
-func openRedis(ctx context.Context, url string) (*redis.Client, error) {
+// openRedis opens the Redis rc names and pings it, with a clear error when
+// it cannot.
+func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, error) {
+	url := rc.URL
+	var rdb redis.UniversalClient
+	switch rc.Mode {
+	case "", "single":
+		return openSingle(ctx, url)
+	case "cluster":
+		opt, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("invalid Redis Cluster URL %q: %w", url, err)
+		}
+		rdb = redis.NewClusterClient(opt)
+	case "sentinel":
+		opt, err := redis.ParseFailoverURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("invalid Redis Sentinel URL %q: %w", url, err)
+		}
+		if opt.MasterName == "" {
+			return nil, fmt.Errorf("invalid Redis Sentinel URL %q: give the master as ?master_name=NAME", url)
+		}
+		rdb = redis.NewFailoverClient(opt)
+	default:
+		return nil, fmt.Errorf("invalid Redis mode %q: want single, cluster or sentinel", rc.Mode)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("cannot reach Redis (%s) at %s: %w", rc.Mode, url, err)
+	}
+	return rdb, nil
+}
+
+// openSingle opens a single Redis server.
+func openSingle(ctx context.Context, url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("invalid Redis URL %q: %w", url, err)
