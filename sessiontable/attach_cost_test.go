@@ -99,11 +99,7 @@ func TestHotNotingIsThrottled(t *testing.T) {
 		"noop": worker.HandlerFunc(func(context.Context, *worker.Job) error { return nil }),
 	})
 	for _, id := range ids {
-		eventually(t, 10*time.Second, func() bool {
-			in, err := c.Get(ctx, id)
-			require.NoError(t, err)
-			return in.State.Terminal()
-		}, "job %s", id)
+		waitJob(t, c, id, 10*time.Second)
 	}
 	// One noting: EVALSHA, and EVAL when the script was not loaded yet.
 	// Without the throttle: a script run for each of the 19 hot jobs.

@@ -41,11 +41,7 @@ func TestHotSession(t *testing.T) {
 		"noop": worker.HandlerFunc(func(context.Context, *worker.Job) error { return nil }),
 	})
 	for _, id := range ids {
-		eventually(t, 10*time.Second, func() bool {
-			in, err := c.Get(ctx, id)
-			require.NoError(t, err)
-			return in.State.Terminal()
-		}, "job %s", id)
+		waitJob(t, c, id, 10*time.Second)
 	}
 	require.Equal(t, 2, strings.Count(logs.String(), "hot session"), "want one warning per hot session:\n%s", logs.String())
 	require.Equal(t, 1, strings.Count(logs.String(), "session=fixed-id backlog=6"), logs.String())

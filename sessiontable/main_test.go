@@ -116,18 +116,24 @@ func newClient(t *testing.T, rdb redis.UniversalClient) *jobs.Client {
 	return c
 }
 
-// submit submits a job and waits until it ended.
+// runJob submits a job and waits until it ended.
 func runJob(t *testing.T, c *jobs.Client, typ string, opts ...jobs.Option) *jobs.Info {
 	t.Helper()
-	ctx := context.Background()
-	sub, err := c.Submit(ctx, typ, nil, opts...)
+	sub, err := c.Submit(context.Background(), typ, nil, opts...)
 	require.NoError(t, err)
+	return waitJob(t, c, sub.ID, 20*time.Second)
+}
+
+// waitJob waits until job id ended and returns it.
+func waitJob(t *testing.T, c *jobs.Client, id string, within time.Duration) *jobs.Info {
+	t.Helper()
 	var in *jobs.Info
-	eventually(t, 20*time.Second, func() bool {
-		in, err = c.Get(ctx, sub.ID)
+	eventually(t, within, func() bool {
+		var err error
+		in, err = c.Get(context.Background(), id)
 		require.NoError(t, err)
 		return in.State.Terminal()
-	}, "job %s to end", sub.ID)
+	}, "job %s to end", id)
 	return in
 }
 

@@ -386,11 +386,7 @@ func TestInactiveJobs(t *testing.T) {
 	for _, sid := range []string{closed, "user-42"} {
 		var in *jobs.Info
 		if sid == closed {
-			eventually(t, 10*time.Second, func() bool {
-				in, err = c.Get(ctx, queued.ID)
-				require.NoError(t, err)
-				return in.State.Terminal()
-			}, "the queued job")
+			in = waitJob(t, c, queued.ID, 10*time.Second)
 		} else {
 			in = runJob(t, c, "probe", jobs.Session(sid))
 		}

@@ -152,12 +152,7 @@ func BenchmarkAcquireFinish(b *testing.B) {
 	led := ledger.New(c)
 	ctx := b.Context()
 	n := b.N
-	for i := range n {
-		s, id := "s"+strconv.Itoa(i), "j"+strconv.Itoa(i)
-		if _, err := led.Submit(ctx, s, id, false, record(id, s), time.Hour); err != nil {
-			b.Fatal(err)
-		}
-	}
+	loneJobs(ctx, b, led, n)
 	m := start(b, c, cnt)
 	b.ResetTimer()
 	for i := range n {
@@ -181,12 +176,7 @@ func BenchmarkAcquire(b *testing.B) {
 	led := ledger.New(c)
 	ctx := b.Context()
 	n := b.N
-	for i := range n {
-		s, id := "s"+strconv.Itoa(i), "j"+strconv.Itoa(i)
-		if _, err := led.Submit(ctx, s, id, false, record(id, s), time.Hour); err != nil {
-			b.Fatal(err)
-		}
-	}
+	loneJobs(ctx, b, led, n)
 	m := start(b, c, cnt)
 	b.ResetTimer()
 	for i := range n {
@@ -197,6 +187,17 @@ func BenchmarkAcquire(b *testing.B) {
 		}
 	}
 	m.report(b)
+}
+
+// loneJobs submits n jobs, job ji alone in session si, each dispatched.
+func loneJobs(ctx context.Context, b *testing.B, led *ledger.Ledger, n int) {
+	b.Helper()
+	for i := range n {
+		s, id := "s"+strconv.Itoa(i), "j"+strconv.Itoa(i)
+		if _, err := led.Submit(ctx, s, id, false, record(id, s), time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // oneSession submits n jobs to session s through the ledger and acquires the
