@@ -91,19 +91,18 @@ type Config struct {
 	// maintenance (sessionq_reconciler_*, ...). Default none.
 	Registerer prometheus.Registerer
 	// NoMaintenance keeps this worker out of the maintenance election: it
-	// never repairs sessions nor runs MaintenanceTasks. Default false: every
-	// worker takes part, one leads at a time, and a fleet of workers needs
-	// no other process to recover from crashes.
+	// never repairs sessions nor runs maintenance tasks. Default false:
+	// every worker takes part, one leads at a time, and a fleet of workers
+	// needs no other process to recover from crashes.
 	NoMaintenance bool
-	// MaintenanceInterval is the time between repair passes of the leading
-	// worker. A session whose lease holder died is repaired within Lease +
-	// MaintenanceInterval, plus the leader term (scheduler.Config) when the
-	// dead worker was the leader. Default scheduler.DefaultInterval (2s).
-	MaintenanceInterval time.Duration
-	// MaintenanceTasks are more periodic singleton tasks the leader runs
-	// after each pass, such as the session table's expiry sweep
-	// (scheduler.Task{Name: "session-sweep", Run: sweeper.Run}).
-	MaintenanceTasks []scheduler.Task
+	// Maintenance configures this worker's part in the election (package
+	// scheduler): Interval is the time between repair passes of the leader
+	// (default 2s), so a session whose lease holder died is repaired within
+	// Lease + Interval, plus the leader term when the dead worker led; Tasks
+	// are more periodic singleton tasks, such as the session table's expiry
+	// sweep (scheduler.Task{Name: "session-sweep", Run: sweeper.Run}). Its
+	// ID, Logger and Registerer default to the worker's.
+	Maintenance scheduler.Config
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -146,8 +145,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.MaintenanceInterval == 0 {
-		c.MaintenanceInterval = scheduler.DefaultInterval
+	if c.Maintenance.ID == "" {
+		c.Maintenance.ID = c.ID
+	}
+	if c.Maintenance.Logger == nil {
+		c.Maintenance.Logger = c.Logger
+	}
+	if c.Maintenance.Registerer == nil {
+		c.Maintenance.Registerer = c.Registerer
 	}
 	return c, c.validate()
 }
@@ -168,8 +173,6 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: poll interval %s shorter than 1ms", c.PollInterval)
 	case c.MaxResult < 0:
 		return fmt.Errorf("worker: max result %d is negative", c.MaxResult)
-	case c.MaintenanceInterval < 10*time.Millisecond:
-		return fmt.Errorf("worker: maintenance interval %s shorter than 10ms", c.MaintenanceInterval)
 	}
 	seen := map[string]bool{}
 	for _, q := range c.Queues {
@@ -251,10 +254,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Worker, error) {
 	}
 	w.tidy = newTidier(rdb, log)
 	if !c.NoMaintenance {
-		w.maint, err = scheduler.New(rdb, scheduler.Config{
-			ID: c.ID, Interval: c.MaintenanceInterval, Tasks: c.MaintenanceTasks,
-			Logger: c.Logger, Registerer: c.Registerer,
-		})
+		w.maint, err = scheduler.New(rdb, c.Maintenance)
 		if err != nil {
 			return nil, fmt.Errorf("worker: maintenance: %w", err)
 		}

@@ -377,8 +377,8 @@ func (w WorkerConfig) workerConfig() worker.Config {
 		ShutdownGrace: w.ShutdownGrace,
 		Retention:     w.Retention,
 
-		MaintenanceInterval: w.RepairInterval,
-		NoMaintenance:       w.NoRepair,
+		Maintenance:   scheduler.Config{Interval: w.RepairInterval},
+		NoMaintenance: w.NoRepair,
 	}
 }
 

@@ -135,7 +135,7 @@ func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, bui
 	c.Logger = log
 	c.Registerer = reg
 	c.Attacher = worker.SessionTable(tbl)
-	if c.MaintenanceTasks, err = sweepTasks(tbl); err != nil {
+	if c.Maintenance.Tasks, err = sweepTasks(tbl); err != nil {
 		return nil, nil, err
 	}
 	w, err := worker.New(rdb, c)

@@ -63,9 +63,13 @@ var (
 func script(src string) *redis.Script { return redis.NewScript(libLua + "\n" + src) }
 
 // DispatchGrace is how long a dispatched job may wait without an asynq task
-// before the reconciler dispatches it again, and when the repair index first
-// looks at a session after a submit (scheduler.Config.DispatchGrace).
+// before the reconciler dispatches it again (scheduler.Config.DispatchGrace).
 const DispatchGrace = 5 * time.Second
+
+// FirstLook is when the repair index first looks at a session after a
+// submit: soon, so that a shorter DispatchGrace is honoured too; a session
+// still busy then is looked at again when it could next go wrong.
+const FirstLook = time.Second
 
 // Job states as stored in a record.
 const (
@@ -152,7 +156,7 @@ type SubmitResult struct {
 // An out-of-session job (oos) does not refresh the session's idle timer.
 // In the same round trip, and before the script, it writes the job's ID
 // index (keys.JobIndex) with indexTTL, and puts the session in the repair
-// index, due DispatchGrace from now: a crash between the writes leaves an
+// index, due FirstLook from now: a crash between the writes leaves an
 // index to nothing, or a session the reconciler looks at for nothing, never
 // a job that cannot be found or a session that nothing repairs.
 func (l *Ledger) Submit(ctx context.Context, s, id string, oos bool, fields []any, indexTTL time.Duration) (SubmitResult, error) {
@@ -161,7 +165,7 @@ func (l *Ledger) Submit(ctx context.Context, s, id string, oos bool, fields []an
 	var due *redis.FloatCmd
 	cmd := l.piped(ctx, submitScript, sessionKeys(s, id), args, func(p redis.Pipeliner) {
 		set = p.Set(ctx, keys.JobIndex(id), s, indexTTL)
-		dueLT(ctx, p, s, time.Now().Add(DispatchGrace))
+		dueLT(ctx, p, s, time.Now().Add(FirstLook))
 		// The score always changes, so that a reconciler that saw the
 		// session empty just before cannot remove the entry (its removal
 		// compares the score it read).
