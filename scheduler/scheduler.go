@@ -58,6 +58,10 @@ const (
 	DefaultDeadRetention = 7 * 24 * time.Hour
 )
 
+// minPassBudget is the least default pass budget: a short interval does not
+// make a pass give up before it has read the index on a loaded machine.
+const minPassBudget = 250 * time.Millisecond
+
 // Config configures a Scheduler. Zero values take the defaults named.
 type Config struct {
 	// ID names this scheduler as a leadership candidate. Default host-pid-random.
@@ -77,7 +81,8 @@ type Config struct {
 	// PassLimit is the most sessions one pass looks at. Default 5000.
 	PassLimit int
 	// PassBudget is the most time one pass takes; what is left stays due
-	// for the next. Default Interval/2.
+	// for the next. Default Interval/2, and at least 250ms unless
+	// LeaderTerm/2 is less.
 	PassBudget time.Duration
 	// FullScanEvery is the time between full scans of the keyspace that put
 	// back into the repair index any session it misses (a safety net: an
@@ -121,7 +126,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.PassLimit = DefaultPassLimit
 	}
 	if c.PassBudget == 0 {
-		c.PassBudget = c.Interval / 2
+		c.PassBudget = max(c.Interval/2, minPassBudget)
+		if c.LeaderTerm > 0 {
+			c.PassBudget = max(c.Interval/2, min(c.PassBudget, c.LeaderTerm/2))
+		}
 	}
 	if c.LeaderTerm == 0 {
 		c.LeaderTerm = 3*c.Interval + c.PassBudget
@@ -275,7 +283,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 			switch {
 			case err != nil && ctx.Err() == nil:
 				s.log.Error("reconciler pass", "err", err)
-			case rep.Repaired > 0 || rep.Errors > 0 || rep.More:
+			case rep.Repaired > 0 || rep.Errors > 0 || rep.More && rep.Looked > 0:
 				s.log.Info("reconciler pass", "looked_at", rep.Looked, "repaired", rep.Repaired, "errors", rep.Errors, "more_due", rep.More)
 			}
 			if len(s.cfg.Tasks) > 0 && s.claim(ctx) {
