@@ -25,7 +25,7 @@
 // The leader claims its lease before each pass and again before the tasks,
 // so claims are never more than max(Interval, PassBudget, the tasks' own
 // time) apart; LeaderTerm must be at least twice Interval and PassBudget,
-// and defaults to 3*Interval + PassBudget, so that leadership cannot lapse
+// and defaults to 3*Interval + 2*PassBudget, so that leadership cannot lapse
 // between two claims of a live leader. A leader that dies is replaced
 // within LeaderTerm.
 package scheduler
@@ -76,7 +76,7 @@ type Config struct {
 	// before it is dispatched again. Default 5s (ledger.DispatchGrace).
 	DispatchGrace time.Duration
 	// LeaderTerm is the leadership lease: at least 2*Interval and
-	// 2*PassBudget. Default 3*Interval + PassBudget.
+	// 2*PassBudget. Default 3*Interval + 2*PassBudget.
 	LeaderTerm time.Duration
 	// PassLimit is the most sessions one pass looks at. Default 5000.
 	PassLimit int
@@ -132,7 +132,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if c.LeaderTerm == 0 {
-		c.LeaderTerm = 3*c.Interval + c.PassBudget
+		c.LeaderTerm = 3*c.Interval + 2*c.PassBudget
 	}
 	if c.FullScanEvery == 0 {
 		c.FullScanEvery = DefaultFullScanEvery
