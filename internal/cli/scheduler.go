@@ -12,13 +12,14 @@ import (
 func newSchedulerCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scheduler",
-		Short: "Run the scheduler: the reconciler that repairs stuck sessions",
+		Short: "Run a maintenance candidate on its own (optional: every worker is one)",
 		Long: `Run the scheduler until SIGINT or SIGTERM.
 
-Any number of schedulers may run: they elect a leader through a lease in
-Redis, and only the leader works. Its reconciler finds sessions that cannot
-move on by themselves (a worker died holding the lease, a dispatch was lost)
-and dispatches their head job again.`,
+Every worker already takes part in the maintenance election, so a fleet of
+workers needs no scheduler. A scheduler is one more candidate that does no
+job work: while it leads, its reconciler finds sessions that cannot move on
+by themselves (a worker died holding the lease, a dispatch was lost) and
+dispatches their head job again, and it runs the session expiry sweep.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := e.bindFlags(cmd, schedulerFlagKeys); err != nil {
