@@ -53,7 +53,7 @@ and dispatches their head job again.`,
 			if err != nil {
 				return err
 			}
-			stopMetrics, err := serveMetrics(ctx, cfg.Scheduler.MetricsAddr, reg)
+			stopMetrics, err := serveMetrics(ctx, cfg.Scheduler.MetricsAddr, reg, rdb)
 			if err != nil {
 				return err
 			}
@@ -69,7 +69,7 @@ and dispatches their head job again.`,
 		},
 	}
 	cmd.Flags().String("id", defString("scheduler.id"), usage("scheduler ID as a leadership candidate (default host-pid-random)", "scheduler.id"))
-	cmd.Flags().String("metrics-addr", defString("scheduler.metrics_addr"), usage("serve Prometheus metrics on this address (/metrics), e.g. :9091", "scheduler.metrics_addr"))
+	cmd.Flags().String("metrics-addr", defString("scheduler.metrics_addr"), usage("serve /metrics, /healthz and /readyz on this address, e.g. :9091", "scheduler.metrics_addr"))
 	addSchedulerFlags(cmd.Flags())
 	return cmd
 }
