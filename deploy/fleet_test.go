@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 )
 
 const (
@@ -42,24 +44,14 @@ var listenAddr = regexp.MustCompile(`^0\.0\.0\.0:(\d+)$`)
 // everything with SIGTERM, expecting a clean exit.
 func TestComposeFleetAsProcesses(t *testing.T) {
 	t.Parallel()
-	redisBin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis-server is not on PATH (CI is set, so this fails instead of skipping): %v", err)
-		}
-		t.Skipf("redis-server is not on PATH: %v", err)
-	}
+	redisBin := needRedisServer(t)
 	p := loadCompose(t)
 	dir := t.TempDir()
 	bin := buildSessionq(t, dir)
 
 	// Redis, with the compose command's own flags.
 	rs := p.Services["redis"]
-	rport := freePort(t)
-	args := append(slices.Clone(rs.Command[1:]), "--port", strconv.Itoa(rport), "--bind", "127.0.0.1", "--dir", dir, "--save", "")
-	start(t, dir, "redis", redisBin, args, os.Environ())
-	raddr := "127.0.0.1:" + strconv.Itoa(rport)
-	poll(t, startTimeout, func() error { return redisPing(raddr) }, "redis-server answers PING")
+	raddr := startRedis(t, dir, redisBin, rs.Command[1:], "")
 	poll(t, startTimeout, func() error {
 		_, err := os.Stat(filepath.Join(dir, "appendonlydir"))
 		return err
@@ -69,11 +61,7 @@ func TestComposeFleetAsProcesses(t *testing.T) {
 	serveAvailable := exec.Command(bin, "serve", "--help").Run() == nil
 	names := p.ServiceNames()
 	slices.Sort(names)
-	type running struct {
-		name string
-		proc *exec.Cmd
-	}
-	var fleet []running
+	var fleet []*proc
 	for _, name := range names {
 		s := p.Services[name]
 		if name == "redis" {
@@ -92,8 +80,7 @@ func TestComposeFleetAsProcesses(t *testing.T) {
 			}
 		}
 		env := serviceEnv(t, s, redisURL)
-		proc := start(t, dir, name, bin, args, env)
-		fleet = append(fleet, running{name, proc})
+		fleet = append(fleet, start(t, dir, name, bin, args, env))
 
 		for _, port := range ports {
 			base := "http://127.0.0.1:" + port
@@ -141,12 +128,37 @@ func TestComposeFleetAsProcesses(t *testing.T) {
 	}
 
 	// SIGTERM stops every sessionq process cleanly.
-	for _, r := range fleet {
-		require.NoError(t, r.proc.Process.Signal(syscall.SIGTERM), r.name)
+	stopAll(t, dir, fleet)
+}
+
+// needRedisServer returns the path of redis-server, or skips the test
+// when there is none (fails it when CI is set).
+func needRedisServer(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("redis-server is not on PATH (CI is set, so this fails instead of skipping): %v", err)
+		}
+		t.Skipf("redis-server is not on PATH: %v", err)
 	}
-	for _, r := range fleet {
-		require.NoError(t, waitExit(r.proc, stopTimeout), "%s exits 0 on SIGTERM; its log:\n%s", r.name, readLog(dir, r.name))
+	return bin
+}
+
+// startRedis starts redis-server with args on a free port of 127.0.0.1,
+// its files in dir, requiring password when not empty, and returns its
+// address once it answers.
+func startRedis(t *testing.T, dir, bin string, args []string, password string) string {
+	t.Helper()
+	port := freePort(t)
+	args = append(slices.Clone(args), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "")
+	if password != "" {
+		args = append(args, "--requirepass", password)
 	}
+	start(t, dir, "redis", bin, args, os.Environ())
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	poll(t, startTimeout, func() error { return redisPing(addr, password) }, "redis-server answers PING")
+	return addr
 }
 
 // buildSessionq builds the sessionq binary of the root module into dir.
@@ -186,7 +198,7 @@ func serviceEnv(t *testing.T, s types.ServiceConfig, redisURL string) []string {
 // start starts bin with args and env, its output in dir/name.log, and
 // makes sure it is gone when the test ends: SIGTERM, then SIGKILL after
 // stopTimeout.
-func start(t *testing.T, dir, name, bin string, args, env []string) *exec.Cmd {
+func start(t *testing.T, dir, name, bin string, args, env []string) *proc {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(dir, name+".log"))
 	require.NoError(t, err)
@@ -201,7 +213,6 @@ func start(t *testing.T, dir, name, bin string, args, env []string) *exec.Cmd {
 		_ = logf.Close()
 		close(done)
 	}()
-	exited[cmd] = done
 	t.Cleanup(func() {
 		select {
 		case <-done:
@@ -218,25 +229,47 @@ func start(t *testing.T, dir, name, bin string, args, env []string) *exec.Cmd {
 			t.Logf("%s log:\n%s", name, readLog(dir, name))
 		}
 	})
-	return cmd
+	return &proc{name: name, cmd: cmd, done: done}
 }
 
-// exited holds, per started process, a channel closed when it exited.
-// Only the test goroutine reads and writes the map.
-var exited = map[*exec.Cmd]chan struct{}{}
+// proc is a started process.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when it exited
+}
 
-// waitExit waits up to d for cmd to exit and returns an error unless it
-// exited with status 0.
-func waitExit(cmd *exec.Cmd, d time.Duration) error {
-	select {
-	case <-exited[cmd]:
-	case <-time.After(d):
-		return fmt.Errorf("still running after %s", d)
+// stop sends SIGTERM and waits up to d for the process to exit; it returns
+// an error unless it exited with status 0.
+func (p *proc) stop(d time.Duration) error {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("signalling %s: %w", p.name, err)
 	}
-	if !cmd.ProcessState.Success() {
-		return fmt.Errorf("exited with %s", cmd.ProcessState)
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		return fmt.Errorf("%s still running %s after SIGTERM", p.name, d)
+	}
+	if !p.cmd.ProcessState.Success() {
+		return fmt.Errorf("%s exited with %s", p.name, p.cmd.ProcessState)
 	}
 	return nil
+}
+
+// stopAll stops every process of fleet with SIGTERM, in parallel, and
+// requires each to exit 0 within stopTimeout.
+func stopAll(t *testing.T, dir string, fleet []*proc) {
+	t.Helper()
+	errs := make(chan error, len(fleet))
+	for _, p := range fleet {
+		go func() { errs <- p.stop(stopTimeout) }()
+	}
+	for range fleet {
+		require.NoError(t, <-errs)
+	}
+	for _, p := range fleet {
+		require.True(t, p.cmd.ProcessState.Success(), "%s log:\n%s", p.name, readLog(dir, p.name))
+	}
 }
 
 func readLog(dir, name string) string {
@@ -279,18 +312,28 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// redisPing sends PING over RESP and expects +PONG.
-func redisPing(addr string) error {
+// redisPing sends PING over RESP, after AUTH when password is set, and
+// expects +PONG.
+func redisPing(addr, password string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
+	r := bufio.NewReader(c)
+	if password != "" {
+		if _, err := fmt.Fprintf(c, "AUTH %s\r\n", password); err != nil {
+			return err
+		}
+		if line, err := r.ReadString('\n'); err != nil || strings.TrimSpace(line) != "+OK" {
+			return fmt.Errorf("AUTH refused (%v)", err)
+		}
+	}
 	if _, err := c.Write([]byte("PING\r\n")); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return err
 	}
@@ -318,4 +361,69 @@ func httpOK(ctx context.Context, url string) error {
 		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	return nil
+}
+
+// TestChartAsProcesses runs what the chart's pods would run, as local
+// processes: the worker's, scheduler's (and, once `sessionq serve`
+// exists, gateway's) args and env from the rendered chart, with a Redis
+// password from the chart's Secret expanded into the URL as the kubelet
+// does, against a redis-server that requires it. Each answers its
+// readiness and liveness probes; a job submitted with the CLI succeeds;
+// SIGTERM stops each cleanly.
+func TestChartAsProcesses(t *testing.T) {
+	t.Parallel()
+	redisBin := needRedisServer(t)
+	dir := t.TempDir()
+	bin := buildSessionq(t, dir)
+	const password = "chart-Pa55word"
+	raddr := startRedis(t, dir, redisBin, nil, password)
+
+	m := render(t, map[string]any{"redis": map[string]any{"url": "redis://redis:6379/0", "password": password}})
+	data := m.secrets[fullname+"-secret"].Data
+	serveAvailable := exec.Command(bin, "serve", "--help").Run() == nil
+	var fleet []*proc
+	for _, name := range slices.Sorted(maps.Keys(m.deployments)) {
+		c := m.deployments[name].Spec.Template.Spec.Containers[0]
+		if c.Args[0] == "serve" && !serveAvailable {
+			t.Logf("%s: not started: this sessionq binary has no `serve` command yet (`sessionq serve --help` failed)", name)
+			continue
+		}
+		// Listen on a free port of loopback instead of the pod's.
+		args := slices.Clone(c.Args)
+		port := strconv.Itoa(freePort(t))
+		for i, a := range args {
+			if listenAddr.MatchString(a) {
+				args[i] = "127.0.0.1:" + port
+			}
+		}
+		podEnv, vars := expandEnv(t, name, c.Env, data)
+		require.Contains(t, vars["SESSIONQ_REDIS_URL"], ":"+password+"@redis:6379/", "the kubelet puts the Secret's password into the URL")
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "SESSIONQ_") {
+				env = append(env, kv)
+			}
+		}
+		for _, kv := range podEnv {
+			env = append(env, strings.Replace(kv, "@redis:6379/", "@"+raddr+"/", 1))
+		}
+		fleet = append(fleet, start(t, dir, name, bin, args, env))
+		for _, probe := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+			url := "http://127.0.0.1:" + port + probe.HTTPGet.Path
+			poll(t, startTimeout, func() error { return httpOK(t.Context(), url) }, name+" answers "+probe.HTTPGet.Path)
+		}
+	}
+	require.GreaterOrEqual(t, len(fleet), 2, "a worker and a scheduler at least")
+
+	url := "redis://:" + password + "@" + raddr + "/0"
+	out, err := exec.CommandContext(t.Context(), bin, "submit", "--redis", url, "--type", "echo", "--session", "k1", "--payload", "from the chart", "--wait", "--wait-timeout", jobTimeout.String()).Output()
+	require.NoError(t, err, "submit: %s", stderrOf(err))
+	out, err = exec.CommandContext(t.Context(), bin, "job", "get", strings.TrimSpace(string(out)), "--redis", url).Output()
+	require.NoError(t, err, "job get: %s", stderrOf(err))
+	var info struct{ State, Result string }
+	require.NoError(t, json.Unmarshal(out, &info), "%s", out)
+	require.Equal(t, "succeeded", info.State)
+	require.Equal(t, "from the chart", info.Result)
+
+	stopAll(t, dir, fleet)
 }
