@@ -20,6 +20,7 @@ import (
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
 	"helm.sh/helm/v3/pkg/releaseutil"
+	"helm.sh/helm/v3/pkg/strvals"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -590,4 +591,25 @@ func TestChartFiles(t *testing.T) {
 	}
 	require.Equal(t, "sessionq", ch.Metadata.Name)
 	require.NoError(t, ch.Validate())
+}
+
+// The --set flags of the README's `helm install` line, parsed by Helm's own
+// parser, render the job mapping and Redis settings they mean.
+func TestChartReadmeInstall(t *testing.T) {
+	t.Parallel()
+	vals := map[string]any{}
+	for _, set := range []string{
+		"image.repository=registry.example/sessionq",
+		"redis.url=redis://redis-master.jobs:6379/0",
+		"redis.password=" + redisPW,
+	} {
+		require.NoError(t, strvals.ParseInto(set, vals), set)
+	}
+	require.NoError(t, strvals.ParseIntoString(`worker.exec.doc\.render=/usr/local/bin/render --format pdf`, vals))
+	m := render(t, vals)
+	checkCommon(t, m)
+	c := container(t, m.deployments[fullname+"-worker"], "worker")
+	require.Equal(t, []string{"doc.render=/usr/local/bin/render --format pdf", "echo=cat"}, execArgs(c.Args))
+	require.Equal(t, "registry.example/sessionq:0.1.0", c.Image)
+	require.Equal(t, "redis://:$(SESSIONQ_REDIS_PASSWORD)@redis-master.jobs:6379/0", envOf(c)["SESSIONQ_REDIS_URL"].Value)
 }
