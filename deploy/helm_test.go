@@ -63,9 +63,15 @@ func loadChart(t *testing.T) *chart.Chart {
 // renderChart renders the chart with vals as `helm template` would (the
 // chart's values.yaml overlaid by vals) and returns the error, if any.
 func renderChart(t *testing.T, vals map[string]any) (map[string]string, error) {
+	return renderChartSchema(t, vals, true)
+}
+
+// renderChartSchema is renderChart, validating the values against
+// values.schema.json or not (`helm install --skip-schema-validation`).
+func renderChartSchema(t *testing.T, vals map[string]any, schema bool) (map[string]string, error) {
 	t.Helper()
 	ch := loadChart(t)
-	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: release, Namespace: namespace, Revision: 1, IsInstall: true}, chartutil.DefaultCapabilities)
+	rv, err := chartutil.ToRenderValuesWithSchemaValidation(ch, vals, chartutil.ReleaseOptions{Name: release, Namespace: namespace, Revision: 1, IsInstall: true}, chartutil.DefaultCapabilities, !schema)
 	if err != nil {
 		return nil, err
 	}
@@ -535,32 +541,46 @@ func TestChartValues(t *testing.T) {
 }
 
 // Bad values fail the rendering with a message that names the value and
-// holds no password.
+// holds no password: by values.schema.json where it can tell (schema), and
+// by the templates' own checks, which also hold without the schema
+// (`--skip-schema-validation`; tmpl).
 func TestChartBadValues(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name string
-		vals map[string]any
-		want string
+		name         string
+		vals         map[string]any
+		schema, tmpl string
 	}{
-		{"password in url", map[string]any{"redis": map[string]any{"url": "redis://:" + redisPW + "@redis:6379/0"}}, "redis.url must be"},
-		{"user and password in url", map[string]any{"redis": map[string]any{"url": "redis://u:" + redisPW + "@redis:6379/0"}}, "without a password"},
-		{"not a redis url", map[string]any{"redis": map[string]any{"url": "http://redis:6379"}}, "redis.url must be"},
-		{"unknown mode", map[string]any{"redis": map[string]any{"mode": "replica"}}, "redis.mode must be single, cluster or sentinel"},
-		{"cluster without nodes", map[string]any{"redis": map[string]any{"mode": "cluster"}}, "redis.cluster.nodes"},
-		{"sentinel without nodes", map[string]any{"redis": map[string]any{"mode": "sentinel"}}, "redis.sentinel.nodes"},
-		{"no exec", map[string]any{"worker": map[string]any{"exec": map[string]any{"echo": nil}}}, "worker.exec"},
-		{"no margin", map[string]any{"worker": map[string]any{"terminationGraceMarginSeconds": 0}}, "terminationGraceMarginSeconds"},
-		{"zero concurrency", map[string]any{"worker": map[string]any{"concurrency": 0}}, "worker.concurrency"},
-		{"secretEnv name", map[string]any{"gateway": map[string]any{"secretEnv": map[string]any{"ADMIN_TOKEN": "t"}}}, "must start with SESSIONQ_"},
-		{"autoscaling kind", map[string]any{"worker": map[string]any{"autoscaling": map[string]any{"enabled": true, "kind": "vpa"}}}, "hpa or keda"},
-		{"autoscaling bounds", map[string]any{"worker": map[string]any{"autoscaling": map[string]any{"enabled": true, "minReplicas": 5, "maxReplicas": 2}}}, "maxReplicas below minReplicas"},
+		{"password in url", map[string]any{"redis": map[string]any{"url": "redis://:" + redisPW + "@redis:6379/0"}}, "", "redis.url must be"},
+		{"user and password in url", map[string]any{"redis": map[string]any{"url": "redis://u:" + redisPW + "@redis:6379/0"}}, "", "without a password"},
+		{"password in a non-redis url", map[string]any{"redis": map[string]any{"url": "http://:" + redisPW + "@redis:6379"}}, "", "redis.url must be"},
+		{"not a redis url", map[string]any{"redis": map[string]any{"url": "http://redis:6379"}}, "", "redis.url must be"},
+		{"unknown mode", map[string]any{"redis": map[string]any{"mode": "replica"}}, "/redis/mode", "redis.mode must be single, cluster or sentinel"},
+		{"cluster without nodes", map[string]any{"redis": map[string]any{"mode": "cluster"}}, "", "redis.cluster.nodes"},
+		{"sentinel without nodes", map[string]any{"redis": map[string]any{"mode": "sentinel"}}, "", "redis.sentinel.nodes"},
+		{"password not a string", map[string]any{"redis": map[string]any{"password": 12345}}, "/redis/password", ""},
+		{"no exec", map[string]any{"worker": map[string]any{"exec": map[string]any{"echo": nil}}}, "", "worker.exec"},
+		{"no margin", map[string]any{"worker": map[string]any{"terminationGraceMarginSeconds": 0}}, "/worker/terminationGraceMarginSeconds", "terminationGraceMarginSeconds"},
+		{"zero concurrency", map[string]any{"worker": map[string]any{"concurrency": 0}}, "/worker/concurrency", "worker.concurrency"},
+		{"misspelt key", map[string]any{"worker": map[string]any{"concurency": 4}}, "concurency", ""},
+		{"secretEnv name", map[string]any{"gateway": map[string]any{"secretEnv": map[string]any{"ADMIN_TOKEN": "t"}}}, "'ADMIN_TOKEN' does not match pattern '^SESSIONQ_", "must start with SESSIONQ_"},
+		{"autoscaling kind", map[string]any{"worker": map[string]any{"autoscaling": map[string]any{"enabled": true, "kind": "vpa"}}}, "/worker/autoscaling/kind", "hpa or keda"},
+		{"autoscaling bounds", map[string]any{"worker": map[string]any{"autoscaling": map[string]any{"enabled": true, "minReplicas": 5, "maxReplicas": 2}}}, "", "maxReplicas below minReplicas"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := renderChart(t, tc.vals)
-			require.ErrorContains(t, err, tc.want)
+			want := tc.schema
+			if want == "" {
+				want = tc.tmpl
+			}
+			_, err := renderChartSchema(t, tc.vals, true)
+			require.ErrorContains(t, err, want)
 			require.NotContains(t, err.Error(), redisPW)
+			if tc.tmpl != "" {
+				_, err := renderChartSchema(t, tc.vals, false)
+				require.ErrorContains(t, err, tc.tmpl)
+				require.NotContains(t, err.Error(), redisPW)
+			}
 		})
 	}
 }
