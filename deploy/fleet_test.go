@@ -176,12 +176,7 @@ func buildSessionq(t *testing.T, dir string) string {
 // service's compose environment with SESSIONQ_REDIS_URL set to redisURL.
 func serviceEnv(t *testing.T, s types.ServiceConfig, redisURL string) []string {
 	t.Helper()
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SESSIONQ_") {
-			env = append(env, kv)
-		}
-	}
+	env := withoutSessionqEnv()
 	_, ok := s.Environment["SESSIONQ_REDIS_URL"]
 	require.True(t, ok, "%s sets SESSIONQ_REDIS_URL", s.Name)
 	for k, v := range s.Environment {
@@ -365,23 +360,50 @@ func httpOK(ctx context.Context, url string) error {
 
 // TestChartAsProcesses runs what the chart's pods would run, as local
 // processes: the worker's, scheduler's (and, once `sessionq serve`
-// exists, gateway's) args and env from the rendered chart, with a Redis
-// password from the chart's Secret expanded into the URL as the kubelet
-// does, against a redis-server that requires it. Each answers its
-// readiness and liveness probes; a job submitted with the CLI succeeds;
-// SIGTERM stops each cleanly.
+// exists, gateway's) args and env from the rendered chart, with the
+// passwords from the chart's Secret expanded into the URL as the kubelet
+// does, against a redis-server that requires its password: alone (mode
+// single) or behind a Sentinel that requires its own (mode sentinel). Each
+// process answers its probes; a job submitted with the CLI, configured by
+// the same env, succeeds; SIGTERM stops each cleanly.
 func TestChartAsProcesses(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []string{"single", "sentinel"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			runChart(t, mode)
+		})
+	}
+}
+
+func runChart(t *testing.T, mode string) {
 	redisBin := needRedisServer(t)
 	dir := t.TempDir()
 	bin := buildSessionq(t, dir)
-	const password = "chart-Pa55word"
-	raddr := startRedis(t, dir, redisBin, nil, password)
+	const password, sentinelPassword = "chart-Pa55word", "sentinel-Pa55word"
+	master := startRedis(t, dir, redisBin, nil, password)
 
-	m := render(t, map[string]any{"redis": map[string]any{"url": "redis://redis:6379/0", "password": password}})
+	// The chart names hosts of the cluster; the test's stand in for them.
+	var vals map[string]any
+	var hosts map[string]string
+	switch mode {
+	case "single":
+		vals = map[string]any{"redis": map[string]any{"url": "redis://redis:6379/0", "password": password}}
+		hosts = map[string]string{"@redis:6379/": "@" + master + "/"}
+	case "sentinel":
+		sentinel := startSentinel(t, dir, redisBin, master, password, sentinelPassword)
+		vals = map[string]any{"redis": map[string]any{
+			"mode":     "sentinel",
+			"sentinel": map[string]any{"masterName": "mymaster", "nodes": []any{"sentinel-0:26379"}},
+			"password": password, "sentinelPassword": sentinelPassword,
+		}}
+		hosts = map[string]string{"@sentinel-0:26379/": "@" + sentinel + "/"}
+	}
+	m := render(t, vals)
 	data := m.secrets[fullname+"-secret"].Data
 	serveAvailable := exec.Command(bin, "serve", "--help").Run() == nil
 	var fleet []*proc
+	var cliEnv []string // the worker's env, for the CLI
 	for _, name := range slices.Sorted(maps.Keys(m.deployments)) {
 		c := m.deployments[name].Spec.Template.Spec.Containers[0]
 		if c.Args[0] == "serve" && !serveAvailable {
@@ -397,15 +419,16 @@ func TestChartAsProcesses(t *testing.T) {
 			}
 		}
 		podEnv, vars := expandEnv(t, name, c.Env, data)
-		require.Contains(t, vars["SESSIONQ_REDIS_URL"], ":"+password+"@redis:6379/", "the kubelet puts the Secret's password into the URL")
-		var env []string
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "SESSIONQ_") {
-				env = append(env, kv)
-			}
-		}
+		require.Contains(t, vars["SESSIONQ_REDIS_URL"], password, "the kubelet puts the Secret's password into the URL")
+		env := withoutSessionqEnv()
 		for _, kv := range podEnv {
-			env = append(env, strings.Replace(kv, "@redis:6379/", "@"+raddr+"/", 1))
+			for from, to := range hosts {
+				kv = strings.Replace(kv, from, to, 1)
+			}
+			env = append(env, kv)
+		}
+		if c.Args[0] == "worker" {
+			cliEnv = env
 		}
 		fleet = append(fleet, start(t, dir, name, bin, args, env))
 		for _, probe := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
@@ -415,15 +438,49 @@ func TestChartAsProcesses(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, len(fleet), 2, "a worker and a scheduler at least")
 
-	url := "redis://:" + password + "@" + raddr + "/0"
-	out, err := exec.CommandContext(t.Context(), bin, "submit", "--redis", url, "--type", "echo", "--session", "k1", "--payload", "from the chart", "--wait", "--wait-timeout", jobTimeout.String()).Output()
-	require.NoError(t, err, "submit: %s", stderrOf(err))
-	out, err = exec.CommandContext(t.Context(), bin, "job", "get", strings.TrimSpace(string(out)), "--redis", url).Output()
-	require.NoError(t, err, "job get: %s", stderrOf(err))
+	cli := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), bin, args...)
+		cmd.Env = cliEnv
+		out, err := cmd.Output()
+		require.NoError(t, err, "sessionq %v: %s", args, stderrOf(err))
+		return out
+	}
+	id := strings.TrimSpace(string(cli("submit", "--type", "echo", "--session", "k1", "--payload", "from the chart", "--wait", "--wait-timeout", jobTimeout.String())))
 	var info struct{ State, Result string }
+	out := cli("job", "get", id)
 	require.NoError(t, json.Unmarshal(out, &info), "%s", out)
 	require.Equal(t, "succeeded", info.State)
 	require.Equal(t, "from the chart", info.Result)
 
 	stopAll(t, dir, fleet)
+}
+
+// withoutSessionqEnv is the test's environment less SESSIONQ_* variables.
+func withoutSessionqEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SESSIONQ_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// startSentinel starts a Redis Sentinel on a free port that monitors the
+// master at masterAddr as "mymaster" (with masterPassword) and requires
+// password itself, and returns its address once it knows the master.
+func startSentinel(t *testing.T, dir, bin, masterAddr, masterPassword, password string) string {
+	t.Helper()
+	host, mport, err := net.SplitHostPort(masterAddr)
+	require.NoError(t, err)
+	port := freePort(t)
+	conf := filepath.Join(dir, "sentinel.conf")
+	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil,
+		"port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster %s %s 1\nsentinel auth-pass mymaster %s\nrequirepass %s\n",
+		port, dir, host, mport, masterPassword, password), 0o600))
+	start(t, dir, "sentinel", bin, []string{conf, "--sentinel"}, os.Environ())
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	poll(t, startTimeout, func() error { return redisPing(addr, password) }, "redis-sentinel answers PING")
+	return addr
 }
