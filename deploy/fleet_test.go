@@ -79,6 +79,7 @@ func TestComposeFleetAsProcesses(t *testing.T) {
 				args[i] = "127.0.0.1:" + ports[m[1]]
 			}
 		}
+		require.Len(t, ports, 1, "%s listens on one address of its container: %v", name, s.Command)
 		env := serviceEnv(t, s, redisURL)
 		fleet = append(fleet, start(t, dir, name, bin, args, env))
 
