@@ -15,9 +15,10 @@ build: ## build the sessionq binary into ./bin
 	$(GO) build -o bin/sessionq ./cmd/sessionq
 
 .PHONY: test
-test: ## run every test with the race detector against a real Redis
+test: ## run every test with the race detector against a real Redis, then the deploy checks
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
@@ -42,8 +43,9 @@ lint: ## gofmt, go vet, and golangci-lint where it is installed
 	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed: skipped"; fi
 
 .PHONY: tidy
-tidy: ## tidy go.mod and go.sum
+tidy: ## tidy go.mod and go.sum (and deploy/'s)
 	$(GO) mod tidy
+	cd deploy && $(GO) mod tidy
 
 .PHONY: demo
 demo: ## run the demo on an embedded Redis

@@ -12,4 +12,5 @@ var commands = []func(*env) *cobra.Command{
 	newSessionCmd,
 	newDevCmd,
 	newDemoCmd,
+	newHealthCmd,
 }

@@ -54,7 +54,7 @@ dispatches their head job again, and it runs the session expiry sweep.`,
 			if err != nil {
 				return err
 			}
-			stopMetrics, err := serveMetrics(ctx, cfg.Scheduler.MetricsAddr, reg)
+			stopMetrics, err := serveMetrics(ctx, cfg.Scheduler.MetricsAddr, reg, rdb)
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ dispatches their head job again, and it runs the session expiry sweep.`,
 		},
 	}
 	cmd.Flags().String("id", defString("scheduler.id"), usage("scheduler ID as a leadership candidate (default host-pid-random)", "scheduler.id"))
-	cmd.Flags().String("metrics-addr", defString("scheduler.metrics_addr"), usage("serve Prometheus metrics on this address (/metrics), e.g. :9091", "scheduler.metrics_addr"))
+	cmd.Flags().String("metrics-addr", defString("scheduler.metrics_addr"), usage("serve /metrics, /healthz and /readyz on this address, e.g. :9091", "scheduler.metrics_addr"))
 	addSchedulerFlags(cmd.Flags())
 	return cmd
 }

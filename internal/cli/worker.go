@@ -67,7 +67,7 @@ exits at once.`,
 			if err != nil {
 				return err
 			}
-			stopMetrics, err := serveMetrics(ctx, cfg.Worker.MetricsAddr, reg)
+			stopMetrics, err := serveMetrics(ctx, cfg.Worker.MetricsAddr, reg, rdb)
 			if err != nil {
 				return err
 			}
@@ -107,7 +107,7 @@ var workerFlagKeys = map[string]string{
 }
 
 func addWorkerFlags(fs *pflag.FlagSet) {
-	fs.String("metrics-addr", defString("worker.metrics_addr"), usage("serve Prometheus metrics on this address (/metrics), e.g. :9090", "worker.metrics_addr"))
+	fs.String("metrics-addr", defString("worker.metrics_addr"), usage("serve /metrics, /healthz and /readyz on this address, e.g. :9090", "worker.metrics_addr"))
 	fs.String("id", defString("worker.id"), usage("worker ID in leases and logs (default host-pid-random)", "worker.id"))
 	fs.IntP("concurrency", "c", defInt("worker.concurrency"), usage("number of slots (jobs run at once)", "worker.concurrency"))
 	fs.StringSlice("queues", defStrings("worker.queues"), usage("queues to serve, comma-separated", "worker.queues"))
