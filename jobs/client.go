@@ -43,6 +43,11 @@ type ClientConfig struct {
 	// little cheaper, but Get then says it is not found, and `submit
 	// --wait` cannot tell how it ended).
 	Retention time.Duration
+	// MaxBacklog caps the unfinished jobs of one session, the new one
+	// included; a submit beyond it fails with a BacklogFullError and writes
+	// nothing (the MaxBacklog option overrides it per submit). Default 0:
+	// no cap.
+	MaxBacklog int
 }
 
 func (c *ClientConfig) withDefaults() (ClientConfig, error) {
@@ -55,6 +60,9 @@ func (c *ClientConfig) withDefaults() (ClientConfig, error) {
 	}
 	if out.MaxPayload < 0 {
 		return out, fmt.Errorf("%w: MaxPayload %d is negative", ErrInvalid, out.MaxPayload)
+	}
+	if out.MaxBacklog < 0 {
+		return out, fmt.Errorf("%w: MaxBacklog %d is negative", ErrInvalid, out.MaxBacklog)
 	}
 	return out, nil
 }
@@ -91,6 +99,7 @@ func (c *Client) Close() error { return nil }
 type Option func(*options)
 
 type options struct {
+	maxBacklog   int
 	session      string
 	app          string
 	queue        string
@@ -135,6 +144,11 @@ func IdempotencyKey(k string) Option { return func(o *options) { o.idempotency =
 // behind it (default PolicyBlock).
 func FailurePolicy(p Policy) Option { return func(o *options) { o.policy = p } }
 
+// MaxBacklog caps the unfinished jobs of the job's session, this one
+// included: a submit beyond it fails with a BacklogFullError and writes
+// nothing. It overrides ClientConfig.MaxBacklog; 0 keeps it.
+func MaxBacklog(n int) Option { return func(o *options) { o.maxBacklog = n } }
+
 // OutOfSession marks the job so that submitting it does not refresh the
 // session's inactivity timer.
 func OutOfSession() Option { return func(o *options) { o.outOfSession = true } }
@@ -173,6 +187,12 @@ func (c *Client) check(jobType string, payload []byte, o *options) error {
 	}
 	if err := ValidateQueue(o.queue); err != nil {
 		return err
+	}
+	if o.maxBacklog < 0 {
+		return invalid("max backlog", strconv.Itoa(o.maxBacklog), "must not be negative")
+	}
+	if o.maxBacklog > 0 && o.session == "" {
+		return invalid("max backlog", strconv.Itoa(o.maxBacklog), "applies to a job with a session only")
 	}
 	if o.maxRetry < 0 || o.maxRetry > 1000 {
 		return invalid("max retry", strconv.Itoa(o.maxRetry), "must be between 0 and 1000")
@@ -253,9 +273,18 @@ func (c *Client) submitSession(ctx context.Context, id, jobType string, payload 
 		"maxr", o.maxRetry, "tmo", o.timeout.Milliseconds(), "policy", string(o.policy),
 		"app", o.app, "oos", boolFlag(o.outOfSession), "pat", pat, "att", 0,
 	}
-	res, err := c.led.Submit(ctx, o.session, id, o.outOfSession, fields, indexTTL)
+	maxBacklog := int64(c.cfg.MaxBacklog)
+	if o.maxBacklog > 0 {
+		maxBacklog = int64(o.maxBacklog)
+	}
+	res, err := c.led.Submit(ctx, o.session, id, fields, ledger.SubmitOptions{
+		OutOfSession: o.outOfSession, IndexTTL: indexTTL, MaxBacklog: maxBacklog,
+	})
 	if err != nil {
 		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, err)
+	}
+	if res.Verdict == ledger.Full {
+		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, &BacklogFullError{Session: o.session, Backlog: res.Seq, Max: maxBacklog})
 	}
 	out := Submitted{ID: id, SessionID: o.session, Seq: res.Seq, State: State(res.State), Existing: res.Verdict == ledger.Exists}
 	gen := res.Gen
@@ -384,7 +413,7 @@ func infoFromRecord(id string, m map[string]string) *Info {
 		Seq: n("seq"), State: State(m["state"]), Policy: Policy(m["policy"]),
 		Attempts: int(n("att")), MaxRetry: int(n("maxr")), LastError: m["err"],
 		Payload: []byte(m["payload"]), Created: t("ct"), Started: t("st"), Finished: t("ft"),
-		FencingTok: n("tok"), OutOfSession: m["oos"] == "1",
+		FencingTok: n("tok"), OutOfSession: m["oos"] == "1", Worker: m["wid"],
 	}
 	if r, ok := m["res"]; ok {
 		in.Result = []byte(r)

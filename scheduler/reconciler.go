@@ -221,6 +221,9 @@ func (r *reconciler) session(ctx context.Context, snap ledger.Snapshot) (time.Ti
 		return at(snap.LockUntil), false, nil // running under a live lease
 	case snap.LockJob != "":
 		why = "lease expired"
+	case snap.Paused:
+		// Its jobs wait for a resume (which dispatches the head).
+		return now.Add(time.Minute), false, nil
 	case snap.State == ledger.StatePending || snap.State == ledger.StateRetrying:
 		due := snap.Dispatch
 		if snap.At.After(due) {

@@ -269,10 +269,10 @@ func TestReconcilerRepairsLostDispatches(t *testing.T) {
 		return []any{"id", id, "type", "doc", "queue", "default", "maxr", 3, "tmo", 10000, "policy", "block", "sess", "s"}
 	}
 	// 1. Submitter died after the ledger write: no asynq task.
-	r1, err := led.Submit(ctx, "s", "died-submitter", false, fields("died-submitter"), time.Hour)
+	r1, err := led.Submit(ctx, "s", "died-submitter", fields("died-submitter"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	require.Equal(t, ledger.Dispatch, r1.Verdict)
-	_, err = led.Submit(ctx, "s", "second", false, fields("second"), time.Hour)
+	_, err = led.Submit(ctx, "s", "second", fields("second"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	// 2. An operator deletes a task: a job on another session whose task is
 	// removed from asynq.
