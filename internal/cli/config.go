@@ -62,8 +62,12 @@ type WorkerConfig struct {
 	ID string `mapstructure:"id"`
 	// Concurrency is the number of slots. Default 10.
 	Concurrency int `mapstructure:"concurrency"`
-	// Queues are the queues served. Default [default].
+	// Queues are the queues served, each NAME or NAME:WEIGHT (weighted
+	// priority, e.g. critical:6). Default [default].
 	Queues []string `mapstructure:"queues"`
+	// StrictPriority serves a queue only when every queue of higher weight
+	// is empty. Default false.
+	StrictPriority bool `mapstructure:"strict_priority"`
 	// Lease is the session lease. Default 10s.
 	Lease time.Duration `mapstructure:"lease"`
 	// ShutdownGrace is how long a stopping worker lets running jobs finish.
@@ -118,6 +122,7 @@ var configKeys = map[string]any{
 	"worker.id":                "",
 	"worker.concurrency":       10,
 	"worker.queues":            []string{jobs.DefaultQueue},
+	"worker.strict_priority":   false,
 	"worker.lease":             10 * time.Second,
 	"worker.shutdown_grace":    10 * time.Second,
 	"worker.retention":         jobs.DefaultRetention,
@@ -319,6 +324,9 @@ func (c *Config) validate() error {
 	if _, err := c.Worker.execMappings(); err != nil {
 		return err
 	}
+	if _, _, err := parseQueues(c.Worker.Queues); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -360,13 +368,16 @@ func (w WorkerConfig) execMappings() ([]execMapping, error) {
 
 // workerConfig is the library configuration of a worker.
 func (w WorkerConfig) workerConfig() worker.Config {
+	queues, weights, _ := parseQueues(w.Queues) // checked by validate
 	return worker.Config{
-		ID:            w.ID,
-		Concurrency:   w.Concurrency,
-		Queues:        w.Queues,
-		Lease:         w.Lease,
-		ShutdownGrace: w.ShutdownGrace,
-		Retention:     w.Retention,
+		ID:             w.ID,
+		Concurrency:    w.Concurrency,
+		Queues:         queues,
+		Priorities:     weights,
+		StrictPriority: w.StrictPriority,
+		Lease:          w.Lease,
+		ShutdownGrace:  w.ShutdownGrace,
+		Retention:      w.Retention,
 	}
 }
 
