@@ -50,6 +50,9 @@ type Config struct {
 	// Registerer receives the scheduler's Prometheus metrics
 	// (sessionq_reconciler_*, sessionq_scheduler_leader). Default none.
 	Registerer prometheus.Registerer
+	// Periodic are jobs the leader submits on a schedule (see Periodic),
+	// checked after each reconciler pass. Default none.
+	Periodic []Periodic
 }
 
 // Task is periodic singleton work run by the leading scheduler.
@@ -118,6 +121,13 @@ func New(rdb redis.UniversalClient, cfg Config) (*Scheduler, error) {
 	m, err := newMetrics(c.Registerer)
 	if err != nil {
 		return nil, err
+	}
+	if len(c.Periodic) > 0 {
+		pr, err := newPeriodicRunner(rdb, c.Periodic, c.Interval, log)
+		if err != nil {
+			return nil, err
+		}
+		c.Tasks = append([]Task{pr.task()}, c.Tasks...)
 	}
 	s := &Scheduler{
 		m:     m,

@@ -104,6 +104,29 @@ type SchedulerConfig struct {
 	// MetricsAddr is where Prometheus metrics are served (/metrics), e.g.
 	// ":9091". Default "": not served.
 	MetricsAddr string `mapstructure:"metrics_addr"`
+	// Periodic are the periodic jobs the leader submits (config file
+	// only). Default none.
+	Periodic []PeriodicConfig `mapstructure:"periodic"`
+}
+
+// PeriodicConfig is one periodic job (see scheduler.Periodic).
+type PeriodicConfig struct {
+	// Name identifies it. Required.
+	Name string `mapstructure:"name"`
+	// Spec is a cron spec (5 fields, 6 with seconds, or @daily, @every 10m).
+	Spec string `mapstructure:"spec"`
+	// Every is an interval, e.g. 10m, instead of Spec.
+	Every time.Duration `mapstructure:"every"`
+	// Type is the job type. Required.
+	Type string `mapstructure:"type"`
+	// Payload is the job's payload. Default empty.
+	Payload string `mapstructure:"payload"`
+	// Session is the session of the jobs. Default none.
+	Session string `mapstructure:"session"`
+	// Queue is the queue of the jobs. Default "default".
+	Queue string `mapstructure:"queue"`
+	// CatchUp is how late a missed tick may be fired. Default 1m.
+	CatchUp time.Duration `mapstructure:"catch_up"`
 }
 
 // execList is a list of TYPE=COMMAND mappings. Its own type lets the
@@ -207,6 +230,7 @@ func decodeSection(name string, m map[string]any, c *Config) error {
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		Result:           field.Addr().Interface(),
 		WeaklyTypedInput: true,
+		ErrorUnused:      true, // unknown keys nested in a section (scheduler.periodic)
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			execListHook,
 			durationHook,
@@ -327,6 +351,11 @@ func (c *Config) validate() error {
 	if _, _, err := parseQueues(c.Worker.Queues); err != nil {
 		return err
 	}
+	for i, p := range c.Scheduler.periodic() {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("scheduler.periodic[%d]: %w", i, err)
+		}
+	}
 	return nil
 }
 
@@ -388,7 +417,20 @@ func (s SchedulerConfig) schedulerConfig() scheduler.Config {
 		Interval:      s.Interval,
 		DispatchGrace: s.DispatchGrace,
 		LeaderTerm:    s.LeaderTerm,
+		Periodic:      s.periodic(),
 	}
+}
+
+// periodic is the library form of the periodic jobs.
+func (s SchedulerConfig) periodic() []scheduler.Periodic {
+	var out []scheduler.Periodic
+	for _, p := range s.Periodic {
+		out = append(out, scheduler.Periodic{
+			Name: p.Name, Spec: p.Spec, Every: p.Every, Type: p.Type, Payload: []byte(p.Payload),
+			Session: p.Session, Queue: p.Queue, CatchUp: p.CatchUp,
+		})
+	}
+	return out
 }
 
 // jobsConfig is the library configuration of a jobs client.
