@@ -139,9 +139,9 @@ func TestScheduleList(t *testing.T) {
 
 	for text, want := range map[string]string{
 		"scheduler:\n  periodic:\n    - {name: a, every: 1m, type: t, colour: red}\n": "colour",
-		"scheduler:\n  periodic:\n    - {name: a, spec: '61 * * * *', type: t}\n":      `scheduler.periodic[0]: periodic job a: cron spec "61 * * * *"`,
-		"scheduler:\n  periodic:\n    - {name: a, every: 1m}\n":                         "scheduler.periodic[0]: periodic job a: invalid job type",
-		"scheduler:\n  periodic:\n    - {name: a, every: soon, type: t}\n":              "invalid duration",
+		"scheduler:\n  periodic:\n    - {name: a, spec: '61 * * * *', type: t}\n":     `scheduler.periodic[0]: periodic job a: cron spec "61 * * * *"`,
+		"scheduler:\n  periodic:\n    - {name: a, every: 1m}\n":                       "scheduler.periodic[0]: periodic job a: invalid job type",
+		"scheduler:\n  periodic:\n    - {name: a, every: soon, type: t}\n":            "invalid duration",
 	} {
 		_, _, err := run(t, "schedule", "list", "--redis", url, "--config", writeConfig(t, text))
 		require.ErrorContains(t, err, want, text)
