@@ -117,7 +117,7 @@ func (p Periodic) parse() (schedule, error) {
 	case p.Every != 0:
 		return every(p.Every), nil
 	}
-	s, err := cronParser.Parse(p.Spec)
+	s, err := parseCron(p.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("periodic job %s: cron spec %q: %w", p.Name, p.Spec, err)
 	}
@@ -125,6 +125,17 @@ func (p Periodic) parse() (schedule, error) {
 		return every(cd.Delay), nil
 	}
 	return s, nil
+}
+
+// parseCron parses a cron spec. robfig/cron panics on some malformed specs
+// (such as "TZ=" alone): that is an error here, not a crash.
+func parseCron(spec string) (s cron.Schedule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("malformed (%v)", r)
+		}
+	}()
+	return cronParser.Parse(spec)
 }
 
 // Validate checks p as New would.

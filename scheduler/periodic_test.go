@@ -160,6 +160,7 @@ func TestPeriodicInvalid(t *testing.T) {
 		{func(p *Periodic) { p.Every = 0 }, "give a cron spec or an interval"},
 		{func(p *Periodic) { p.Every = 500 * time.Millisecond }, "shorter than 1s"},
 		{func(p *Periodic) { p.Every, p.Spec = 0, "61 * * * *" }, "cron spec"},
+		{func(p *Periodic) { p.Every, p.Spec = 0, "TZ=" }, "malformed"}, // robfig/cron panics on it
 		{func(p *Periodic) { p.Session = "a b" }, "session ID"},
 		{func(p *Periodic) { p.Queue = "a:b" }, "queue"},
 		{func(p *Periodic) { p.CatchUp = -time.Second }, "negative"},
@@ -176,4 +177,23 @@ func TestPeriodicInvalid(t *testing.T) {
 	short.CatchUp = time.Second
 	_, err = New(rdb, Config{Periodic: []Periodic{short}})
 	require.ErrorContains(t, err, "shorter than twice the interval")
+}
+
+// A schedule from a config file never panics the scheduler, and a valid
+// one gives ticks that move forward.
+func FuzzPeriodicSpec(f *testing.F) {
+	for _, s := range []string{"30 2 * * *", "@every 1m", "*/15 * * * * *", "@hourly", "CRON_TZ=Europe/Paris 0 9 * * 1-5", "61 * * * *", "@every -1s", "TZ=", "0 0 31 2 *"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		p := Periodic{Name: "n", Type: "t", Spec: spec}
+		s, err := p.parse()
+		if err != nil {
+			return
+		}
+		from := at("00:00:00")
+		if next := s.Next(from); !next.IsZero() {
+			require.True(t, next.After(from), "spec %q: next %s not after %s", spec, next, from)
+		}
+	})
 }

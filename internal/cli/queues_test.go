@@ -86,3 +86,23 @@ func TestWorkerStrictPriority(t *testing.T) {
 	want := strings.Repeat("critical\n", 10) + strings.Repeat("low\n", 10)
 	require.Equal(t, want, string(b))
 }
+
+// parseQueues never panics, and what it accepts is valid for the worker.
+func FuzzParseQueues(f *testing.F) {
+	for _, s := range []string{"critical:6,default:3,low:1", "a", "a:0", "a:1:2", ":", "a,a", "é:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		names, weights, err := parseQueues(strings.Split(s, ","))
+		if err != nil {
+			return
+		}
+		for _, n := range names {
+			require.NoError(t, jobs.ValidateQueue(n))
+		}
+		for n, w := range weights {
+			require.Contains(t, names, n)
+			require.True(t, w >= 1 && w <= maxQueueWeight)
+		}
+	})
+}
