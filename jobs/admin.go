@@ -27,8 +27,8 @@ var (
 	deleteDeadScript = redis.NewScript(deleteDeadLua)
 )
 
-// CancelWait bounds how long Cancel waits for the handler of a running plain
-// job to return once its context was cancelled.
+// CancelWait bounds how long Cancel waits for asynq to take a running plain
+// job off its worker once its cancellation was sent.
 const CancelWait = 5 * time.Second
 
 // Retry runs a dead-lettered (failed) job again: a plain job goes back to
@@ -124,10 +124,13 @@ func (c *Client) lookup(ctx context.Context, id string) (*Info, bool, error) {
 }
 
 // cancelRunningPlain cancels the handler's context of a running plain job
-// (asynq's CancelProcessing) and, once the handler has returned, deletes
-// the job so that it is not retried. A job that succeeded meanwhile stays
-// succeeded. When the handler is still running after CancelWait (it ignores
-// its context), the error wraps ErrRunning.
+// (asynq's CancelProcessing, a message to the worker that runs it) and, once
+// asynq has taken the job off its worker (it then waits for a retry, or is
+// archived), deletes it so that it is not run again. A job that succeeded
+// meanwhile stays succeeded. When the job is still active after CancelWait
+// (its worker did not get the message: it died, or lost Redis), the error
+// wraps ErrRunning; asynq hands the job of a dead worker back after its
+// lease, and Cancel may then be called again.
 func (c *Client) cancelRunningPlain(ctx context.Context, in *Info) (State, error) {
 	if err := c.insp.CancelProcessing(in.ID); err != nil {
 		return "", fmt.Errorf("cancelling running job %s: %w", in.ID, err)
@@ -166,7 +169,7 @@ func (c *Client) cancelRunningPlain(ctx context.Context, in *Info) (State, error
 		case <-ctx.Done():
 			return "", fmt.Errorf("cancelling job %s: %w", in.ID, ctx.Err())
 		case <-wctx.Done():
-			return StateRunning, fmt.Errorf("job %s still runs %s after its cancellation (its handler ignores its context): %w", in.ID, CancelWait, ErrRunning)
+			return StateRunning, fmt.Errorf("job %s still running %s after its cancellation was sent (is its worker alive?): %w", in.ID, CancelWait, ErrRunning)
 		case <-tick.C:
 		}
 	}

@@ -293,7 +293,8 @@ func newID(idem string) string {
 	return "j" + b32.EncodeToString(b[:])
 }
 
-// ErrRunning means a running plain job did not stop when cancelled.
+// ErrRunning means a running plain job was not taken off its worker when
+// cancelled.
 var ErrRunning = errors.New("jobs: job is running")
 
 // Cancel cancels job id. A waiting job (parked, pending, retrying) ends
@@ -301,10 +302,10 @@ var ErrRunning = errors.New("jobs: job is running")
 // cancelled at its worker's next lease renewal (within a third of the
 // lease): its handler's context is cancelled and the job ends cancelled. A
 // running plain job has its handler's context cancelled at once (asynq's
-// CancelProcessing); Cancel waits up to CancelWait for the handler to
-// return, then deletes the job so that it is not retried (ErrRunning when
-// it still runs). Cancelling a job that has ended changes nothing and
-// returns its state.
+// CancelProcessing); Cancel waits up to CancelWait for asynq to take it off
+// its worker, then deletes it so that it is not retried (ErrRunning when its
+// worker did not answer). Cancelling a job that has ended changes nothing
+// and returns its state.
 func (c *Client) Cancel(ctx context.Context, id string) (State, error) {
 	if err := ValidateJobID(id); err != nil {
 		return "", err

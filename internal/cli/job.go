@@ -60,8 +60,9 @@ func newJobCancelCmd(e *env) *cobra.Command {
 once and its session goes on. A running session job is cancelled at its
 worker's next lease renewal: its handler's context is cancelled (an exec
 command is killed) and it ends cancelled. A running job without a session
-has its handler's context cancelled at once and is deleted once the handler
-returned (within 5s), so that it is not retried. Prints the job's state
+has its handler's context cancelled at once (an exec command is killed) and
+is deleted so that it is not retried; when its worker does not answer within
+5s (it died), the command fails and may be run again. Prints the job's state
 after the call.`,
 		Args: oneJobID("cancel"),
 		RunE: func(cmd *cobra.Command, args []string) error {
