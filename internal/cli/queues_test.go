@@ -12,6 +12,7 @@ import (
 
 	"github.com/sessionq/sessionq/internal/redistest"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/worker"
 )
 
 func TestParseQueues(t *testing.T) {
@@ -105,4 +106,18 @@ func FuzzParseQueues(f *testing.F) {
 			require.True(t, w >= 1 && w <= maxQueueWeight)
 		}
 	})
+}
+
+// The worker refuses weights of queues it does not serve, and weights
+// below 1.
+func TestWorkerPrioritiesChecked(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	for _, p := range []map[string]int{{"other": 2}, {"a": 0}} {
+		_, err := worker.New(rdb, worker.Config{Queues: []string{"a"}, Priorities: p})
+		require.ErrorContains(t, err, "want a served queue and a weight of 1 or more", "%v", p)
+	}
+	w, err := worker.New(rdb, worker.Config{Queues: []string{"a", "b"}, Priorities: map[string]int{"a": 5}, StrictPriority: true})
+	require.NoError(t, err)
+	w.Stop()
 }

@@ -12,13 +12,15 @@ import (
 func newSchedulerCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scheduler",
-		Short: "Run the scheduler: the reconciler that repairs stuck sessions",
+		Short: "Run the scheduler: the reconciler that repairs stuck sessions, and periodic jobs",
 		Long: `Run the scheduler until SIGINT or SIGTERM.
 
 Any number of schedulers may run: they elect a leader through a lease in
 Redis, and only the leader works. Its reconciler finds sessions that cannot
 move on by themselves (a worker died holding the lease, a dispatch was lost)
-and dispatches their head job again.`,
+and dispatches their head job again. The leader also submits the periodic
+jobs of scheduler.periodic in the config file, each tick once (see
+sessionq schedule list).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := e.bindFlags(cmd, schedulerFlagKeys); err != nil {
