@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionq/sessionq/internal/redistest"
@@ -120,4 +121,28 @@ func TestWorkerPrioritiesChecked(t *testing.T) {
 	w, err := worker.New(rdb, worker.Config{Queues: []string{"a", "b"}, Priorities: map[string]int{"a": 5}, StrictPriority: true})
 	require.NoError(t, err)
 	w.Stop()
+}
+
+// The weights of --queues reach asynq: the worker's server announces them
+// in its heartbeat.
+func TestWorkerQueueWeights(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("the exec handler runs on Linux only")
+	}
+	rdb, url := redistest.Client(t)
+	w, stop := background(t, "worker", "--redis", url, "--queues", "critical:6,default:3,low", "--exec", "t=cat", "--shutdown-grace", "1s")
+	eventually(t, 10*time.Second, func() bool { return strings.Contains(w.err.String(), "worker started") },
+		"worker did not start: "+w.err.String())
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	var servers []*asynq.ServerInfo
+	eventually(t, 10*time.Second, func() bool {
+		var err error
+		servers, err = insp.Servers()
+		require.NoError(t, err)
+		return len(servers) == 1
+	}, "no asynq server announced")
+	require.Equal(t, map[string]int{"critical": 6, "default": 3, "low": 1}, servers[0].Queues)
+	require.False(t, servers[0].StrictPriority)
+	require.NoError(t, stop())
 }
