@@ -322,15 +322,19 @@ func newID(idem string) string {
 	return "j" + b32.EncodeToString(b[:])
 }
 
-// ErrRunning means a plain job could not be cancelled because it runs.
+// ErrRunning means a running plain job was not taken off its worker when
+// cancelled.
 var ErrRunning = errors.New("jobs: job is running")
 
 // Cancel cancels job id. A waiting job (parked, pending, retrying) ends
 // cancelled at once and its session goes on; a running session job is
 // cancelled at its worker's next lease renewal (within a third of the
 // lease): its handler's context is cancelled and the job ends cancelled. A
-// running plain job cannot be cancelled (ErrRunning). Cancelling a job that
-// has ended changes nothing and returns its state.
+// running plain job has its handler's context cancelled at once (asynq's
+// CancelProcessing); Cancel waits up to CancelWait for asynq to take it off
+// its worker, then deletes it so that it is not retried (ErrRunning when its
+// worker did not answer). Cancelling a job that has ended changes nothing
+// and returns its state.
 func (c *Client) Cancel(ctx context.Context, id string) (State, error) {
 	if err := ValidateJobID(id); err != nil {
 		return "", err
@@ -369,7 +373,7 @@ func (c *Client) cancelPlain(ctx context.Context, id string) (State, error) {
 	case in.State.Terminal():
 		return in.State, nil
 	case in.State == StateRunning:
-		return StateRunning, fmt.Errorf("job %s: %w", id, ErrRunning)
+		return c.cancelRunningPlain(ctx, in)
 	}
 	if err := c.insp.DeleteTask(in.Queue, id); err != nil {
 		return "", fmt.Errorf("cancelling job %s: %w", id, err)
@@ -485,18 +489,7 @@ func (c *Client) getPlain(ctx context.Context, id string) (*Info, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading job %s in queue %s: %w", id, q, err)
 		}
-		in := &Info{
-			ID: id, Type: ti.Type, Queue: ti.Queue, State: stateFromAsynq(ti.State),
-			Attempts: ti.Retried, MaxRetry: ti.MaxRetry, LastError: ti.LastErr,
-			Result: ti.Result, Payload: ti.Payload, Finished: ti.CompletedAt, NextRunAt: ti.NextProcessAt,
-		}
-		if in.State.Terminal() || in.State == StateRunning || in.State == StateRetrying {
-			in.Attempts = ti.Retried + 1
-		}
-		if ti.State == asynq.TaskStateArchived {
-			in.Finished = ti.LastFailedAt
-		}
-		return in, nil
+		return plainInfo(ti), nil
 	}
 	return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
 }

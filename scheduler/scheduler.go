@@ -100,6 +100,12 @@ type Config struct {
 	// Registerer receives the scheduler's Prometheus metrics
 	// (sessionq_reconciler_*, sessionq_scheduler_leader). Default none.
 	Registerer prometheus.Registerer
+	// Periodic are jobs submitted on a schedule (see Periodic), checked
+	// every Interval. They have a leadership of their own, Name +
+	// "-periodic", among the schedulers that have periodic jobs: workers
+	// lead the maintenance as often as not, and know no periodic jobs.
+	// Default none.
+	Periodic []Periodic
 }
 
 // Task is periodic singleton work run by the leader. Run should bound its
@@ -180,9 +186,12 @@ type Scheduler struct {
 	cfg   Config
 	rdb   redis.UniversalClient
 	elect *leadership.Elector
-	rec   *reconciler
-	log   *slog.Logger
-	m     *metrics
+	// periodic and its own leadership, when there are periodic jobs
+	periodic *periodicRunner
+	pelect   *leadership.Elector
+	rec      *reconciler
+	log      *slog.Logger
+	m        *metrics
 
 	leading atomic.Bool
 
@@ -203,12 +212,20 @@ func New(rdb redis.UniversalClient, cfg Config) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	var periodic *periodicRunner
+	if len(c.Periodic) > 0 {
+		if periodic, err = newPeriodicRunner(rdb, c.Periodic, c.Interval, log); err != nil {
+			return nil, err
+		}
+	}
 	s := &Scheduler{
-		m:     m,
-		cfg:   c,
-		rdb:   rdb,
-		elect: leadership.New(rdb, c.Name, c.ID, c.LeaderTerm),
-		log:   log,
+		periodic: periodic,
+		m:        m,
+		cfg:      c,
+		rdb:      rdb,
+		elect:    leadership.New(rdb, c.Name, c.ID, c.LeaderTerm),
+		pelect:   leadership.New(rdb, c.Name+"-periodic", c.ID, c.LeaderTerm),
+		log:      log,
 	}
 	s.rec = &reconciler{
 		rdb: rdb, led: ledger.New(rdb), aq: asynq.NewClientFromRedisClient(rdb),
@@ -271,6 +288,9 @@ func (s *Scheduler) loop(ctx context.Context) {
 		rctx, c := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer c()
 		_ = s.elect.Resign(rctx)
+		if s.periodic != nil {
+			_ = s.pelect.Resign(rctx)
+		}
 	}()
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
@@ -291,6 +311,17 @@ func (s *Scheduler) loop(ctx context.Context) {
 					if err := task.Run(ctx); err != nil && ctx.Err() == nil {
 						s.log.Error("scheduled task", "task", task.Name, "err", err)
 					}
+				}
+			}
+		}
+		if s.periodic != nil {
+			lead, err := s.pelect.Claim(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("claiming periodic leadership", "err", err)
+			}
+			if lead && err == nil {
+				if err := s.periodic.run(ctx); err != nil && ctx.Err() == nil {
+					s.log.Error("periodic jobs", "err", err)
 				}
 			}
 		}

@@ -45,8 +45,16 @@ type Config struct {
 	ID string
 	// Concurrency is the number of slots. Default 10.
 	Concurrency int
-	// Queues are the queues served, with equal priority. Default ["default"].
+	// Queues are the queues served. Default ["default"].
 	Queues []string
+	// Priorities weighs the queues of Queues (asynq's weighted priority): a
+	// queue of weight 6 is taken from about six times as often as one of
+	// weight 1. A queue not named here has weight 1; every name must be in
+	// Queues and every weight 1 or more. Default: all equal.
+	Priorities map[string]int
+	// StrictPriority takes from a queue only when every queue of higher
+	// weight is empty (asynq's StrictPriority). Default false.
+	StrictPriority bool
 	// Lease is the session lease duration. It is renewed every Lease/3
 	// while a job runs (a failed renewal is retried sooner); when no
 	// renewal has succeeded for long enough that the lease could run out,
@@ -184,6 +192,11 @@ func (c Config) validate() error {
 		}
 		seen[q] = true
 	}
+	for q, n := range c.Priorities {
+		if !seen[q] || n < 1 {
+			return fmt.Errorf("worker: priority %s:%d: want a served queue and a weight of 1 or more", q, n)
+		}
+	}
 	return nil
 }
 
@@ -309,7 +322,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	qs := make(map[string]int, len(w.cfg.Queues))
 	for _, q := range w.cfg.Queues {
-		qs[q] = 1
+		qs[q] = max(w.cfg.Priorities[q], 1)
 	}
 	base := context.WithoutCancel(ctx)
 	w.srv = asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
@@ -318,6 +331,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		TaskCheckInterval:        w.cfg.PollInterval,
 		DelayedTaskCheckInterval: w.cfg.DelayedCheckInterval,
 		Queues:                   qs,
+		StrictPriority:           w.cfg.StrictPriority,
 		// Session jobs still running at the end of the grace period are
 		// cancelled and handed back by Stop; asynq requeues plain ones a
 		// little later, when this runs out.

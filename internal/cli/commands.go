@@ -9,6 +9,8 @@ var commands = []func(*env) *cobra.Command{
 	newSchedulerCmd,
 	newSubmitCmd,
 	newJobCmd,
+	newQueueCmd,
+	newScheduleCmd,
 	newSessionCmd,
 	newDevCmd,
 	newDemoCmd,

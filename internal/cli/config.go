@@ -62,8 +62,12 @@ type WorkerConfig struct {
 	ID string `mapstructure:"id"`
 	// Concurrency is the number of slots. Default 10.
 	Concurrency int `mapstructure:"concurrency"`
-	// Queues are the queues served. Default [default].
+	// Queues are the queues served, each NAME or NAME:WEIGHT (weighted
+	// priority, e.g. critical:6). Default [default].
 	Queues []string `mapstructure:"queues"`
+	// StrictPriority serves a queue only when every queue of higher weight
+	// is empty. Default false.
+	StrictPriority bool `mapstructure:"strict_priority"`
 	// Lease is the session lease. Default 10s.
 	Lease time.Duration `mapstructure:"lease"`
 	// ShutdownGrace is how long a stopping worker lets running jobs finish.
@@ -106,6 +110,29 @@ type SchedulerConfig struct {
 	// MetricsAddr is where Prometheus metrics are served (/metrics), e.g.
 	// ":9091". Default "": not served.
 	MetricsAddr string `mapstructure:"metrics_addr"`
+	// Periodic are the periodic jobs the leader submits (config file
+	// only). Default none.
+	Periodic []PeriodicConfig `mapstructure:"periodic"`
+}
+
+// PeriodicConfig is one periodic job (see scheduler.Periodic).
+type PeriodicConfig struct {
+	// Name identifies it. Required.
+	Name string `mapstructure:"name"`
+	// Spec is a cron spec (5 fields, 6 with seconds, or @daily, @every 10m).
+	Spec string `mapstructure:"spec"`
+	// Every is an interval, e.g. 10m, instead of Spec.
+	Every time.Duration `mapstructure:"every"`
+	// Type is the job type. Required.
+	Type string `mapstructure:"type"`
+	// Payload is the job's payload. Default empty.
+	Payload string `mapstructure:"payload"`
+	// Session is the session of the jobs. Default none.
+	Session string `mapstructure:"session"`
+	// Queue is the queue of the jobs. Default "default".
+	Queue string `mapstructure:"queue"`
+	// CatchUp is how late a missed tick may be fired. Default 1m.
+	CatchUp time.Duration `mapstructure:"catch_up"`
 }
 
 // execList is a list of TYPE=COMMAND mappings. Its own type lets the
@@ -124,6 +151,7 @@ var configKeys = map[string]any{
 	"worker.id":                "",
 	"worker.concurrency":       10,
 	"worker.queues":            []string{jobs.DefaultQueue},
+	"worker.strict_priority":   false,
 	"worker.lease":             10 * time.Second,
 	"worker.shutdown_grace":    10 * time.Second,
 	"worker.retention":         jobs.DefaultRetention,
@@ -210,6 +238,7 @@ func decodeSection(name string, m map[string]any, c *Config) error {
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		Result:           field.Addr().Interface(),
 		WeaklyTypedInput: true,
+		ErrorUnused:      true, // unknown keys nested in a section (scheduler.periodic)
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			execListHook,
 			durationHook,
@@ -328,6 +357,14 @@ func (c *Config) validate() error {
 	if _, err := c.Worker.execMappings(); err != nil {
 		return err
 	}
+	if _, _, err := parseQueues(c.Worker.Queues); err != nil {
+		return err
+	}
+	for i, p := range c.Scheduler.periodic() {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("scheduler.periodic[%d]: %w", i, err)
+		}
+	}
 	return nil
 }
 
@@ -369,13 +406,16 @@ func (w WorkerConfig) execMappings() ([]execMapping, error) {
 
 // workerConfig is the library configuration of a worker.
 func (w WorkerConfig) workerConfig() worker.Config {
+	queues, weights, _ := parseQueues(w.Queues) // checked by validate
 	return worker.Config{
-		ID:            w.ID,
-		Concurrency:   w.Concurrency,
-		Queues:        w.Queues,
-		Lease:         w.Lease,
-		ShutdownGrace: w.ShutdownGrace,
-		Retention:     w.Retention,
+		ID:             w.ID,
+		Concurrency:    w.Concurrency,
+		Queues:         queues,
+		Priorities:     weights,
+		StrictPriority: w.StrictPriority,
+		Lease:          w.Lease,
+		ShutdownGrace:  w.ShutdownGrace,
+		Retention:      w.Retention,
 
 		Maintenance:   scheduler.Config{Interval: w.RepairInterval},
 		NoMaintenance: w.NoRepair,
@@ -389,7 +429,20 @@ func (s SchedulerConfig) schedulerConfig() scheduler.Config {
 		Interval:      s.Interval,
 		DispatchGrace: s.DispatchGrace,
 		LeaderTerm:    s.LeaderTerm,
+		Periodic:      s.periodic(),
 	}
+}
+
+// periodic is the library form of the periodic jobs.
+func (s SchedulerConfig) periodic() []scheduler.Periodic {
+	var out []scheduler.Periodic
+	for _, p := range s.Periodic {
+		out = append(out, scheduler.Periodic{
+			Name: p.Name, Spec: p.Spec, Every: p.Every, Type: p.Type, Payload: []byte(p.Payload),
+			Session: p.Session, Queue: p.Queue, CatchUp: p.CatchUp,
+		})
+	}
+	return out
 }
 
 // jobsConfig is the library configuration of a jobs client.

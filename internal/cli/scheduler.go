@@ -12,14 +12,17 @@ import (
 func newSchedulerCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scheduler",
-		Short: "Run a maintenance candidate on its own (optional: every worker is one)",
+		Short: "Run a maintenance candidate that also submits periodic jobs",
 		Long: `Run the scheduler until SIGINT or SIGTERM.
 
 Every worker already takes part in the maintenance election, so a fleet of
-workers needs no scheduler. A scheduler is one more candidate that does no
-job work: while it leads, its reconciler finds sessions that cannot move on
-by themselves (a worker died holding the lease, a dispatch was lost) and
-dispatches their head job again, and it runs the session expiry sweep.`,
+workers needs no scheduler for repair. A scheduler is one more candidate that
+does no job work: while it leads the maintenance, its reconciler finds
+sessions that cannot move on by themselves (a worker died holding the lease,
+a dispatch was lost) and dispatches their head job again, and it runs the
+session expiry sweep. Schedulers also elect a leader among themselves for
+the periodic jobs of scheduler.periodic in the config file, each tick
+submitted once (see sessionq schedule list).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := e.bindFlags(cmd, schedulerFlagKeys); err != nil {

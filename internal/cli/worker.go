@@ -95,6 +95,7 @@ var workerFlagKeys = map[string]string{
 	"id":              "worker.id",
 	"concurrency":     "worker.concurrency",
 	"queues":          "worker.queues",
+	"strict-priority": "worker.strict_priority",
 	"lease":           "worker.lease",
 	"shutdown-grace":  "worker.shutdown_grace",
 	"exec":            "worker.exec",
@@ -110,7 +111,8 @@ func addWorkerFlags(fs *pflag.FlagSet) {
 	fs.String("metrics-addr", defString("worker.metrics_addr"), usage("serve /metrics, /healthz and /readyz on this address, e.g. :9090", "worker.metrics_addr"))
 	fs.String("id", defString("worker.id"), usage("worker ID in leases and logs (default host-pid-random)", "worker.id"))
 	fs.IntP("concurrency", "c", defInt("worker.concurrency"), usage("number of slots (jobs run at once)", "worker.concurrency"))
-	fs.StringSlice("queues", defStrings("worker.queues"), usage("queues to serve, comma-separated", "worker.queues"))
+	fs.StringSlice("queues", defStrings("worker.queues"), usage("queues to serve, comma-separated, each NAME or NAME:WEIGHT (e.g. critical:6,default:3,low:1)", "worker.queues"))
+	fs.Bool("strict-priority", false, usage("serve a queue only when every queue of higher weight is empty", "worker.strict_priority"))
 	fs.Duration("lease", defDuration("worker.lease"), usage("session lease; renewed every third of it while a job runs", "worker.lease"))
 	fs.Duration("shutdown-grace", defDuration("worker.shutdown_grace"), usage("how long running jobs may finish on shutdown", "worker.shutdown_grace"))
 	fs.StringArray("exec", defStrings("worker.exec"), usage("TYPE=COMMAND: run COMMAND for jobs of TYPE (repeatable; in the env one per line)", "worker.exec"))
