@@ -24,11 +24,7 @@ func pair(t *testing.T) (primary, replica *redistest.Proc) {
 	t.Helper()
 	primary = redistest.Spawn(t, redistest.SpawnOptions{})
 	replica = redistest.Spawn(t, redistest.SpawnOptions{ReplicaOf: primary.Addr})
-	rc := replica.Client(t)
-	require.Eventually(t, func() bool {
-		info, err := rc.Info(context.Background(), "replication").Result()
-		return err == nil && strings.Contains(info, "master_link_status:up")
-	}, 30*time.Second, 20*time.Millisecond, "replica never in sync")
+	primary.WaitReplicas(t, 1)
 	return primary, replica
 }
 

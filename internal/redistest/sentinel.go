@@ -160,14 +160,11 @@ func (s *SentinelSet) waitReady(ctx context.Context) error {
 }
 
 func (s *SentinelSet) ready(ctx context.Context) error {
-	r := redis.NewClient(&redis.Options{Addr: s.Servers[1].Addr})
-	info, err := r.Info(ctx, "replication").Result()
-	_ = r.Close()
+	octx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	err := waitOnline(octx, s.Servers[0].Addr, 1)
+	cancel()
 	if err != nil {
-		return fmt.Errorf("reading the replica's INFO: %w", err)
-	}
-	if !strings.Contains(info, "master_link_status:up") {
-		return errors.New("replica not in sync yet")
+		return err
 	}
 	for _, p := range s.Sentinels {
 		sc := redis.NewSentinelClient(&redis.Options{Addr: p.Addr})
@@ -264,7 +261,7 @@ func (s *SentinelSet) WaitFailover(ctx context.Context, old string) (string, err
 
 // WaitReplicaOf waits until the server at addr is a replica in sync with
 // the primary at primary (the sentinels reconfigure a former primary that
-// comes back), or ctx ends.
+// comes back) and online from the primary's point of view, or ctx ends.
 func (s *SentinelSet) WaitReplicaOf(ctx context.Context, addr, primary string) error {
 	host, port, _ := net.SplitHostPort(primary)
 	var last string
@@ -274,13 +271,45 @@ func (s *SentinelSet) WaitReplicaOf(ctx context.Context, addr, primary string) e
 		_ = c.Close()
 		if err == nil && strings.Contains(info, "role:slave") && strings.Contains(info, "master_host:"+host) &&
 			strings.Contains(info, "master_port:"+port) && strings.Contains(info, "master_link_status:up") {
-			return nil
+			return waitOnline(ctx, primary, 1)
 		}
 		last = info
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for %s to replicate %s: %w (last: %q, %v)", addr, primary, ctx.Err(), last, err)
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// WaitReplicas waits until n replicas of the server are online from the
+// server's own point of view (INFO replication: connected_slaves:n, each
+// state=online), which is what WAIT counts; a replica says its link is up
+// up to a second before that. It fails the test after 30 seconds.
+func (p *Proc) WaitReplicas(t testing.TB, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), sentinelReadyTimeout)
+	defer cancel()
+	if err := waitOnline(ctx, p.Addr, n); err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+}
+
+func waitOnline(ctx context.Context, addr string, n int) error {
+	var last string
+	for {
+		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+		info, err := c.Info(ctx, "replication").Result()
+		_ = c.Close()
+		if err == nil && strings.Contains(info, "connected_slaves:"+strconv.Itoa(n)+"\r") &&
+			strings.Count(info, "state=online") == n {
+			return nil
+		}
+		last = info
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d replicas of %s online: %w (last: %q, %v)", n, addr, ctx.Err(), last, err)
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
