@@ -19,6 +19,10 @@ test: ## run every test with the race detector against a real Redis
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
+.PHONY: test-sentinel
+test-sentinel: ## run the Sentinel failover tests alone (also part of test; needs redis-sentinel)
+	$(GO) test $(TESTFLAGS) -run 'TestSentinel' -v ./internal/redistest/ ./internal/e2e/
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	@$(GO) list -f '{{.ImportPath}}' ./... | while read p; do \

@@ -232,29 +232,36 @@ func (s *SentinelSet) Server(addr string) *Proc {
 	return nil
 }
 
-// WaitFailover waits until the sentinels name a primary other than old
-// and that server answers as a primary, and returns its address. It
-// returns an error when ctx ends first.
+// WaitFailover waits until a sentinel names a primary other than old and
+// that server answers as a primary, and returns its address. It returns an
+// error when ctx ends first.
 func (s *SentinelSet) WaitFailover(ctx context.Context, old string) (string, error) {
 	var last error
 	for {
-		addr, err := s.Master(ctx)
-		if err == nil && addr != old {
-			c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-			info, ierr := c.Info(ctx, "replication").Result()
-			_ = c.Close()
-			if ierr == nil && strings.Contains(info, "role:master") {
-				return addr, nil
+		for _, p := range s.Sentinels {
+			sc := redis.NewSentinelClient(&redis.Options{Addr: p.Addr, MaxRetries: -1})
+			addr, err := sc.GetMasterAddrByName(ctx, SentinelMaster).Result()
+			_ = sc.Close()
+			if err != nil || len(addr) != 2 {
+				last = fmt.Errorf("sentinel %s: %v", p.Addr, err)
+				continue
 			}
-			err = fmt.Errorf("%s not a primary yet: %v", addr, ierr)
-		} else if err == nil {
-			err = fmt.Errorf("the sentinels still name %s", old)
+			if a := net.JoinHostPort(addr[0], addr[1]); a != old {
+				c := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1})
+				info, err := c.Info(ctx, "replication").Result()
+				_ = c.Close()
+				if err == nil && strings.Contains(info, "role:master") {
+					return a, nil
+				}
+				last = fmt.Errorf("%s not a primary yet: %v", a, err)
+			} else {
+				last = fmt.Errorf("sentinel %s still names %s", p.Addr, old)
+			}
 		}
-		last = err
 		select {
 		case <-ctx.Done():
 			return "", fmt.Errorf("waiting for a failover: %w (last: %v)", ctx.Err(), last)
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
@@ -312,4 +319,31 @@ func waitOnline(ctx context.Context, addr string, n int) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// RestartAsReplica stops the server if it is running and starts it again
+// as a replica of primary (host:port), as a careful supervisor restarts a
+// crashed primary: restarted as a primary without persistence, it would
+// take writes as an empty primary until the sentinels reconfigure it (up
+// to 10 s), and lose them then.
+func (p *Proc) RestartAsReplica(primary string) error {
+	host, port, err := net.SplitHostPort(primary)
+	if err != nil {
+		return fmt.Errorf("restarting as a replica of %q: %w", primary, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.stopLocked(); err != nil {
+		return err
+	}
+	args := make([]string, 0, len(p.args)+3)
+	for i := 0; i < len(p.args); i++ {
+		if p.args[i] == "--replicaof" && i+2 < len(p.args) {
+			i += 2
+			continue
+		}
+		args = append(args, p.args[i])
+	}
+	p.args = append(args, "--replicaof", host, port)
+	return p.startLocked()
 }
