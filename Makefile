@@ -35,6 +35,10 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 bench: ## run the sessionq bench (every scenario against raw asynq, one Redis)
 	$(GO) run ./cmd/sessionq bench $(BENCHFLAGS)
 
+.PHONY: bench-fleet
+bench-fleet: ## run fleets of 1, 2, 4 and 8 worker processes, sessionq and raw asynq, on one Redis
+	$(GO) run ./cmd/sessionq bench-fleet $(BENCHFLAGS)
+
 .PHONY: bench-go
 bench-go: ## run the go test benchmarks of the hot paths (compare runs with benchstat)
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/bench/ | tee bench.out

@@ -5,6 +5,8 @@ import "github.com/spf13/cobra"
 // commands lists the subcommand constructors, in help order.
 var commands = []func(*env) *cobra.Command{
 	newBenchCmd,
+	newBenchFleetCmd,
+	newBenchWorkerCmd,
 	newWorkerCmd,
 	newSchedulerCmd,
 	newSubmitCmd,
