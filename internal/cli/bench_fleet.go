@@ -105,3 +105,55 @@ func newBenchWorkerCmd(e *env) *cobra.Command {
 	f.IntVar(&wc.Concurrency, "concurrency", 10, "slots")
 	return cmd
 }
+
+// newBenchMemoryCmd builds `sessionq bench-memory`.
+func newBenchMemoryCmd(e *env) *cobra.Command {
+	var (
+		asJSON bool
+		cfg    bench.MemoryConfig
+	)
+	cmd := &cobra.Command{
+		Use:   "bench-memory",
+		Short: "Measure Redis memory per parked job and per idle session at a million of each, and submit times",
+		Long: `bench-memory parks --count jobs (in --sessions sessions) and creates --count idle sessions (over
+--owners owners, no TID), through the same client code as submit and session create, and reports
+the growth of Redis used_memory per parked job and per idle session, MEMORY USAGE of single keys,
+and the p50/p99 of a submit and of a session create on the empty and on the loaded Redis. With the
+defaults it takes minutes and 1 to 2 GB of Redis memory.
+
+Redis: a redis-server started on a free port of 127.0.0.1 when one is on PATH, unless --redis is
+given; a given database must be empty, and is emptied at the end.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cfg.RedisURL = e.redisURL()
+			if !cmd.Flags().Changed("redis") {
+				srv, err := bench.StartServer(ctx)
+				switch {
+				case err == nil:
+					defer srv.Stop()
+					cfg.RedisURL = srv.URL()
+				case !errors.Is(err, bench.ErrNoRedisServer):
+					return err
+				}
+			}
+			res, err := bench.RunMemory(ctx, cfg, e.errOut)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(e.out).Encode(res)
+			}
+			return bench.WriteMemoryReport(e.out, res)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	f.IntVar(&cfg.Count, "count", 0, "parked jobs, and idle sessions (default 1000000)")
+	f.IntVar(&cfg.Sessions, "sessions", 0, "sessions the parked jobs wait in (default 100)")
+	f.IntVar(&cfg.Owners, "owners", 0, "owners of the idle sessions (default 1000)")
+	f.IntVar(&cfg.Workers, "workers", 0, "goroutines creating them (default 32)")
+	f.IntVar(&cfg.Samples, "samples", 0, "timed operations of each kind, empty and loaded (default 2000)")
+	return cmd
+}

@@ -7,6 +7,7 @@ var commands = []func(*env) *cobra.Command{
 	newBenchCmd,
 	newBenchFleetCmd,
 	newBenchWorkerCmd,
+	newBenchMemoryCmd,
 	newWorkerCmd,
 	newSchedulerCmd,
 	newSubmitCmd,
