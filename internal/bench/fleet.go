@@ -170,6 +170,7 @@ type fleetProc struct {
 	mu     sync.Mutex
 	events [][3]int64 // job index, start, end (Unix ns)
 	cpu    time.Duration
+	stderr strings.Builder // the first 4 KiB; read once done is closed
 }
 
 func (r *runner) fleetTrial(ctx context.Context, cfg FleetConfig, w *workload, sys system, size int) (*FleetResult, error) {
@@ -210,7 +211,7 @@ func (r *runner) fleetTrial(ctx context.Context, cfg FleetConfig, w *workload, s
 		select {
 		case <-p.ready:
 		case <-p.done:
-			return nil, errors.New("a worker process exited before it was ready")
+			return nil, fmt.Errorf("a worker process exited before it was ready: %s", strings.TrimSpace(p.stderr.String()))
 		case <-time.After(30 * time.Second):
 			return nil, errors.New("a worker process not ready after 30s")
 		}
@@ -315,8 +316,7 @@ func startFleetProc(cfg FleetConfig, sys system, k int) (*fleetProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting a worker process: %w", err)
 	}
-	var stderr strings.Builder
-	p.cmd.Stderr = &limitedWriter{b: &stderr, n: 4096}
+	p.cmd.Stderr = &limitedWriter{b: &p.stderr, n: 4096}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting a worker process: %w", err)
 	}

@@ -12,7 +12,9 @@
 // A pipeline holding writes gets one WAIT at its end; a single write
 // command becomes a pipeline of the command and WAIT. Neither costs an
 // extra round trip: the price is the time a replica takes to acknowledge.
-// Read commands pass through untouched. MULTI/EXEC transactions holding
+// Read commands pass through untouched. (Hooks added to the client before
+// Install see a single write twice, as a command and as a pipeline; hooks
+// added after see it as a pipeline.) MULTI/EXEC transactions holding
 // writes are refused with [ErrTxUnsupported] (sessionq and asynq use none).
 //
 // An error wrapping ErrNotReplicated means the write ran on the primary but
