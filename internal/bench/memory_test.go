@@ -13,8 +13,9 @@ import (
 // bytes per item and timings.
 func TestRunMemorySmall(t *testing.T) {
 	t.Parallel()
-	_, url := redistest.Client(t)
-	res, err := RunMemory(t.Context(), MemoryConfig{RedisURL: url, Count: 2000, Sessions: 10, Owners: 10, Workers: 4, Samples: 20}, nil)
+	// A server of its own: used_memory is server-wide.
+	srv := redistest.Spawn(t, redistest.SpawnOptions{})
+	res, err := RunMemory(t.Context(), MemoryConfig{RedisURL: srv.URL(), Count: 2000, Sessions: 10, Owners: 10, Workers: 4, Samples: 20}, nil)
 	require.NoError(t, err)
 	require.InDelta(t, 500, res.ParkedJobBytes, 450, "bytes per parked job")
 	require.InDelta(t, 500, res.IdleSessionBytes, 450, "bytes per idle session")

@@ -18,16 +18,15 @@ func TestRedisWaitReplicas(t *testing.T) {
 	replica := redistest.Spawn(t, redistest.SpawnOptions{ReplicaOf: primary.Addr})
 	primary.WaitReplicas(t, 1)
 
-	args := []string{"submit", "--redis", primary.URL(), "--redis-wait-replicas", "1", "--redis-wait-timeout", "300ms",
-		"--type", "t", "--session", "s1"}
-	out, _, err := run(t, args...)
+	args := []string{"submit", "--redis", primary.URL(), "--redis-wait-replicas", "1", "--type", "t", "--session", "s1"}
+	out, _, err := run(t, append(args, "--redis-wait-timeout", "2s")...)
 	require.NoError(t, err)
 	require.NotEmpty(t, strings.TrimSpace(out))
 
 	pid := replica.PID()
 	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
-	out, _, err = run(t, args...)
+	out, _, err = run(t, append(args, "--redis-wait-timeout", "300ms")...)
 	require.ErrorContains(t, err, "not acknowledged by enough replicas")
 	require.Empty(t, strings.TrimSpace(out), "no job ID is printed: the submit was not acknowledged")
 }

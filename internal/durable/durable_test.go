@@ -19,6 +19,16 @@ import (
 
 func TestMain(m *testing.M) { redistest.Main(m) }
 
+// waitClient is a client on addr whose writes wait for one replica for up
+// to timeout (its read timeout is longer).
+func waitClient(t *testing.T, addr string, timeout time.Duration) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, ReadTimeout: 10 * time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, durable.Install(c, durable.Config{Replicas: 1, Timeout: timeout}))
+	return c
+}
+
 // pair starts a primary and a replica in sync with it.
 func pair(t *testing.T) (primary, replica *redistest.Proc) {
 	t.Helper()
@@ -51,8 +61,7 @@ func TestWritesWaitForReplica(t *testing.T) {
 	t.Parallel()
 	primary, _ := pair(t)
 	admin := primary.Client(t)
-	c := primary.Client(t)
-	require.NoError(t, durable.Install(c, durable.Config{Replicas: 1, Timeout: time.Second}))
+	c := waitClient(t, primary.Addr, 5*time.Second)
 	ctx := context.Background()
 
 	before := waits(t, admin)
@@ -92,10 +101,12 @@ func TestWritesWaitForReplica(t *testing.T) {
 func TestUnacknowledgedWriteFails(t *testing.T) {
 	t.Parallel()
 	primary, replica := pair(t)
-	c := primary.Client(t)
-	require.NoError(t, durable.Install(c, durable.Config{Replicas: 1, Timeout: 200 * time.Millisecond}))
+	// patient acknowledges while the replica runs, even on a loaded machine;
+	// c gives up after 200ms while it is stopped.
+	patient := waitClient(t, primary.Addr, 5*time.Second)
+	c := waitClient(t, primary.Addr, 200*time.Millisecond)
 	ctx := context.Background()
-	require.NoError(t, c.Set(ctx, "k", "before", 0).Err())
+	require.NoError(t, patient.Set(ctx, "k", "before", 0).Err())
 
 	pid := replica.PID()
 	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
@@ -119,7 +130,7 @@ func TestUnacknowledgedWriteFails(t *testing.T) {
 	require.ErrorIs(t, cmds[1].Err(), durable.ErrNotReplicated)
 
 	require.NoError(t, syscall.Kill(pid, syscall.SIGCONT))
-	require.NoError(t, c.Set(ctx, "k", "again", 0).Err())
+	require.NoError(t, patient.Set(ctx, "k", "again", 0).Err())
 }
 
 func TestTransactionsRefused(t *testing.T) {

@@ -96,7 +96,7 @@ func runFailover(t *testing.T, wait bool) failover {
 	s := redistest.Sentinel(t, redistest.SentinelOptions{DownAfter: time.Second})
 	redisArgs := []string{"--redis", s.URL(0), "--redis-mode", "sentinel"}
 	if wait {
-		redisArgs = append(redisArgs, "--redis-wait-replicas", "1", "--redis-wait-timeout", "500ms")
+		redisArgs = append(redisArgs, "--redis-wait-replicas", "1", "--redis-wait-timeout", "1s")
 	}
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "events.log")
@@ -130,7 +130,7 @@ func runFailover(t *testing.T, wait bool) failover {
 	var wg sync.WaitGroup
 	goClient := s.Client(t)
 	if wait {
-		require.NoError(t, durable.Install(goClient, durable.Config{Replicas: 1, Timeout: 500 * time.Millisecond}))
+		require.NoError(t, durable.Install(goClient, durable.Config{Replicas: 1, Timeout: time.Second}))
 	}
 	jc := client(t, goClient)
 	wg.Go(func() {
