@@ -12,11 +12,11 @@ import (
 
 // The sentinel set fails over: after kill -9 of the primary the replica is
 // promoted, a failover client follows it with the data written before, and
-// the former primary, restarted, becomes a replica of the new one.
+// the former primary, restarted as a replica of the new one, replicates it.
 func TestSentinelFailover(t *testing.T) {
 	t.Parallel()
 	s := redistest.Sentinel(t, redistest.SentinelOptions{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	c := s.Client(t)
 	require.NoError(t, c.Set(ctx, "k", "v", 0).Err())
@@ -36,6 +36,10 @@ func TestSentinelFailover(t *testing.T) {
 	require.Eventually(t, func() bool { return c.Get(ctx, "k").Val() == "v" }, 30*time.Second, 20*time.Millisecond)
 	require.NoError(t, c.Set(ctx, "k2", "v2", 0).Err())
 
-	require.NoError(t, s.Server(old).Restart())
+	require.NoError(t, s.Server(old).RestartAsReplica(promoted))
 	require.NoError(t, s.WaitReplicaOf(ctx, old, promoted))
+	require.NoError(t, c.Set(ctx, "k3", "v3", 0).Err())
+	n, err = c.Do(ctx, "WAIT", 1, 5000).Int()
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the former primary replicates the new one")
 }
