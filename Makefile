@@ -20,6 +20,10 @@ test: ## run every test with the race detector against a real Redis, then the de
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 
+.PHONY: test-sentinel
+test-sentinel: ## run the Sentinel failover tests alone (also part of test; needs redis-sentinel)
+	$(GO) test $(TESTFLAGS) -run 'TestSentinel' -v ./internal/redistest/ ./internal/e2e/
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	@$(GO) list -f '{{.ImportPath}}' ./... | while read p; do \
@@ -31,6 +35,10 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 .PHONY: bench
 bench: ## run the sessionq bench (every scenario against raw asynq, one Redis)
 	$(GO) run ./cmd/sessionq bench $(BENCHFLAGS)
+
+.PHONY: bench-fleet
+bench-fleet: ## run fleets of 1, 2, 4 and 8 worker processes, sessionq and raw asynq, on one Redis
+	$(GO) run ./cmd/sessionq bench-fleet $(BENCHFLAGS)
 
 .PHONY: bench-go
 bench-go: ## run the go test benchmarks of the hot paths (compare runs with benchstat)

@@ -194,7 +194,6 @@ func newPeriodicRunner(rdb redis.UniversalClient, ps []Periodic, interval time.D
 	return r, nil
 }
 
-
 // run handles every periodic job once, going on past one that fails.
 func (r *periodicRunner) run(ctx context.Context) error {
 	var errs []error

@@ -12,6 +12,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/sessionq/sessionq/internal/durable"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/scheduler"
 	"github.com/sessionq/sessionq/worker"
@@ -39,6 +40,14 @@ type RedisConfig struct {
 	// Mode is single (default), cluster (a Redis Cluster) or sentinel (a
 	// master found through Redis Sentinel).
 	Mode string `mapstructure:"mode"`
+	// WaitReplicas, when positive, makes every write wait until that many
+	// replicas acknowledged it (WAIT), so that what was acknowledged
+	// survives a failover; a write they do not acknowledge in WaitTimeout
+	// fails. Single and sentinel mode only. Default 0: no waiting.
+	WaitReplicas int `mapstructure:"wait_replicas"`
+	// WaitTimeout bounds each wait for replicas. Default
+	// durable.DefaultTimeout (1s).
+	WaitTimeout time.Duration `mapstructure:"wait_timeout"`
 }
 
 // LogConfig configures logging.
@@ -145,6 +154,8 @@ type execList []string
 var configKeys = map[string]any{
 	"redis.url":                "redis://127.0.0.1:6379/0",
 	"redis.mode":               "single",
+	"redis.wait_replicas":      0,
+	"redis.wait_timeout":       durable.DefaultTimeout,
 	"log.level":                "info",
 	"client.max_payload":       jobs.DefaultMaxPayload,
 	"client.retention":         jobs.DefaultRetention,
@@ -350,6 +361,12 @@ func (c *Config) validate() error {
 		if p.bad {
 			return fmt.Errorf("%s %v: must be positive", p.key, p.val)
 		}
+	}
+	if c.Redis.WaitReplicas < 0 || c.Redis.WaitReplicas > durable.MaxReplicas {
+		return fmt.Errorf("redis.wait_replicas %d: want 0 to %d", c.Redis.WaitReplicas, durable.MaxReplicas)
+	}
+	if c.Redis.WaitTimeout <= 0 {
+		return fmt.Errorf("redis.wait_timeout %v: must be positive", c.Redis.WaitTimeout)
 	}
 	if c.Worker.ExecMaxOutput < 0 {
 		return fmt.Errorf("worker.exec_max_output %d: must not be negative", c.Worker.ExecMaxOutput)
