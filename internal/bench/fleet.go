@@ -429,7 +429,7 @@ func FleetWorker(ctx context.Context, rdb *redis.Client, cfg FleetWorkerConfig, 
 			return err
 		}
 		w, err := worker.New(rdb, worker.Config{ID: cfg.ID, Concurrency: cfg.Concurrency, Queues: []string{benchQueue},
-			Logger: quiet, Attacher: tbl})
+			Logger: quiet, Attacher: worker.SessionTable(tbl)})
 		if err != nil {
 			return err
 		}
