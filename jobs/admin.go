@@ -10,7 +10,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessionq/sessionq/internal/dispatch"
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
 )
 
 // ErrNotDead means a job is not dead-lettered, so it cannot be retried or
@@ -34,7 +36,8 @@ const CancelWait = 5 * time.Second
 // Retry runs a dead-lettered (failed) job again: a plain job goes back to
 // its queue as pending, with its attempts counted afresh by asynq. A job
 // that is not dead-lettered is refused with an error wrapping ErrNotDead. A
-// session job is requeued by RequeueDead.
+// session job is requeued by RequeueDead (at the head of its session, or
+// its tail when the session moved on).
 func (c *Client) Retry(ctx context.Context, id string) (State, error) {
 	in, session, err := c.lookup(ctx, id)
 	if err != nil {
@@ -44,7 +47,7 @@ func (c *Client) Retry(ctx context.Context, id string) (State, error) {
 		return in.State, fmt.Errorf("job %s is %s: %w", id, in.State, ErrNotDead)
 	}
 	if session {
-		if err := c.RequeueDead(ctx, id); err != nil {
+		if _, err := c.RequeueDead(ctx, id); err != nil {
 			return in.State, err
 		}
 		return StatePending, nil
@@ -55,15 +58,50 @@ func (c *Client) Retry(ctx context.Context, id string) (State, error) {
 	return StatePending, nil
 }
 
-// RequeueDead puts a dead-lettered session job back into its session. Not
-// yet available: it needs a ledger script that puts the job back at the head
-// of its session (policy block) or at its tail when the session has moved on.
-// It returns an error wrapping ErrNotImplemented.
-func (c *Client) RequeueDead(ctx context.Context, id string) error {
+// Requeued says where RequeueDead put a session job back.
+type Requeued string
+
+// Where a requeued session job goes.
+const (
+	// RequeuedHead: no job of its session submitted after it had started
+	// since it failed (the session had not moved on): it runs next, and the
+	// jobs behind it keep waiting behind it.
+	RequeuedHead Requeued = "head"
+	// RequeuedTail: its session had moved on: it runs after the jobs
+	// already waiting, as a new last job.
+	RequeuedTail Requeued = "tail"
+)
+
+// RequeueDead puts a dead-lettered (failed) session job back into its
+// session, with its attempts counted afresh, and says where: at the head of
+// the session when the session has not moved on since, else at its tail.
+// It leaves the dead letters. A job that did not fail is refused with an
+// error wrapping ErrNotDead.
+func (c *Client) RequeueDead(ctx context.Context, id string) (Requeued, error) {
 	if err := ValidateJobID(id); err != nil {
-		return err
+		return "", err
 	}
-	return fmt.Errorf("requeueing dead session job %s: %w", id, ErrNotImplemented)
+	s, err := c.rdb.Get(ctx, keys.JobIndex(id)).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", fmt.Errorf("job %s: %w", id, ErrNotFound)
+	case err != nil:
+		return "", fmt.Errorf("reading job index: %w", err)
+	}
+	r, err := c.led.Requeue(ctx, s, id, indexTTL)
+	if err != nil {
+		return "", fmt.Errorf("requeueing job %s: %w", id, err)
+	}
+	switch r.Verdict {
+	case ledger.Gone:
+		return "", fmt.Errorf("job %s: %w", id, ErrNotFound)
+	case ledger.NotDead:
+		return "", fmt.Errorf("job %s is %s: %w", id, r.State, ErrNotDead)
+	}
+	if r.Next != nil {
+		_ = dispatch.Enqueue(ctx, c.aq, r.Next) // the repair pass dispatches it on failure
+	}
+	return Requeued(r.Where), nil
 }
 
 // Delete removes a dead-lettered (failed) job for good: its record, and its

@@ -150,3 +150,94 @@ func TestMaxBacklog(t *testing.T) {
 	_, err = c.Submit(ctx, "doc", nil, jobs.MaxBacklog(3))
 	require.ErrorIs(t, err, jobs.ErrInvalid, "a cap needs a session")
 }
+
+// A dead-lettered session job requeued goes back to the head of its
+// session when no later job has started since (the jobs behind it keep
+// waiting behind it), and to the tail when the session has moved on.
+func TestRequeueDeadSessionJob(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	c := newClient(t, rdb)
+	var mu sync.Mutex
+	var ran []string
+	failFirst := map[string]bool{}
+	release, aGate := make(chan struct{}), make(chan struct{})
+	startWorker(t, rdb, worker.Config{Concurrency: 2}, map[string]worker.HandlerFunc{
+		"doc": func(ctx context.Context, j *worker.Job) error {
+			p := string(j.Payload)
+			mu.Lock()
+			ran = append(ran, j.SessionID+":"+p)
+			first := !failFirst[j.SessionID+p]
+			failFirst[j.SessionID+p] = true
+			mu.Unlock()
+			switch {
+			case p == "a" && first:
+				if j.SessionID == "h" {
+					<-aGate
+				}
+				return errors.New("fails once")
+			case p == "b2":
+				<-release
+			}
+			return nil
+		},
+	})
+	order := func(s string) []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for _, r := range ran {
+			if len(r) > len(s) && r[:len(s)+1] == s+":" {
+				out = append(out, r[len(s)+1:])
+			}
+		}
+		return out
+	}
+
+	// Head: a fails while the session is paused, so b has not started.
+	a, err := c.Submit(ctx, "doc", []byte("a"), jobs.Session("h"), jobs.MaxRetry(0))
+	require.NoError(t, err)
+	b, err := c.Submit(ctx, "doc", []byte("b"), jobs.Session("h"))
+	require.NoError(t, err)
+	eventually(t, 5*time.Second, func() bool {
+		in, err := c.Get(ctx, a.ID)
+		return err == nil && in.State == jobs.StateRunning
+	}, "a runs")
+	require.NoError(t, c.PauseSession(ctx, "h"))
+	close(aGate)
+	require.Equal(t, jobs.StateFailed, waitTerminal(t, c, []string{a.ID}, 5*time.Second)[a.ID].State)
+	where, err := c.RequeueDead(ctx, a.ID)
+	require.NoError(t, err)
+	require.Equal(t, jobs.RequeuedHead, where)
+	require.NoError(t, c.ResumeSession(ctx, "h"))
+	for id, in := range waitTerminal(t, c, []string{a.ID, b.ID}, 5*time.Second) {
+		require.Equal(t, jobs.StateSucceeded, in.State, id)
+	}
+	require.Equal(t, []string{"a", "a", "b"}, order("h"))
+
+	// Tail: a2 fails, b2 has started (and runs), c2 waits: a2 goes last.
+	a2, err := c.Submit(ctx, "doc", []byte("a"), jobs.Session("t"), jobs.MaxRetry(0))
+	require.NoError(t, err)
+	b2, err := c.Submit(ctx, "doc", []byte("b2"), jobs.Session("t"))
+	require.NoError(t, err)
+	c2, err := c.Submit(ctx, "doc", []byte("c2"), jobs.Session("t"))
+	require.NoError(t, err)
+	eventually(t, 5*time.Second, func() bool {
+		in, err := c.Get(ctx, b2.ID)
+		return err == nil && in.State == jobs.StateRunning
+	}, "b2 runs")
+	where, err = c.RequeueDead(ctx, a2.ID)
+	require.NoError(t, err)
+	require.Equal(t, jobs.RequeuedTail, where)
+	_, err = c.RequeueDead(ctx, c2.ID)
+	require.ErrorIs(t, err, jobs.ErrNotDead)
+	close(release)
+	for id, in := range waitTerminal(t, c, []string{a2.ID, b2.ID, c2.ID}, 5*time.Second) {
+		require.Equal(t, jobs.StateSucceeded, in.State, id)
+	}
+	require.Equal(t, []string{"a", "b2", "c2", "a"}, order("t"))
+	dead, err := rdb.ZCard(ctx, keys.Dead).Result()
+	require.NoError(t, err)
+	require.Zero(t, dead, "requeued jobs leave the dead letters")
+}

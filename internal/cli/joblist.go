@@ -165,8 +165,6 @@ func jobError(id string, err error) error {
 		return fmt.Errorf("job %s not found (never submitted, or its record outlived its retention)", id)
 	case errors.Is(err, jobs.ErrNotDead):
 		return fmt.Errorf("%w; only dead-lettered (failed) jobs can be retried or deleted", err)
-	case errors.Is(err, jobs.ErrNotImplemented):
-		return fmt.Errorf("job %s is a session job: requeueing a dead session job is not available yet (%w)", id, err)
 	}
 	return err
 }

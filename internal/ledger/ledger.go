@@ -48,6 +48,8 @@ var (
 	dueLua string
 	//go:embed lua/pause.lua
 	pauseLua string
+	//go:embed lua/requeue.lua
+	requeueLua string
 
 	submitScript     = script(submitLua)
 	acquireScript    = script(acquireLua)
@@ -59,6 +61,7 @@ var (
 	cancelScript     = script(cancelLua)
 	dueScript        = redis.NewScript(dueLua)
 	pauseScript      = script(pauseLua)
+	requeueScript    = script(requeueLua)
 )
 
 // script builds a ledger script: its file, after the shared pieces of
@@ -106,6 +109,8 @@ const (
 	Paused       = "paused"
 	Resumed      = "resumed"
 	Running      = "running"
+	Requeued     = "requeued"
+	NotDead      = "notdead"
 	Released     = "released"
 	Requested    = "requested"
 	Cancelled    = "cancelled"
@@ -533,6 +538,45 @@ func snapshot(s string, v []any) (Snapshot, error) {
 		State: str(v[6]), Gen: str(v[7]), Dispatch: ms(num(v[8])), Queue: str(v[9]), At: ms(num(v[10])),
 		Paused: str(v[11]) != "",
 	}, nil
+}
+
+// RequeueResult is the outcome of Requeue.
+type RequeueResult struct {
+	Verdict string // Requeued, Gone, or NotDead (State: what it is)
+	State   string
+	Where   string // Requeued: "head" or "tail"
+	Next    *Task  // Requeued and at the head of an idle session: enqueue it
+}
+
+// Requeue puts failed job id back into session s (requeue.lua): at the head
+// when no later job of the session has started since, else at the tail. In
+// the same round trip its ID index gets back the life of an unfinished job
+// (indexTTL), it leaves the dead-letter index, and the session is due in the
+// repair index.
+func (l *Ledger) Requeue(ctx context.Context, s, id string, indexTTL time.Duration) (RequeueResult, error) {
+	v, err := l.piped(ctx, requeueScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id)}, []any{id},
+		func(p redis.Pipeliner) {
+			p.Expire(ctx, keys.JobIndex(id), indexTTL)
+			p.ZRem(ctx, keys.Dead, s+"/"+id)
+			dueLT(ctx, p, s, time.Now().Add(FirstLook))
+		}).Slice()
+	if err != nil {
+		return RequeueResult{}, fmt.Errorf("running requeue script: %w", err)
+	}
+	r := RequeueResult{Verdict: str(v[0])}
+	switch {
+	case r.Verdict == Gone:
+	case r.Verdict == NotDead && len(v) == 2:
+		r.State = str(v[1])
+	case r.Verdict == Requeued && len(v) == 3:
+		r.Where = str(v[1])
+	case r.Verdict == Requeued && len(v) == 8:
+		r.Where = str(v[1])
+		r.Next = &Task{Session: s, ID: str(v[3]), Gen: num(v[4]), Queue: str(v[5]), Type: str(v[7])}
+	default:
+		return r, fmt.Errorf("requeue: %w: %v", ErrUnexpectedReply, v)
+	}
+	return r, nil
 }
 
 // Pause pauses session s (pause true) or resumes it. A resume returns the

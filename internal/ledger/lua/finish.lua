@@ -87,6 +87,7 @@ if ARGV[9] == '1' and pat <= now and n[1] and string.find(ARGV[10], ',' .. n[1] 
   local att = redis.call('HINCRBY', nk, 'att', 1)
   redis.call('HINCRBY', nk, 'gen', 1)
   redis.call('HSET', nk, 'state', 'running', 'tok', tok, 'st', now, 'wid', ARGV[7])
+  redis.call('HSET', KEYS[1], 'lss', redis.call('HGET', nk, 'seq') or 0)
   return run_reply({this, false, false, false, 'run', nxt}, nk, KEYS[4], KEYS[2], tok, att)
 end
 redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
