@@ -49,3 +49,18 @@ func TestSubmitAppFlagDeprecated(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out+errOut, "--app has been deprecated, use --application-id")
 }
+
+// An ID with a non-ASCII character is reported with the character, never
+// as a garbled byte.
+func TestNonASCIIIDsReportedReadably(t *testing.T) {
+	t.Parallel()
+	_, url := redistest.Client(t)
+	_, _, err := run(t, "submit", "--redis", url, "--type", "t", "--session", "rapport-été")
+	require.EqualError(t, err, `invalid session ID "rapport-été": character 'é' (U+00E9) at byte 8 is not allowed`)
+	// A session table ID of the right length with a non-ASCII character.
+	id := "sabcdefghijklmnopqrstuvwx" + "é"
+	require.Len(t, id, 27)
+	_, _, err = run(t, "session", "get", id, "--redis", url)
+	require.ErrorContains(t, err, `character 'é' (U+00E9) at byte 25: want`)
+	require.NotContains(t, err.Error(), "Ã")
+}
