@@ -16,6 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+
+	"github.com/sessionq/sessionq/internal/redact"
 )
 
 // env is what every command shares.
@@ -39,6 +41,7 @@ func NewRootCmd() *cobra.Command {
 			return e.load(cmd)
 		},
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return e.redactor().Error(err) })
 	pf := root.PersistentFlags()
 	pf.String("redis", "redis://127.0.0.1:6379/0", "Redis URL (env SESSIONQ_REDIS_URL)")
 	pf.String("redis-mode", "single", "single, cluster (a Redis Cluster: more nodes as ?addr=host:port&addr=...) or sentinel (?master_name=NAME&addr=...) (env SESSIONQ_REDIS_MODE)")
@@ -56,7 +59,32 @@ func NewRootCmd() *cobra.Command {
 	for _, add := range commands {
 		root.AddCommand(add(e))
 	}
+	e.redactErrors(root)
 	return root
+}
+
+// redactor masks the passwords of the configured Redis URL (from flags,
+// environment or config file) and of any Redis URL in a text.
+func (e *env) redactor() *redact.Redactor {
+	return redact.New([]string{e.v.GetString("redis.url"), os.Getenv("SESSIONQ_REDIS_URL")})
+}
+
+// redactErrors makes every command of the tree return its errors
+// redacted, whatever produced them.
+func (e *env) redactErrors(c *cobra.Command) {
+	if pre := c.PersistentPreRunE; pre != nil {
+		c.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+			return e.redactor().Error(pre(cmd, args))
+		}
+	}
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			return e.redactor().Error(run(cmd, args))
+		}
+	}
+	for _, sub := range c.Commands() {
+		e.redactErrors(sub)
+	}
 }
 
 // commands are the constructors of the subcommands; each file adds its own
@@ -76,6 +104,9 @@ func (e *env) load(cmd *cobra.Command) error {
 			return fmt.Errorf("reading config file %s: %w", file, err)
 		}
 	}
+	// Everything written to stderr from here on (logs included) is
+	// redacted: the Redis URL may hold a password.
+	e.errOut = e.redactor().Writer(e.errOut)
 	lvl := slog.LevelInfo
 	if err := lvl.UnmarshalText([]byte(e.v.GetString("log.level"))); err != nil {
 		return fmt.Errorf("invalid log level %q: want debug, info, warn or error", e.v.GetString("log.level"))
@@ -130,7 +161,8 @@ func (c *conn) close() {
 // openRedis opens the Redis rc names and pings it, with a clear error when
 // it cannot.
 func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, error) {
-	url := rc.URL
+	url, shown := rc.URL, redact.URL(rc.URL)
+	red := redact.New([]string{url})
 	var rdb redis.UniversalClient
 	switch rc.Mode {
 	case "", "single":
@@ -138,16 +170,16 @@ func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, erro
 	case "cluster":
 		opt, err := redis.ParseClusterURL(url)
 		if err != nil {
-			return nil, fmt.Errorf("invalid Redis Cluster URL %q: %w", url, err)
+			return nil, red.Error(fmt.Errorf("invalid Redis Cluster URL %q: %w", shown, err))
 		}
 		rdb = redis.NewClusterClient(opt)
 	case "sentinel":
 		opt, err := redis.ParseFailoverURL(url)
 		if err != nil {
-			return nil, fmt.Errorf("invalid Redis Sentinel URL %q: %w", url, err)
+			return nil, red.Error(fmt.Errorf("invalid Redis Sentinel URL %q: %w", shown, err))
 		}
 		if opt.MasterName == "" {
-			return nil, fmt.Errorf("invalid Redis Sentinel URL %q: give the master as ?master_name=NAME", url)
+			return nil, fmt.Errorf("invalid Redis Sentinel URL %q: give the master as ?master_name=NAME", shown)
 		}
 		rdb = redis.NewFailoverClient(opt)
 	default:
@@ -157,7 +189,7 @@ func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, erro
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("cannot reach Redis (%s) at %s: %w", rc.Mode, url, err)
+		return nil, red.Error(fmt.Errorf("cannot reach Redis (%s) at %s: %w", rc.Mode, shown, err))
 	}
 	return rdb, nil
 }
@@ -166,7 +198,7 @@ func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, erro
 func openSingle(ctx context.Context, url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("invalid Redis URL %q: %w", url, err)
+		return nil, redact.New([]string{url}).Error(fmt.Errorf("invalid Redis URL %q: %w", redact.URL(url), err))
 	}
 	// Probe once, without the client's retries, so that a wrong address is
 	// reported at once; the client kept retries for the long run.
