@@ -167,4 +167,3 @@ func (w *writer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
