@@ -133,7 +133,9 @@ var configKeys = map[string]any{
 }
 
 // sections are the top-level keys Config owns; unknown keys inside them
-// are errors. Other top-level keys belong to other commands.
+// are errors. The session section is read by sessionConfig; every section
+// is listed in knownSections (known.go), and any other top-level key is an
+// error.
 var sections = []string{"redis", "log", "client", "worker", "scheduler"}
 
 // bindFlags binds flags of cmd to config keys (flag name -> key). It runs

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -63,4 +64,57 @@ func TestNonASCIIIDsReportedReadably(t *testing.T) {
 	_, _, err = run(t, "session", "get", id, "--redis", url)
 	require.ErrorContains(t, err, `character 'é' (U+00E9) at byte 25: want`)
 	require.NotContains(t, err.Error(), "Ã")
+}
+
+// A misspelled section or key of sessionq.yaml is an error for every
+// command, whether or not the command reads that section.
+func TestConfigUnknownSectionsAndKeys(t *testing.T) {
+	t.Parallel()
+	_, url := redistest.Client(t)
+	tests := []struct {
+		name, yaml string
+		args       []string
+		want       string
+	}{
+		{"misspelled section", "workr:\n  concurrency: 3\n", []string{"submit", "--type", "t"},
+			`unknown section "workr" (did you mean worker?)`},
+		{"unknown section", "frobnicate: 1\n", []string{"job", "get", "j1"}, `unknown section "frobnicate" (known: client, log, redis, scheduler, session, worker)`},
+		{"unknown key in a section the command does not read", "worker:\n  concurency: 3\n", []string{"session", "get", "sabcdefghijklmnopqrstuvwxyz"},
+			"unknown key worker.concurency (did you mean concurrency?)"},
+		{"unknown key in session", "session:\n  idle_timout: 5m\n", []string{"submit", "--type", "t"}, "unknown key session.idle_timout (did you mean idle_timeout?)"},
+		{"section not a mapping", "worker: 3\n", []string{"submit", "--type", "t"}, "worker: want a mapping of keys"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			file := writeConfig(t, tt.yaml)
+			out, _, err := run(t, append(tt.args, "--redis", url, "--config", file)...)
+			require.ErrorContains(t, err, tt.want)
+			require.ErrorContains(t, err, file)
+			require.Empty(t, out)
+		})
+	}
+	// The example file is valid.
+	_, _, err := run(t, "submit", "--type", "t", "--redis", url, "--config", "../../sessionq.example.yaml")
+	require.NoError(t, err)
+}
+
+// An unknown SESSIONQ_* variable gets one warning naming it; the variables
+// a worker gives its exec commands do not.
+func TestUnknownEnvWarned(t *testing.T) {
+	_, url := redistest.Client(t)
+	t.Setenv("SESSIONQ_WORKR_CONCURRENCY", "3")
+	t.Setenv("SESSIONQ_FROBNICATE", "1")
+	t.Setenv("SESSIONQ_JOB_ID", "j1")
+	t.Setenv("SESSIONQ_SESSION_DIR", "/tmp")
+	t.Setenv("SESSIONQ_WORKER_CONCURRENCY", "3")
+	out, errOut, err := run(t, "submit", "--type", "t", "--redis", url)
+	require.NoError(t, err)
+	require.NotEmpty(t, out)
+	require.Equal(t, 1, strings.Count(errOut, "SESSIONQ_WORKR_CONCURRENCY"), errOut)
+	require.Contains(t, errOut, "warning: environment variable SESSIONQ_WORKR_CONCURRENCY is not a sessionq setting and is ignored (did you mean SESSIONQ_WORKER_CONCURRENCY?)")
+	require.Contains(t, errOut, "warning: environment variable SESSIONQ_FROBNICATE is not a sessionq setting and is ignored\n")
+	require.NotContains(t, errOut, "SESSIONQ_JOB_ID")
+	require.NotContains(t, errOut, "SESSIONQ_SESSION_DIR")
+	require.Equal(t, 2, strings.Count(errOut, "warning:"), errOut)
 }

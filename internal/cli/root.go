@@ -107,6 +107,10 @@ func (e *env) load(cmd *cobra.Command) error {
 	// Everything written to stderr from here on (logs included) is
 	// redacted: the Redis URL may hold a password.
 	e.errOut = e.redactor().Writer(e.errOut)
+	if err := checkKeys(e.v.AllKeys()); err != nil {
+		return e.configError(err)
+	}
+	e.warnUnknownEnv()
 	lvl := slog.LevelInfo
 	if err := lvl.UnmarshalText([]byte(e.v.GetString("log.level"))); err != nil {
 		return fmt.Errorf("invalid log level %q: want debug, info, warn or error", e.v.GetString("log.level"))
