@@ -51,6 +51,9 @@ The worker handles the sample job types below, plus any --exec mappings
 			if err != nil {
 				return err
 			}
+			if err := cfg.Worker.checkExec(); err != nil {
+				return err
+			}
 			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			st, err := startRedis(ctx, cmd.Flags().Changed("redis"), cfg.Redis.URL, listen)

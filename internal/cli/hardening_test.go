@@ -118,3 +118,28 @@ func TestUnknownEnvWarned(t *testing.T) {
 	require.NotContains(t, errOut, "SESSIONQ_SESSION_DIR")
 	require.Equal(t, 2, strings.Count(errOut, "warning:"), errOut)
 }
+
+// A worker whose --exec command or --exec-dir cannot work refuses to
+// start, with an error naming the mapping, before it connects to Redis.
+func TestWorkerRefusesUnrunnableExec(t *testing.T) {
+	t.Parallel()
+	file := writeConfig(t, "") // a file, not a directory
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"worker", "--exec", "echo=/nonexistent/bin"}, `--exec echo=/nonexistent/bin: worker: exec command "/nonexistent/bin": exec: "/nonexistent/bin": stat /nonexistent/bin: no such file or directory`},
+		{[]string{"worker", "--exec", "echo=sessionq-no-such-command -x"}, `executable file not found in $PATH`},
+		{[]string{"worker", "--exec", "echo=cat", "--exec-dir", "/nonexistent"}, "worker.exec_dir (--exec-dir): worker: exec working directory: stat /nonexistent: no such file or directory"},
+		{[]string{"worker", "--exec", "echo=cat", "--exec-dir", file}, "is not a directory"},
+		{[]string{"dev", "--exec", "echo=/nonexistent/bin"}, `--exec echo=/nonexistent/bin`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			// Redis is unreachable: the check comes first.
+			_, _, err := run(t, append(tt.args, "--redis", "redis://127.0.0.1:1/0")...)
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}

@@ -30,7 +30,10 @@ the command runs once per job with the payload on its standard input and
 SESSIONQ_JOB_ID, SESSIONQ_SESSION_ID, ... in its environment; exit status 0
 is success and its standard output becomes the job's result. The command line
 is split like a shell would but no shell runs it (write sh -c '...' for one).
-Handlers are configured on the worker only, never by a job's payload.
+Handlers are configured on the worker only, never by a job's payload. The
+worker refuses to start when a command's program is not found (in PATH, or
+as a path, relative to --exec-dir) or not executable, or when --exec-dir is
+not a directory.
 
 SIGINT or SIGTERM stops taking jobs and lets running ones finish for
 --shutdown-grace, then hands the rest back to run elsewhere; a second signal
@@ -44,6 +47,11 @@ exits at once.`,
 			}
 			cfg, err := e.config()
 			if err != nil {
+				return err
+			}
+			// A worker whose commands cannot run would take jobs only to
+			// fail them: it refuses to start, before it connects.
+			if err := cfg.Worker.checkExec(); err != nil {
 				return err
 			}
 			cn, err := e.connect(cmd, cfg)
@@ -149,6 +157,24 @@ func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, bui
 	}
 	slices.Sort(types)
 	return w, types, nil
+}
+
+// checkExec checks that every exec command can run and that the exec
+// directory is one (worker.CheckExec).
+func (w WorkerConfig) checkExec() error {
+	mappings, err := w.execMappings()
+	if err != nil {
+		return err
+	}
+	if err := worker.CheckExecDir(w.ExecDir); err != nil {
+		return fmt.Errorf("worker.exec_dir (--exec-dir): %w", err)
+	}
+	for _, m := range mappings {
+		if err := worker.CheckExec(m.command, worker.ExecOptions{Dir: w.ExecDir}); err != nil {
+			return fmt.Errorf("--exec %s=%s: %w", m.jobType, m.command, err)
+		}
+	}
+	return nil
 }
 
 // signalContext is ctx, cancelled on SIGINT or SIGTERM. Calling stop
