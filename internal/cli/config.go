@@ -315,6 +315,14 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s %v: must be positive", p.key, p.val)
 		}
 	}
+	if len(c.Worker.Queues) == 0 {
+		return errors.New("worker.queues is empty: give at least one queue (default: " + jobs.DefaultQueue + ")")
+	}
+	for _, q := range c.Worker.Queues {
+		if strings.TrimSpace(q) == "" {
+			return fmt.Errorf("worker.queues %q: a queue name is empty", strings.Join(c.Worker.Queues, ","))
+		}
+	}
 	if c.Worker.ExecMaxOutput < 0 {
 		return fmt.Errorf("worker.exec_max_output %d: must not be negative", c.Worker.ExecMaxOutput)
 	}

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -142,4 +144,57 @@ func TestWorkerRefusesUnrunnableExec(t *testing.T) {
 			require.ErrorContains(t, err, tt.want)
 		})
 	}
+}
+
+// Empty and zero values are errors, never a silent default.
+func TestEmptyAndZeroFlagsRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"worker", "--exec", "t=cat", "--queues", ""}, "worker.queues is empty: give at least one queue"},
+		{[]string{"worker", "--exec", "t=cat", "--queues", "a,,b"}, `worker.queues "a,,b": a queue name is empty`},
+		{[]string{"session", "create", "--idle-timeout", "0s"}, "invalid --idle-timeout 0s: must be positive (omit it for session.idle_timeout)"},
+		{[]string{"session", "create", "--idle-timeout", "-1s"}, "invalid --idle-timeout -1s: must be positive"},
+		{[]string{"session", "create", "--tid", ""}, `invalid --tid "": must not be empty`},
+		{[]string{"session", "establish", "--create", "--owner", " "}, `invalid --owner " ": must not be empty`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			rdb, url := redistest.Client(t)
+			// Were the value accepted, the worker would run until the
+			// deadline instead of failing.
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			r, err := execute(ctx, append(tt.args, "--redis", url)...)
+			require.ErrorContains(t, err, tt.want)
+			require.Empty(t, r.out.String())
+			n, err := rdb.DBSize(t.Context()).Result()
+			require.NoError(t, err)
+			require.Zero(t, n)
+		})
+	}
+}
+
+func TestJobCommandSaysWhatItDoes(t *testing.T) {
+	t.Parallel()
+	out, _, err := run(t, "--help")
+	require.NoError(t, err)
+	require.Regexp(t, `job\s+Inspect and cancel jobs`, out)
+}
+
+// --version names the module version, the commit and the Go version; a
+// commit given at link time stands in where the toolchain stamped none.
+func TestVersion(t *testing.T) {
+	out, _, err := run(t, "--version")
+	require.NoError(t, err)
+	require.Regexp(t, `^sessionq \S+, commit \S+.*, go1\.\d+`, out)
+	saved := commit
+	t.Cleanup(func() { commit = saved })
+	commit = "0123abcd-dirty"
+	out, _, err = run(t, "--version")
+	require.NoError(t, err)
+	require.Contains(t, out, "commit 0123abcd, modified")
 }

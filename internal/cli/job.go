@@ -13,7 +13,7 @@ import (
 func newJobCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "job",
-		Short: "Inspect jobs",
+		Short: "Inspect and cancel jobs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()

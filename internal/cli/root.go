@@ -36,11 +36,13 @@ func NewRootCmd() *cobra.Command {
 		Short:         "A distributed job runner whose jobs of one session run one at a time, in order",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			e.out, e.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return e.load(cmd)
 		},
 	}
+	root.SetVersionTemplate("sessionq {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return e.redactor().Error(err) })
 	pf := root.PersistentFlags()
 	pf.String("redis", "redis://127.0.0.1:6379/0", "Redis URL (env SESSIONQ_REDIS_URL)")
