@@ -87,6 +87,11 @@ The worker handles the sample job types below, plus any --exec mappings
 				return err
 			}
 			defer s.Stop()
+			pub, err := startPresence(ctx, st.rdb, w.ID(), types, log)
+			if err != nil {
+				return err
+			}
+			defer pub.Stop()
 			fmt.Fprintf(e.out, `sessionq dev is running: %s, a worker (%d slots, queues %s) and a scheduler.
 Job types: %s
 Use it from another terminal with --redis %s, or:

@@ -124,10 +124,15 @@ func runSubmit(cmd *cobra.Command, e *env, f *submitFlags) error {
 	if _, err := fmt.Fprintln(e.out, sub.ID); err != nil {
 		return err
 	}
+	warnUnhandled(ctx, e.errOut, rdb, f.jobType)
 	if !f.wait {
 		return nil
 	}
-	return waitJob(ctx, c, sub.ID, f.waitTimeout)
+	return waitJob(ctx, c, sub.ID, f.waitTimeout, func() {
+		if unhandled(ctx, rdb, f.jobType) {
+			fmt.Fprintf(e.errOut, "sessionq: still waiting for job %s: no live worker handles job type %q\n", sub.ID, f.jobType)
+		}
+	})
 }
 
 // options are the submit options of the flags. A flag given with an empty
@@ -223,8 +228,9 @@ func (f *submitFlags) readPayload(stdin io.Reader, limit int) ([]byte, error) {
 }
 
 // waitJob polls job id until it ended, and returns an error unless it
-// succeeded. timeout 0 waits as long as ctx lasts.
-func waitJob(ctx context.Context, c *jobs.Client, id string, timeout time.Duration) error {
+// succeeded. timeout 0 waits as long as ctx lasts. stillWaiting is called
+// once, stillWaitingAfter from the start, if the job has not started yet.
+func waitJob(ctx context.Context, c *jobs.Client, id string, timeout time.Duration, stillWaiting func()) error {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("job %s did not end within %s", id, timeout))
@@ -232,6 +238,8 @@ func waitJob(ctx context.Context, c *jobs.Client, id string, timeout time.Durati
 	}
 	poll := time.NewTimer(0)
 	defer poll.Stop()
+	hint := time.NewTimer(stillWaitingAfter)
+	defer hint.Stop()
 	every := waitPollFirst
 	last := jobs.State("")
 	for {
@@ -241,6 +249,11 @@ func waitJob(ctx context.Context, c *jobs.Client, id string, timeout time.Durati
 				return fmt.Errorf("%w (last state: %s)", cause, last)
 			}
 			return fmt.Errorf("interrupted while waiting for job %s (last state: %s)", id, last)
+		case <-hint.C:
+			if last != jobs.StateRunning {
+				stillWaiting()
+			}
+			continue
 		case <-poll.C:
 		}
 		in, err := c.Get(ctx, id)

@@ -82,10 +82,15 @@ exits at once.`,
 			if err := w.Start(ctx); err != nil {
 				return err
 			}
-			log.Info("handling job types", "types", strings.Join(types, ","))
+			defer w.Stop()
+			pub, err := startPresence(ctx, rdb, w.ID(), types, log)
+			if err != nil {
+				return err
+			}
+			defer pub.Stop() // first: producers see at once that this worker is gone
+			sayWhatItDoes(log, w.ID(), cfg.Worker, types)
 			<-ctx.Done()
 			stop() // a second signal ends the process at once
-			w.Stop()
 			return nil
 		},
 	}
@@ -157,6 +162,20 @@ func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, bui
 	}
 	slices.Sort(types)
 	return w, types, nil
+}
+
+// sayWhatItDoes logs, once at start, what the worker does: its ID, slots,
+// queues, the job types it handles and, for exec types, the program each
+// runs (not the whole command line, which may hold a secret).
+func sayWhatItDoes(log *slog.Logger, id string, wc WorkerConfig, types []string) {
+	mappings, _ := wc.execMappings() // checked at start
+	var programs []string
+	for _, m := range mappings {
+		words := strings.Fields(m.command)
+		programs = append(programs, m.jobType+"="+words[0])
+	}
+	log.Info("worker ready", "id", id, "concurrency", wc.Concurrency, "queues", strings.Join(wc.Queues, ","),
+		"types", strings.Join(types, ","), "exec", strings.Join(programs, ","))
 }
 
 // checkExec checks that every exec command can run and that the exec
