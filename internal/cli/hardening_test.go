@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +198,34 @@ func TestVersion(t *testing.T) {
 	out, _, err = run(t, "--version")
 	require.NoError(t, err)
 	require.Contains(t, out, "commit 0123abcd, modified")
+}
+
+// dev serves its embedded Redis on a fixed port by default, says clearly
+// when the address is taken, and prints the exact line to export.
+func TestDevListenAddress(t *testing.T) {
+	t.Parallel()
+	root := NewRootCmd()
+	dev, _, err := root.Find([]string{"dev"})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:6380", dev.Flags().Lookup("listen").DefValue)
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	_, _, err = run(t, "dev", "--listen", taken.Addr().String())
+	require.EqualError(t, err, "cannot serve the embedded Redis on "+taken.Addr().String()+
+		": the address is in use (another sessionq dev?); stop it, or give --listen 127.0.0.1:PORT (port 0: a free one)")
+}
+
+// dev on a Redis given with a password does not print the password.
+func TestDevBannerMasksPassword(t *testing.T) {
+	t.Parallel()
+	p := redistest.Spawn(t, redistest.SpawnOptions{})
+	require.NoError(t, p.Client(t).ConfigSet(t.Context(), "requirepass", "right-pw-123").Err())
+	r, stop := background(t, "dev", "--redis", "redis://:right-pw-123@"+p.Addr+"/0", "--shutdown-grace", "200ms")
+	eventually(t, 10*time.Second, func() bool { return strings.Contains(r.out.String(), "Press Ctrl-C") },
+		"dev did not start: "+r.err.String())
+	require.NoError(t, stop())
+	require.Contains(t, r.out.String(), "export SESSIONQ_REDIS_URL=redis://:xxxxx@"+p.Addr+"/0   # password masked: use your own URL\n")
+	require.NotContains(t, r.out.String()+r.err.String(), "right-pw-123")
 }
