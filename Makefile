@@ -17,9 +17,10 @@ build: ## build the sessionq binary into ./bin (--version names the commit)
 	$(GO) build -ldflags "-X github.com/sessionq/sessionq/internal/cli.commit=$(COMMIT)" -o bin/sessionq ./cmd/sessionq
 
 .PHONY: test
-test: ## run every test with the race detector against a real Redis
+test: ## run every test with the race detector against a real Redis, with progress per test
 	$(GO) vet $(PKGS)
-	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(GO) build -o .cache/testprogress ./internal/testprogress
+	$(GO) test -json $(TESTFLAGS) $(PKGS) | .cache/testprogress
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
