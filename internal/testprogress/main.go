@@ -36,7 +36,7 @@ type event struct {
 
 // pkgState is what is kept of a package until it ends.
 type pkgState struct {
-	out   strings.Builder            // package-level output
+	out   strings.Builder             // package-level output
 	tests map[string]*strings.Builder // output per top-level test
 }
 
