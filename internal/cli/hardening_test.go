@@ -119,7 +119,7 @@ func TestUnknownEnvWarned(t *testing.T) {
 	require.Contains(t, errOut, "warning: environment variable SESSIONQ_FROBNICATE is not a sessionq setting and is ignored\n")
 	require.NotContains(t, errOut, "SESSIONQ_JOB_ID")
 	require.NotContains(t, errOut, "SESSIONQ_SESSION_DIR")
-	require.Equal(t, 2, strings.Count(errOut, "warning:"), errOut)
+	require.Equal(t, 2, strings.Count(errOut, "warning: environment variable"), errOut)
 }
 
 // A worker whose --exec command or --exec-dir cannot work refuses to
