@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -55,4 +57,18 @@ func TestCheckExec(t *testing.T) {
 	require.NoError(t, CheckExecDir(""))
 	require.NoError(t, CheckExecDir(dir))
 	require.ErrorIs(t, CheckExecDir(plain), ErrExecCannotRun)
+}
+
+// A worker checks its exec commands before it starts taking jobs.
+func ExampleCheckExec() {
+	for _, command := range []string{"sh -c 'cat'", "/nonexistent/render --pdf"} {
+		if err := CheckExec(command, ExecOptions{}); err != nil {
+			fmt.Println("refused:", errors.Is(err, ErrExecCannotRun))
+			continue
+		}
+		fmt.Println("ok")
+	}
+	// Output:
+	// ok
+	// refused: true
 }
