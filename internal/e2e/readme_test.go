@@ -90,6 +90,9 @@ func runCommands(t *testing.T, commands, url, wantFile string) {
 	require.Regexp(t, `(?m)^de$`, text)
 	require.Contains(t, text, "data.xml")
 	require.Contains(t, text, wantFile)
+	// The worker published that it handles doc.render (on the embedded
+	// Redis too), so submit did not warn.
+	require.NotContains(t, text, "no live worker")
 }
 
 func TestReadmeWalkThrough(t *testing.T) {

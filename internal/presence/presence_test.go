@@ -143,3 +143,22 @@ func ExampleHandlers() {
 		fmt.Println("no live worker handles doc.render")
 	}
 }
+
+// Every command touches one key: presence works on a Redis Cluster, with
+// the types spread over its slots.
+func TestOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	cc := redistest.Cluster(t, 3)
+	ctx := t.Context()
+	types := []string{"a", "b", "c", "doc.render", "echo", "t/1", "t/2", "t/3"}
+	p, err := presence.NewPublisher(cc, "w1", types, presence.Config{})
+	require.NoError(t, err)
+	require.NoError(t, p.Start(ctx))
+	for _, typ := range types {
+		require.Equal(t, []string{"w1"}, handlers(t, cc, typ), typ)
+	}
+	p.Stop()
+	for _, typ := range types {
+		require.Empty(t, handlers(t, cc, typ), typ)
+	}
+}
