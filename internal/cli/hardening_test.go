@@ -229,3 +229,17 @@ func TestDevBannerMasksPassword(t *testing.T) {
 	require.Contains(t, r.out.String(), "export SESSIONQ_REDIS_URL=redis://:xxxxx@"+p.Addr+"/0   # password masked: use your own URL\n")
 	require.NotContains(t, r.out.String()+r.err.String(), "right-pw-123")
 }
+
+// The secrets a deployment puts in SESSIONQ_* variables (the Helm chart's
+// Redis passwords) are neither warned about nor ever printed.
+func TestSecretEnvMaskedNotWarned(t *testing.T) {
+	t.Setenv("SESSIONQ_REDIS_PASSWORD", "chart-secret-1")
+	t.Setenv("SESSIONQ_REDIS_SENTINEL_PASSWORD", "chart-secret-2")
+	_, errOut, err := run(t, "submit", "--type", "t", "--redis", "redis://127.0.0.1:chart-secret-1/0?password=x")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "chart-secret")
+	require.NotContains(t, errOut, "warning: environment variable")
+	// A message that quotes the secret outside any URL.
+	_, _, err = run(t, "submit", "--type", "t", "--redis-mode", "chart-secret-2", "--redis", "redis://127.0.0.1:1/0")
+	require.EqualError(t, err, `invalid Redis mode "xxxxx": want single, cluster or sentinel`)
+}

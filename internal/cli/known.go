@@ -33,9 +33,16 @@ var jobEnv = []string{
 	"SESSIONQ_APPLICATION_ID", "SESSIONQ_SESSION_DIR", "SESSIONQ_SESSION_PARAMS",
 }
 
+// secretEnv are SESSIONQ_* variables that deployments (the Helm chart)
+// set to secrets and substitute into SESSIONQ_REDIS_URL, or that the
+// gateway reads: their values are masked in errors and logs like the
+// URL's password.
+var secretEnv = []string{"SESSIONQ_REDIS_PASSWORD", "SESSIONQ_REDIS_SENTINEL_PASSWORD", "SESSIONQ_ADMIN_TOKEN"}
+
 // otherEnv are SESSIONQ_* variables read by something other than the
-// command line: the test harness (internal/redistest).
-var otherEnv = []string{"SESSIONQ_TEST_REDIS_URL"}
+// command line's configuration: the test harness (internal/redistest) and
+// secretEnv.
+var otherEnv = append([]string{"SESSIONQ_TEST_REDIS_URL"}, secretEnv...)
 
 // checkKeys refuses a top-level key of the configuration that is not a
 // known section, and a key of a known section that the section does not

@@ -66,9 +66,14 @@ func NewRootCmd() *cobra.Command {
 }
 
 // redactor masks the passwords of the configured Redis URL (from flags,
-// environment or config file) and of any Redis URL in a text.
+// environment or config file), of any Redis URL in a text, and the values
+// of the secret environment variables (secretEnv).
 func (e *env) redactor() *redact.Redactor {
-	return redact.New([]string{e.v.GetString("redis.url"), os.Getenv("SESSIONQ_REDIS_URL")})
+	var secrets []string
+	for _, name := range secretEnv {
+		secrets = append(secrets, os.Getenv(name))
+	}
+	return redact.New([]string{e.v.GetString("redis.url"), os.Getenv("SESSIONQ_REDIS_URL")}, secrets...)
 }
 
 // redactErrors makes every command of the tree return its errors
