@@ -11,13 +11,16 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build the sessionq binary into ./bin
-	$(GO) build -o bin/sessionq ./cmd/sessionq
+COMMIT    ?= $(shell git describe --always --dirty --abbrev=40 --match=NeVeRmAtCh 2>/dev/null)
+
+build: ## build the sessionq binary into ./bin (--version names the commit)
+	$(GO) build -ldflags "-X github.com/sessionq/sessionq/internal/cli.commit=$(COMMIT)" -o bin/sessionq ./cmd/sessionq
 
 .PHONY: test
-test: ## run every test with the race detector against a real Redis, then the deploy checks
+test: ## run every test with the race detector against a real Redis (progress per test), then the deploy checks
 	$(GO) vet $(PKGS)
-	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(GO) build -o .cache/testprogress ./internal/testprogress
+	$(GO) test -json $(TESTFLAGS) $(PKGS) | .cache/testprogress
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 .PHONY: test-sentinel

@@ -110,15 +110,23 @@ type options struct {
 	idempotency  string
 	policy       Policy
 	outOfSession bool
+	// set records which of session, app and idempotency an option gave,
+	// so that an empty one is refused rather than read as "none".
+	sessionSet, appSet, idempotencySet bool
 }
 
 // Session attaches the job to session id: it starts after every earlier job
 // of that session ended, and never while another one runs. The ID need not
-// name a session in the session table (the job then runs inactive).
-func Session(id string) Option { return func(o *options) { o.session = id } }
+// name a session in the session table (the job then runs inactive). An
+// empty ID is invalid: a job without a session is submitted without this
+// option.
+func Session(id string) Option {
+	return func(o *options) { o.session, o.sessionSet = id, true }
+}
 
-// Application names the application sub-session of the job's session.
-func Application(id string) Option { return func(o *options) { o.app = id } }
+// Application names the application sub-session of the job's session. An
+// empty ID is invalid.
+func Application(id string) Option { return func(o *options) { o.app, o.appSet = id, true } }
 
 // Queue puts the job on a queue (default "default").
 func Queue(name string) Option { return func(o *options) { o.queue = name } }
@@ -137,8 +145,10 @@ func ProcessAt(t time.Time) Option { return func(o *options) { o.at = t } }
 func ProcessIn(d time.Duration) Option { return func(o *options) { o.in = d } }
 
 // IdempotencyKey makes the submission idempotent: the same key gives back
-// the same job, never a second one.
-func IdempotencyKey(k string) Option { return func(o *options) { o.idempotency = k } }
+// the same job, never a second one. An empty key is invalid.
+func IdempotencyKey(k string) Option {
+	return func(o *options) { o.idempotency, o.idempotencySet = k, true }
+}
 
 // FailurePolicy sets what a failure of this session job does to the jobs
 // behind it (default PolicyBlock).
@@ -169,20 +179,20 @@ func (c *Client) check(jobType string, payload []byte, o *options) error {
 	if len(payload) > c.cfg.MaxPayload {
 		return invalid("payload", fmt.Sprintf("%d bytes", len(payload)), fmt.Sprintf("larger than the %d byte limit", c.cfg.MaxPayload))
 	}
-	if o.session != "" {
+	if o.sessionSet {
 		if err := ValidateSessionID(o.session); err != nil {
 			return err
 		}
 	}
-	if o.app != "" {
-		if o.session == "" {
+	if o.appSet {
+		if !o.sessionSet {
 			return invalid("application ID", o.app, "needs a session ID")
 		}
 		if err := ValidateApplicationID(o.app); err != nil {
 			return err
 		}
 	}
-	if o.outOfSession && o.session == "" {
+	if o.outOfSession && !o.sessionSet {
 		return invalid("out-of-session flag", "true", "needs a session ID")
 	}
 	if err := ValidateQueue(o.queue); err != nil {
@@ -206,7 +216,7 @@ func (c *Client) check(jobType string, payload []byte, o *options) error {
 	if o.policy != PolicyBlock && o.policy != PolicySkip {
 		return invalid("failure policy", string(o.policy), `must be "block" or "skip"`)
 	}
-	if o.idempotency != "" {
+	if o.idempotencySet {
 		if err := ValidateJobID(o.idempotency); err != nil {
 			return err
 		}

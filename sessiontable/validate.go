@@ -78,7 +78,7 @@ func ValidateID(id string) error {
 	for i := 1; i < len(id); i++ {
 		// Checked by hand: the decoder skips '\r' and '\n'.
 		if c := id[i]; (c < 'a' || c > 'z') && (c < '2' || c > '7') {
-			return invalid("session ID", id, fmt.Sprintf("byte %d (%q): want %s", i, c, want))
+			return invalid("session ID", id, fmt.Sprintf("%s: want %s", validate.At(id, i), want))
 		}
 	}
 	// Canonical only: the decoder ignores the two bits past the 128th, so

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -71,10 +72,35 @@ const (
 // session. If the worker dies, even by SIGKILL, the kernel kills the command
 // (not the rest of its group). Processes that leave the group (setsid) are
 // not tracked. NewExecHandler is supported on Linux only.
+//
+// NewExecHandler does not look for the program: a worker calls CheckExec
+// at start to refuse a command that cannot run.
 func NewExecHandler(command string, opts ExecOptions) (Handler, error) {
 	if err := execSupported(); err != nil {
 		return nil, err
 	}
+	args, err := parseCommand(command)
+	if err != nil {
+		return nil, err
+	}
+	if opts.MaxOutput == 0 {
+		opts.MaxOutput = defaultExecMaxOutput
+	}
+	if opts.StderrTail == 0 {
+		opts.StderrTail = defaultExecStderrTail
+	}
+	switch {
+	case opts.MaxOutput < 0:
+		return nil, fmt.Errorf("worker: exec max output %d is negative", opts.MaxOutput)
+	case opts.StderrTail < 0:
+		return nil, fmt.Errorf("worker: exec stderr tail %d is negative", opts.StderrTail)
+	}
+	return &execHandler{args: args, opts: opts, waitDelay: execWaitDelay}, nil
+}
+
+// parseCommand splits a command line into words, refusing what a shell
+// would read differently (see NewExecHandler).
+func parseCommand(command string) ([]string, error) {
 	p := shellwords.NewParser()
 	p.ParseEnv, p.ParseBacktick, p.ParseComment = false, false, false
 	args, err := p.Parse(command)
@@ -92,19 +118,62 @@ func NewExecHandler(command string, opts ExecOptions) (Handler, error) {
 	if isAssignment(args[0]) {
 		return nil, fmt.Errorf("worker: exec command %q: leading assignment %q is not supported; set it in the worker's environment", command, args[0])
 	}
-	if opts.MaxOutput == 0 {
-		opts.MaxOutput = defaultExecMaxOutput
+	return args, nil
+}
+
+// ErrExecCannotRun is wrapped by CheckExec's errors.
+var ErrExecCannotRun = errors.New("worker: exec command cannot run")
+
+// CheckExec checks that command could run now, as a worker does before it
+// starts: the line parses (see NewExecHandler), its program is found
+// (exec.LookPath: in PATH, or as a path, relative to opts.Dir when that is
+// set) and is an executable file, and opts.Dir, when set, is a directory.
+// Its errors wrap ErrExecCannotRun.
+func CheckExec(command string, opts ExecOptions) error {
+	args, err := parseCommand(command)
+	if err != nil {
+		return &cannotRunError{err}
 	}
-	if opts.StderrTail == 0 {
-		opts.StderrTail = defaultExecStderrTail
+	if err := CheckExecDir(opts.Dir); err != nil {
+		return err
 	}
+	name := args[0]
+	if strings.Contains(name, "/") && !filepath.IsAbs(name) && opts.Dir != "" {
+		name = filepath.Join(opts.Dir, name)
+	}
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return &cannotRunError{fmt.Errorf("worker: exec command %q: %w", command, err)}
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		return &cannotRunError{fmt.Errorf("worker: exec command %q: %s is not a regular file", command, path)}
+	}
+	return nil
+}
+
+// cannotRunError is an error of CheckExec: its text is err's, and it
+// matches ErrExecCannotRun.
+type cannotRunError struct{ err error }
+
+func (e *cannotRunError) Error() string        { return e.err.Error() }
+func (e *cannotRunError) Unwrap() error        { return e.err }
+func (e *cannotRunError) Is(target error) bool { return target == ErrExecCannotRun }
+
+// CheckExecDir checks that dir, the working directory of exec commands,
+// is a directory ("" is the worker's own and always fine). Its errors wrap
+// ErrExecCannotRun.
+func CheckExecDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
 	switch {
-	case opts.MaxOutput < 0:
-		return nil, fmt.Errorf("worker: exec max output %d is negative", opts.MaxOutput)
-	case opts.StderrTail < 0:
-		return nil, fmt.Errorf("worker: exec stderr tail %d is negative", opts.StderrTail)
+	case err != nil:
+		return &cannotRunError{fmt.Errorf("worker: exec working directory: %w", err)}
+	case !fi.IsDir():
+		return &cannotRunError{fmt.Errorf("worker: exec working directory %s is not a directory", dir)}
 	}
-	return &execHandler{args: args, opts: opts, waitDelay: execWaitDelay}, nil
+	return nil
 }
 
 type execHandler struct {

@@ -180,7 +180,9 @@ var configKeys = map[string]any{
 }
 
 // sections are the top-level keys Config owns; unknown keys inside them
-// are errors. Other top-level keys belong to other commands.
+// are errors. The session section is read by sessionConfig; every section
+// is listed in knownSections (known.go), and any other top-level key is an
+// error.
 var sections = []string{"redis", "log", "client", "worker", "scheduler"}
 
 // bindFlags binds flags of cmd to config keys (flag name -> key). It runs
@@ -367,6 +369,14 @@ func (c *Config) validate() error {
 	}
 	if c.Redis.WaitTimeout <= 0 {
 		return fmt.Errorf("redis.wait_timeout %v: must be positive", c.Redis.WaitTimeout)
+	}
+	if len(c.Worker.Queues) == 0 {
+		return errors.New("worker.queues is empty: give at least one queue (default: " + jobs.DefaultQueue + ")")
+	}
+	for _, q := range c.Worker.Queues {
+		if strings.TrimSpace(q) == "" {
+			return fmt.Errorf("worker.queues %q: a queue name is empty", strings.Join(c.Worker.Queues, ","))
+		}
 	}
 	if c.Worker.ExecMaxOutput < 0 {
 		return fmt.Errorf("worker.exec_max_output %d: must not be negative", c.Worker.ExecMaxOutput)

@@ -9,16 +9,23 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/sessionq/sessionq/internal/devredis"
+	"github.com/sessionq/sessionq/internal/redact"
 	"github.com/sessionq/sessionq/scheduler"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/worker"
 )
+
+// defaultDevListen is where `sessionq dev` serves its embedded Redis: a
+// fixed port, so that the line to export is the same every time, and not
+// 6379, which is often another Redis.
+const defaultDevListen = "127.0.0.1:6380"
 
 func newDevCmd(e *env) *cobra.Command {
 	var listen string
@@ -26,8 +33,11 @@ func newDevCmd(e *env) *cobra.Command {
 		Use:   "dev",
 		Short: "Run an all-in-one dev stack: embedded Redis, a worker and a scheduler",
 		Long: `Run everything in one process, ready for ` + "`sessionq submit`" + ` from another terminal:
-an embedded in-memory Redis (unless --redis is given), a worker and a
-scheduler. Nothing is persisted: the embedded Redis is gone when dev exits.
+an embedded in-memory Redis on 127.0.0.1:6380 (--listen; unless --redis is
+given), a worker and a scheduler. Nothing is persisted: the embedded Redis is
+gone when dev exits. It prints the line to export in other terminals:
+
+  export SESSIONQ_REDIS_URL=redis://127.0.0.1:6380/0
 
 The worker handles the sample job types below, plus any --exec mappings
 (an --exec mapping of the same type replaces the sample):
@@ -38,6 +48,7 @@ The worker handles the sample job types below, plus any --exec mappings
   fail        fails; payload "once" fails only the first attempt`,
 		Example: `  sessionq dev
   sessionq dev --listen 127.0.0.1:6399 --exec 'pdf.merge=/usr/local/bin/merge'
+  sessionq dev --listen 127.0.0.1:0     # a free port
   sessionq dev --redis redis://127.0.0.1:6379/0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -49,6 +60,9 @@ The worker handles the sample job types below, plus any --exec mappings
 			}
 			cfg, err := e.config()
 			if err != nil {
+				return err
+			}
+			if err := cfg.Worker.checkExec(); err != nil {
 				return err
 			}
 			ctx, stop := signalContext(cmd.Context())
@@ -84,15 +98,25 @@ The worker handles the sample job types below, plus any --exec mappings
 				return err
 			}
 			defer s.Stop()
+			pub, err := startPresence(ctx, st.rdb, w.ID(), types, log)
+			if err != nil {
+				return err
+			}
+			defer pub.Stop()
+			shown := redact.URL(st.url)
+			note := ""
+			if shown != st.url {
+				note = "   # password masked: use your own URL"
+			}
 			fmt.Fprintf(e.out, `sessionq dev is running: %s, a worker (%d slots, queues %s) and a scheduler.
 Job types: %s
 Use it from another terminal with --redis %s, or:
 
-  export SESSIONQ_REDIS_URL=%s
+  export SESSIONQ_REDIS_URL=%s%s
   sessionq submit --type doc.render --session demo-1 --payload '{"doc":"report"}' --wait
 
 Press Ctrl-C to stop.
-`, st.desc, cfg.Worker.Concurrency, strings.Join(cfg.Worker.Queues, ","), strings.Join(types, ", "), st.url, st.url)
+`, st.desc, cfg.Worker.Concurrency, strings.Join(cfg.Worker.Queues, ","), strings.Join(types, ", "), shown, shown, note)
 			<-ctx.Done()
 			stop() // a second signal ends the process at once
 			fmt.Fprintln(e.errOut, "sessionq dev: stopping")
@@ -100,7 +124,7 @@ Press Ctrl-C to stop.
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&listen, "listen", devredis.DefaultAddr, "address of the embedded Redis (port 0: a free one)")
+	fs.StringVar(&listen, "listen", defaultDevListen, "address of the embedded Redis (port 0: a free one)")
 	addWorkerFlags(fs)
 	addSchedulerFlags(fs)
 	return cmd
@@ -125,6 +149,9 @@ func startRedis(ctx context.Context, explicit bool, url, listen string) (*stack,
 		return &stack{rdb: rdb, url: url, desc: "Redis at " + rdb.Options().Addr, close: func() { _ = rdb.Close() }}, nil
 	}
 	srv, err := devredis.StartAddr(ctx, listen)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("cannot serve the embedded Redis on %s: the address is in use (another sessionq dev?); stop it, or give --listen 127.0.0.1:PORT (port 0: a free one)", listen)
+	}
 	if err != nil {
 		return nil, err
 	}

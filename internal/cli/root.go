@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/sessionq/sessionq/internal/durable"
+	"github.com/sessionq/sessionq/internal/redact"
 )
 
 // env is what every command shares.
@@ -37,11 +38,14 @@ func NewRootCmd() *cobra.Command {
 		Short:         "A distributed job runner whose jobs of one session run one at a time, in order",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			e.out, e.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return e.load(cmd)
 		},
 	}
+	root.SetVersionTemplate("sessionq {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return e.redactor().Error(err) })
 	pf := root.PersistentFlags()
 	pf.String("redis", "redis://127.0.0.1:6379/0", "Redis URL (env SESSIONQ_REDIS_URL)")
 	pf.String("redis-mode", "single", "single, cluster (a Redis Cluster: more nodes as ?addr=host:port&addr=...) or sentinel (?master_name=NAME&addr=...) (env SESSIONQ_REDIS_MODE)")
@@ -63,7 +67,37 @@ func NewRootCmd() *cobra.Command {
 	for _, add := range commands {
 		root.AddCommand(add(e))
 	}
+	e.redactErrors(root)
 	return root
+}
+
+// redactor masks the passwords of the configured Redis URL (from flags,
+// environment or config file), of any Redis URL in a text, and the values
+// of the secret environment variables (secretEnv).
+func (e *env) redactor() *redact.Redactor {
+	var secrets []string
+	for _, name := range secretEnv {
+		secrets = append(secrets, os.Getenv(name))
+	}
+	return redact.New([]string{e.v.GetString("redis.url"), os.Getenv("SESSIONQ_REDIS_URL")}, secrets...)
+}
+
+// redactErrors makes every command of the tree return its errors
+// redacted, whatever produced them.
+func (e *env) redactErrors(c *cobra.Command) {
+	if pre := c.PersistentPreRunE; pre != nil {
+		c.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+			return e.redactor().Error(pre(cmd, args))
+		}
+	}
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			return e.redactor().Error(run(cmd, args))
+		}
+	}
+	for _, sub := range c.Commands() {
+		e.redactErrors(sub)
+	}
 }
 
 // commands are the constructors of the subcommands; each file adds its own
@@ -83,6 +117,13 @@ func (e *env) load(cmd *cobra.Command) error {
 			return fmt.Errorf("reading config file %s: %w", file, err)
 		}
 	}
+	// Everything written to stderr from here on (logs included) is
+	// redacted: the Redis URL may hold a password.
+	e.errOut = e.redactor().Writer(e.errOut)
+	if err := checkKeys(e.v.AllKeys()); err != nil {
+		return e.configError(err)
+	}
+	e.warnUnknownEnv()
 	lvl := slog.LevelInfo
 	if err := lvl.UnmarshalText([]byte(e.v.GetString("log.level"))); err != nil {
 		return fmt.Errorf("invalid log level %q: want debug, info, warn or error", e.v.GetString("log.level"))
@@ -137,7 +178,8 @@ func (c *conn) close() {
 // openRedis opens the Redis rc names and pings it, with a clear error when
 // it cannot.
 func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, error) {
-	url := rc.URL
+	url, shown := rc.URL, redact.URL(rc.URL)
+	red := redact.New([]string{url})
 	var rdb redis.UniversalClient
 	switch rc.Mode {
 	case "", "single":
@@ -156,17 +198,17 @@ func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, erro
 		}
 		opt, err := redis.ParseClusterURL(url)
 		if err != nil {
-			return nil, fmt.Errorf("invalid Redis Cluster URL %q: %w", url, err)
+			return nil, red.Error(fmt.Errorf("invalid Redis Cluster URL %q: %w", shown, err))
 		}
 		opt.ContextTimeoutEnabled = true
 		rdb = redis.NewClusterClient(opt)
 	case "sentinel":
 		opt, err := redis.ParseFailoverURL(url)
 		if err != nil {
-			return nil, fmt.Errorf("invalid Redis Sentinel URL %q: %w", url, err)
+			return nil, red.Error(fmt.Errorf("invalid Redis Sentinel URL %q: %w", shown, err))
 		}
 		if opt.MasterName == "" {
-			return nil, fmt.Errorf("invalid Redis Sentinel URL %q: give the master as ?master_name=NAME", url)
+			return nil, fmt.Errorf("invalid Redis Sentinel URL %q: give the master as ?master_name=NAME", shown)
 		}
 		opt.ContextTimeoutEnabled = true
 		c := redis.NewFailoverClient(opt)
@@ -182,7 +224,7 @@ func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, erro
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("cannot reach Redis (%s) at %s: %w", rc.Mode, url, err)
+		return nil, red.Error(fmt.Errorf("cannot reach Redis (%s) at %s: %w", rc.Mode, shown, err))
 	}
 	return rdb, nil
 }
@@ -203,7 +245,7 @@ func waitReplicas(c *redis.Client, rc RedisConfig) error {
 func openSingle(ctx context.Context, url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("invalid Redis URL %q: %w", url, err)
+		return nil, redact.New([]string{url}).Error(fmt.Errorf("invalid Redis URL %q: %w", redact.URL(url), err))
 	}
 	// A call's context deadline bounds its socket reads too, so that a
 	// lease renewal on a dead connection gives up in time.

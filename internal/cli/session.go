@@ -164,22 +164,30 @@ type specFlags struct {
 	lifetime time.Duration
 	params   []string
 	replace  bool
+	given    func(name string) bool // flags set on the command line
 }
 
 func (f *specFlags) add(cmd *cobra.Command, tidHelp string) {
 	fs := cmd.Flags()
+	f.given = fs.Changed
 	fs.StringVar(&f.owner, "owner", "", "owner of the session; open sessions per owner may be capped (default "+sessiontable.DefaultOwner+")")
 	fs.StringVar(&f.tid, "tid", "", tidHelp)
-	fs.DurationVar(&f.idle, "idle-timeout", 0, "idle timeout (default session.idle_timeout, 30m)")
-	fs.DurationVar(&f.lifetime, "lifetime", 0, "absolute lifetime (default session.lifetime, none)")
+	fs.DurationVar(&f.idle, "idle-timeout", 0, "idle timeout, positive (default session.idle_timeout, 30m)")
+	fs.DurationVar(&f.lifetime, "lifetime", 0, "absolute lifetime; 0: none (default session.lifetime, none)")
 	fs.StringArrayVar(&f.params, "param", nil, "parameter key=value (repeatable)")
 	fs.BoolVar(&f.replace, "replace-tid", false, "take the TID over from the session bound to it")
 }
 
 func (f *specFlags) spec() (sessiontable.Spec, error) {
 	s := sessiontable.Spec{Owner: f.owner, TID: f.tid, IdleTimeout: f.idle, Lifetime: f.lifetime, ReplaceTID: f.replace}
-	if f.idle < 0 {
-		return s, fmt.Errorf("invalid --idle-timeout %s: must be positive", f.idle)
+	// A flag given empty or zero is an error, never "the default".
+	if f.given("idle-timeout") && f.idle <= 0 {
+		return s, fmt.Errorf("invalid --idle-timeout %s: must be positive (omit it for session.idle_timeout)", f.idle)
+	}
+	for _, fl := range []struct{ name, val string }{{"tid", f.tid}, {"owner", f.owner}} {
+		if f.given(fl.name) && strings.TrimSpace(fl.val) == "" {
+			return s, fmt.Errorf("invalid --%s %q: must not be empty (omit it for none)", fl.name, fl.val)
+		}
 	}
 	if f.lifetime < 0 {
 		return s, fmt.Errorf("invalid --lifetime %s: must not be negative", f.lifetime)

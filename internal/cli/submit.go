@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,6 +62,7 @@ succeeded.`,
 	fs.StringVarP(&f.session, "session", "s", "", "session ID: jobs of one session run one at a time, in order")
 	fs.StringVarP(&f.app, "application-id", "a", "", "application sub-session ID (needs --session): the job sees its parameters, falling back to the session's")
 	fs.StringVar(&f.app, "app", "", "same as --application-id")
+	_ = fs.MarkDeprecated("app", "use --application-id (or -a)")
 	fs.StringVarP(&f.payload, "payload", "p", "", "payload")
 	fs.StringVarP(&f.payloadFile, "payload-file", "f", "", `read the payload from a file ("-": standard input)`)
 	fs.StringVarP(&f.queue, "queue", "q", jobs.DefaultQueue, "queue")
@@ -90,13 +92,14 @@ func runSubmit(cmd *cobra.Command, e *env, f *submitFlags) error {
 	if err != nil {
 		return err
 	}
-	opts, err := f.options()
+	given := cmd.Flags().Changed
+	opts, err := f.options(given)
 	if err != nil {
 		return err
 	}
 	// Cheap checks first, so that bad input is reported as such even when
 	// Redis is down; Submit checks everything again.
-	if err := f.validate(); err != nil {
+	if err := f.validate(given); err != nil {
 		return err
 	}
 	payload, err := f.readPayload(cmd.InOrStdin(), cfg.Client.MaxPayload)
@@ -121,21 +124,28 @@ func runSubmit(cmd *cobra.Command, e *env, f *submitFlags) error {
 	if _, err := fmt.Fprintln(e.out, sub.ID); err != nil {
 		return err
 	}
+	warnUnhandled(ctx, e.errOut, rdb, f.jobType)
 	if !f.wait {
 		return nil
 	}
-	return waitJob(ctx, c, sub.ID, f.waitTimeout)
+	return waitJob(ctx, c, sub.ID, f.waitTimeout, func() {
+		if unhandled(ctx, rdb, f.jobType) {
+			fmt.Fprintf(e.errOut, "sessionq: still waiting for job %s: no live worker handles job type %q\n", sub.ID, f.jobType)
+		}
+	})
 }
 
-func (f *submitFlags) options() ([]jobs.Option, error) {
+// options are the submit options of the flags. A flag given with an empty
+// value is passed on, so that it is refused rather than read as absent.
+func (f *submitFlags) options(given func(string) bool) ([]jobs.Option, error) {
 	var opts []jobs.Option
-	if f.session != "" {
+	if given("session") {
 		opts = append(opts, jobs.Session(f.session))
 	}
-	if f.app != "" {
+	if given("application-id") || given("app") {
 		opts = append(opts, jobs.Application(f.app))
 	}
-	if f.idempotency != "" {
+	if given("idempotency-key") {
 		opts = append(opts, jobs.IdempotencyKey(f.idempotency))
 	}
 	if f.processIn != 0 {
@@ -153,15 +163,18 @@ func (f *submitFlags) options() ([]jobs.Option, error) {
 	), nil
 }
 
-// validate checks the names given, before anything is read or dialled.
-func (f *submitFlags) validate() error {
+// validate checks the names given, before anything is read or dialled. A
+// flag given empty is an error, not a default.
+func (f *submitFlags) validate(given func(string) bool) error {
 	checks := []struct {
+		given bool
 		val   string
 		check func(string) error
+		hint  string
 	}{
-		{f.session, jobs.ValidateSessionID},
-		{f.app, jobs.ValidateApplicationID},
-		{f.idempotency, jobs.ValidateJobID},
+		{given("session"), f.session, jobs.ValidateSessionID, " (omit --session to submit a job without a session)"},
+		{given("application-id") || given("app"), f.app, jobs.ValidateApplicationID, ""},
+		{given("idempotency-key"), f.idempotency, jobs.ValidateJobID, ""},
 	}
 	if err := jobs.ValidateType(f.jobType); err != nil {
 		return err
@@ -170,10 +183,13 @@ func (f *submitFlags) validate() error {
 		return err
 	}
 	for _, c := range checks {
-		if c.val == "" {
+		if !c.given {
 			continue
 		}
 		if err := c.check(c.val); err != nil {
+			if strings.TrimSpace(c.val) == "" {
+				return fmt.Errorf("%w%s", err, c.hint)
+			}
 			return err
 		}
 	}
@@ -212,8 +228,9 @@ func (f *submitFlags) readPayload(stdin io.Reader, limit int) ([]byte, error) {
 }
 
 // waitJob polls job id until it ended, and returns an error unless it
-// succeeded. timeout 0 waits as long as ctx lasts.
-func waitJob(ctx context.Context, c *jobs.Client, id string, timeout time.Duration) error {
+// succeeded. timeout 0 waits as long as ctx lasts. stillWaiting is called
+// once, stillWaitingAfter from the start, if the job has not started yet.
+func waitJob(ctx context.Context, c *jobs.Client, id string, timeout time.Duration, stillWaiting func()) error {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("job %s did not end within %s", id, timeout))
@@ -221,6 +238,8 @@ func waitJob(ctx context.Context, c *jobs.Client, id string, timeout time.Durati
 	}
 	poll := time.NewTimer(0)
 	defer poll.Stop()
+	hint := time.NewTimer(stillWaitingAfter)
+	defer hint.Stop()
 	every := waitPollFirst
 	last := jobs.State("")
 	for {
@@ -230,6 +249,11 @@ func waitJob(ctx context.Context, c *jobs.Client, id string, timeout time.Durati
 				return fmt.Errorf("%w (last state: %s)", cause, last)
 			}
 			return fmt.Errorf("interrupted while waiting for job %s (last state: %s)", id, last)
+		case <-hint.C:
+			if last != jobs.StateRunning {
+				stillWaiting()
+			}
+			continue
 		case <-poll.C:
 		}
 		in, err := c.Get(ctx, id)

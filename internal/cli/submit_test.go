@@ -70,7 +70,7 @@ func TestSubmitBadInputWritesNothing(t *testing.T) {
 		{"negative process-in", []string{"--session", "s", "--process-in", "-1s"}, "invalid process-in"},
 		{"invalid duration", []string{"--timeout", "soon"}, `invalid argument "soon" for "--timeout"`},
 		{"unknown flag", []string{"--bogus"}, "unknown flag: --bogus"},
-		{"app without session", []string{"--app", "a1"}, "needs a session ID"},
+		{"app without session", []string{"--application-id", "a1"}, "needs a session ID"},
 		{"missing payload file", []string{"--payload-file", filepath.Join(t.TempDir(), "none")}, "no such file"},
 	}
 	for _, tt := range tests {

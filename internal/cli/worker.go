@@ -31,7 +31,10 @@ the command runs once per job with the payload on its standard input and
 SESSIONQ_JOB_ID, SESSIONQ_SESSION_ID, ... in its environment; exit status 0
 is success and its standard output becomes the job's result. The command line
 is split like a shell would but no shell runs it (write sh -c '...' for one).
-Handlers are configured on the worker only, never by a job's payload.
+Handlers are configured on the worker only, never by a job's payload. The
+worker refuses to start when a command's program is not found (in PATH, or
+as a path, relative to --exec-dir) or not executable, or when --exec-dir is
+not a directory.
 
 Every worker takes part in the maintenance election: while it leads, it
 repairs sessions left stuck by a crashed worker or a lost dispatch, and runs
@@ -49,6 +52,11 @@ exits at once.`,
 			}
 			cfg, err := e.config()
 			if err != nil {
+				return err
+			}
+			// A worker whose commands cannot run would take jobs only to
+			// fail them: it refuses to start, before it connects.
+			if err := cfg.Worker.checkExec(); err != nil {
 				return err
 			}
 			cn, err := e.connect(cmd, cfg)
@@ -79,10 +87,15 @@ exits at once.`,
 			if err := w.Start(ctx); err != nil {
 				return err
 			}
-			log.Info("handling job types", "types", strings.Join(types, ","))
+			defer w.Stop()
+			pub, err := startPresence(ctx, rdb, w.ID(), types, log)
+			if err != nil {
+				return err
+			}
+			defer pub.Stop() // first: producers see at once that this worker is gone
+			sayWhatItDoes(log, w.ID(), cfg.Worker, types)
 			<-ctx.Done()
 			stop() // a second signal ends the process at once
-			w.Stop()
 			return nil
 		},
 	}
@@ -166,6 +179,38 @@ func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, bui
 	}
 	slices.Sort(types)
 	return w, types, nil
+}
+
+// sayWhatItDoes logs, once at start, what the worker does: its ID, slots,
+// queues, the job types it handles and, for exec types, the program each
+// runs (not the whole command line, which may hold a secret).
+func sayWhatItDoes(log *slog.Logger, id string, wc WorkerConfig, types []string) {
+	mappings, _ := wc.execMappings() // checked at start
+	var programs []string
+	for _, m := range mappings {
+		words := strings.Fields(m.command)
+		programs = append(programs, m.jobType+"="+words[0])
+	}
+	log.Info("worker ready", "id", id, "concurrency", wc.Concurrency, "queues", strings.Join(wc.Queues, ","),
+		"types", strings.Join(types, ","), "exec", strings.Join(programs, ","))
+}
+
+// checkExec checks that every exec command can run and that the exec
+// directory is one (worker.CheckExec).
+func (w WorkerConfig) checkExec() error {
+	mappings, err := w.execMappings()
+	if err != nil {
+		return err
+	}
+	if err := worker.CheckExecDir(w.ExecDir); err != nil {
+		return fmt.Errorf("worker.exec_dir (--exec-dir): %w", err)
+	}
+	for _, m := range mappings {
+		if err := worker.CheckExec(m.command, worker.ExecOptions{Dir: w.ExecDir}); err != nil {
+			return fmt.Errorf("--exec %s=%s: %w", m.jobType, m.command, err)
+		}
+	}
+	return nil
 }
 
 // signalContext is ctx, cancelled on SIGINT or SIGTERM. Calling stop
