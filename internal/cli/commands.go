@@ -10,6 +10,8 @@ var commands = []func(*env) *cobra.Command{
 	newSubmitCmd,
 	newJobCmd,
 	newSessionCmd,
+	newServeCmd,
+	newUserCmd,
 	newDevCmd,
 	newDemoCmd,
 }
