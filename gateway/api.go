@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"reflect"
+	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -49,6 +51,34 @@ func (s *Server) register() {
 	s.registerSessions()
 	s.registerJobs()
 	s.registerEvents()
+	documentErrors(api)
+}
+
+// documentErrors adds the error answers any operation may give to each:
+// bad input, unknown session, oversized body, Redis away, and 401 where a
+// token is needed.
+func documentErrors(api huma.API) {
+	oapi := api.OpenAPI()
+	schema := oapi.Components.Schemas.Schema(reflect.TypeOf(apiError{}), true, "Error")
+	for _, pi := range oapi.Paths {
+		for _, op := range []*huma.Operation{pi.Get, pi.Put, pi.Post, pi.Delete} {
+			if op == nil {
+				continue
+			}
+			codes := []int{http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable}
+			if pub, _ := op.Metadata["public"].(bool); !pub {
+				codes = append(codes, http.StatusUnauthorized)
+			}
+			for _, c := range codes {
+				k := strconv.Itoa(c)
+				if op.Responses[k] != nil {
+					continue
+				}
+				op.Responses[k] = &huma.Response{Description: http.StatusText(c),
+					Content: map[string]*huma.MediaType{"application/json": {Schema: schema}}}
+			}
+		}
+	}
 }
 
 type statusBody struct {

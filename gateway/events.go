@@ -46,7 +46,7 @@ func sseResponse(eventTypes map[string]any, api huma.API) map[string]*huma.Respo
 	})
 	return map[string]*huma.Response{"200": {
 		Description: "Server-Sent Events; each event's data is one JSON object. Events: " + strings.Join(names, ", "),
-		Content: map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: "string"}}},
+		Content:     map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: "string"}}},
 	}}
 }
 
@@ -54,9 +54,9 @@ func (s *Server) registerEvents() {
 	jobEvents := map[string]any{"job": JobEvent{}}
 	huma.Register(s.api, huma.Operation{
 		OperationID: "jobEvents", Method: http.MethodGet, Path: "/v1/jobs/{id}/events", Tags: []string{"jobs"},
-		Summary:     "Follow a job: its state now, then each change, until it ends",
-		Responses:   sseResponse(jobEvents, s.api),
-		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
+		Summary:   "Follow a job: its state now, then each change, until it ends",
+		Responses: sseResponse(jobEvents, s.api),
+		Errors:    []int{http.StatusBadRequest, http.StatusNotFound},
 	}, func(ctx context.Context, in *jobIn) (*huma.StreamResponse, error) {
 		info, owner, err := s.readJob(ctx, in.ID)
 		if err != nil {

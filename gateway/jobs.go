@@ -139,8 +139,8 @@ func (s *Server) registerJobs() {
 	tags := []string{"jobs"}
 	huma.Register(api, huma.Operation{
 		OperationID: "submitJob", Method: http.MethodPost, Path: "/v1/jobs", Tags: tags,
-		Summary:     "Submit a job, in the request's session when it names one",
-		Description: "Needs the right submit:QUEUE/TYPE of the acting user (the session's owner, else the connection's user).",
+		Summary:       "Submit a job, in the request's session when it names one",
+		Description:   "Needs the right submit:QUEUE/TYPE of the acting user (the session's owner, else the connection's user).",
 		DefaultStatus: http.StatusAccepted, MaxBodyBytes: s.cfg.MaxBody,
 		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusRequestEntityTooLarge},
 	}, s.submit)

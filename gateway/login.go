@@ -35,7 +35,7 @@ func (s *Server) registerLogin() {
 		Summary:     "Log in with a user name and password; answers an API token",
 		Description: "Rate limited per user name and per client address. A wrong user and a wrong password get the same answer.",
 		Metadata:    public, Security: []map[string][]string{},
-		Errors:      []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusTooManyRequests},
+		Errors: []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusTooManyRequests},
 	}, func(ctx context.Context, in *loginIn) (*loginOut, error) {
 		u, aerr := s.checkPassword(ctx, in.Body.User, in.Body.Password)
 		if aerr != nil {

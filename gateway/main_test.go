@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
@@ -277,4 +278,15 @@ func (e *env) jarClient() *http.Client {
 	jar, err := cookiejar.New(nil)
 	require.NoError(e.t, err)
 	return &http.Client{Jar: jar, Timeout: 30 * time.Second}
+}
+
+func gatewayConfig(loginRate int) gateway.Config { return gateway.Config{LoginRate: loginRate} }
+
+// clientFrom is a client whose connections come from local address ip
+// (any of 127.0.0.0/8 on Linux).
+func clientFrom(t testing.TB, ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }

@@ -29,12 +29,12 @@ type Ref struct {
 
 // scope is who a request acts as, and in which session.
 type scope struct {
-	conn   *users.User         // the connection's user
-	sess   *sessiontable.Info  // the request's session; nil for none
-	opener string              // the connection user that opened sess
-	owner  *users.User         // sess's owner (rights empty when not a user)
-	app    string              // application sub-session
-	oos    bool                // out-of-session
+	conn   *users.User        // the connection's user
+	sess   *sessiontable.Info // the request's session; nil for none
+	opener string             // the connection user that opened sess
+	owner  *users.User        // sess's owner (rights empty when not a user)
+	app    string             // application sub-session
+	oos    bool               // out-of-session
 	opts   []sessiontable.CallOption
 }
 
