@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/sessionq/sessionq/gateway"
 	"github.com/sessionq/sessionq/internal/devredis"
 	"github.com/sessionq/sessionq/scheduler"
 	"github.com/sessionq/sessionq/sessiontable"
@@ -21,7 +22,7 @@ import (
 )
 
 func newDevCmd(e *env) *cobra.Command {
-	var listen string
+	var listen, gatewayAddr string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run an all-in-one dev stack: embedded Redis, a worker and a scheduler",
@@ -84,6 +85,17 @@ The worker handles the sample job types below, plus any --exec mappings
 				return err
 			}
 			defer s.Stop()
+			var gw *devGateway
+			if gatewayAddr != "" {
+				sessCfg, err := e.sessionConfig()
+				if err != nil {
+					return err
+				}
+				if gw, err = startDevGateway(ctx, st.rdb, tbl, cfg, sessCfg, gatewayAddr, log); err != nil {
+					return err
+				}
+				defer gw.srv.Stop()
+			}
 			fmt.Fprintf(e.out, `sessionq dev is running: %s, a worker (%d slots, queues %s) and a scheduler.
 Job types: %s
 Use it from another terminal with --redis %s, or:
@@ -91,8 +103,11 @@ Use it from another terminal with --redis %s, or:
   export SESSIONQ_REDIS_URL=%s
   sessionq submit --type doc.render --session demo-1 --payload '{"doc":"report"}' --wait
 
-Press Ctrl-C to stop.
 `, st.desc, cfg.Worker.Concurrency, strings.Join(cfg.Worker.Queues, ","), strings.Join(types, ", "), st.url, st.url)
+			if gw != nil {
+				gw.print(e.out)
+			}
+			fmt.Fprintln(e.out, "\nPress Ctrl-C to stop.")
 			<-ctx.Done()
 			stop() // a second signal ends the process at once
 			fmt.Fprintln(e.errOut, "sessionq dev: stopping")
@@ -101,6 +116,7 @@ Press Ctrl-C to stop.
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&listen, "listen", devredis.DefaultAddr, "address of the embedded Redis (port 0: a free one)")
+	fs.StringVar(&gatewayAddr, "gateway-addr", gateway.DefaultAddr, `address of the HTTP gateway, with auth on ("": no gateway)`)
 	addWorkerFlags(fs)
 	addSchedulerFlags(fs)
 	return cmd

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/redis/go-redis/v9"
@@ -75,4 +77,40 @@ func startGateway(ctx context.Context, rdb redis.UniversalClient, tbl *sessionta
 		return nil, err
 	}
 	return g, nil
+}
+
+// devGateway is the gateway of `sessionq dev`, with its admin's token.
+type devGateway struct {
+	srv   *gateway.Server
+	token string
+}
+
+// startDevGateway starts the gateway on addr and gives the user "admin"
+// (created when missing, with the admin right) a new token.
+func startDevGateway(ctx context.Context, rdb redis.UniversalClient, tbl *sessiontable.Table, cfg *Config, sc SessionConfig, addr string, log *slog.Logger) (*devGateway, error) {
+	us := users.New(rdb)
+	if err := us.Add(ctx, "admin", "", []string{users.Admin}); err != nil && !errors.Is(err, users.ErrExists) {
+		return nil, err
+	}
+	tok, _, err := us.CreateToken(ctx, "admin", "sessionq dev", 0)
+	if err != nil {
+		return nil, err
+	}
+	g, err := startGateway(ctx, rdb, tbl, cfg, sc, addr, log)
+	if err != nil {
+		return nil, err
+	}
+	return &devGateway{srv: g, token: tok}, nil
+}
+
+func (g *devGateway) print(w io.Writer) {
+	base := "http://" + g.srv.Addr()
+	fmt.Fprintf(w, `
+The HTTP gateway is at %s (auth on; OpenAPI at %s/openapi.json).
+User "admin" (right admin) has this token:
+
+  export SESSIONQ_TOKEN=%s
+  curl -s -H "Authorization: Bearer $SESSIONQ_TOKEN" -H 'Content-Type: application/json' \
+    -d '{"type":"echo","payload":"hello"}' %s/v1/jobs
+`, base, base, g.token, base)
 }
