@@ -31,19 +31,15 @@ type SessionEvent struct {
 	SessionID string `json:"sessionId"`
 }
 
+// sseResponse documents an event stream, and registers the schemas of its
+// events' data in the description's components.
 func sseResponse(eventTypes map[string]any, api huma.API) map[string]*huma.Response {
-	props := map[string]*huma.Schema{}
+	names := make([]string, 0, len(eventTypes))
 	for name, v := range eventTypes {
 		api.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(v), true, name)
-		props[name] = nil
+		names = append(names, name)
 	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range props {
-			if !yield(n) {
-				return
-			}
-		}
-	})
+	slices.Sort(names)
 	return map[string]*huma.Response{"200": {
 		Description: "Server-Sent Events; each event's data is one JSON object. Events: " + strings.Join(names, ", "),
 		Content:     map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: "string"}}},

@@ -1,9 +1,10 @@
 // Package users keeps the users of the HTTP gateway in Redis: their
 // passwords (argon2id), rights and API tokens.
 //
-// A token is 256 bits from the system's CSPRNG, shown once when created
-// and stored only as its SHA-256; Authenticate hashes what it is given,
-// looks the hash up and compares it in constant time. Revoking a token or
+// A token is "sqt_", the user's name, "_" and 256 bits from the system's
+// CSPRNG; it is shown once when created and stored only as its SHA-256.
+// Authenticate hashes what it is given, looks the hash up (with the user,
+// in one round trip) and compares it in constant time. Revoking a token or
 // removing its user deletes the record, so it stops working at the next
 // request. Passwords are checked in the same time whether the user exists
 // or not: an unknown user is checked against a dummy hash.
@@ -319,7 +320,9 @@ func (s *Store) CreateToken(ctx context.Context, name, label string, ttl time.Du
 	}
 	var b [32]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	tok := TokenPrefix + tokenEncoding.EncodeToString(b[:])
+	// The user's name is part of the token, so that Authenticate reads
+	// the token and the user in one round trip.
+	tok := TokenPrefix + name + "_" + tokenEncoding.EncodeToString(b[:])
 	h := tokenHash(tok)
 	t := &Token{ID: h[:12], User: name, Label: label, Created: time.Now().Truncate(time.Millisecond)}
 	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -394,27 +397,49 @@ func (s *Store) RevokeToken(ctx context.Context, name, id string) error {
 // Authenticate returns the user whose token tok is, else an error wrapping
 // ErrUnauthenticated.
 func (s *Store) Authenticate(ctx context.Context, tok string) (*User, error) {
-	if !strings.HasPrefix(tok, TokenPrefix) || len(tok) > 128 {
+	name, ok := tokenUser(tok)
+	if !ok {
 		return nil, ErrUnauthenticated
 	}
 	h := tokenHash(tok)
-	m, err := s.rdb.HGetAll(ctx, keys.Token(h)).Result()
-	if err != nil {
+	var tc, uc *redis.MapStringStringCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		tc = p.HGetAll(ctx, keys.Token(h))
+		uc = p.HGetAll(ctx, keys.User(name))
+		return nil
+	}); err != nil {
 		return nil, fmt.Errorf("reading token: %w", err)
 	}
+	t, u := tc.Val(), uc.Val()
 	// The key is the hash already; comparing the stored ID as well, in
 	// constant time, keeps a record written under the wrong key useless.
-	if len(m) == 0 || subtle.ConstantTimeCompare([]byte(m["id"]), []byte(h[:12])) != 1 {
+	if len(t) == 0 || subtle.ConstantTimeCompare([]byte(t["id"]), []byte(h[:12])) != 1 || t["user"] != name {
 		return nil, ErrUnauthenticated
 	}
-	u, _, err := s.get(ctx, m["user"])
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil, ErrUnauthenticated
-	case err != nil:
-		return nil, err
+	if len(u) == 0 {
+		return nil, ErrUnauthenticated // the user was removed
 	}
-	return u, nil
+	return &User{Name: name, Rights: strings.Fields(u["rights"]), Password: u["pw"] != ""}, nil
+}
+
+// tokenLen is the length of the random part of a token.
+var tokenLen = tokenEncoding.EncodedLen(32)
+
+// tokenUser returns the user name a token names, and whether it has the
+// shape of a token: TokenPrefix, the name, "_", 52 base32 characters.
+func tokenUser(tok string) (string, bool) {
+	if !strings.HasPrefix(tok, TokenPrefix) || len(tok) < len(TokenPrefix)+2+tokenLen || len(tok) > len(TokenPrefix)+MaxNameLen+1+tokenLen {
+		return "", false
+	}
+	cut := len(tok) - tokenLen - 1
+	if tok[cut] != '_' {
+		return "", false
+	}
+	name := tok[len(TokenPrefix):cut]
+	if ValidateName(name) != nil {
+		return "", false
+	}
+	return name, true
 }
 
 // hashPassword returns the argon2id hash of pw in the PHC string format.

@@ -89,7 +89,7 @@ func TestStore(t *testing.T) {
 
 	tok, info, err := s.CreateToken(ctx, "alice", "ci", 0)
 	require.NoError(t, err)
-	require.Regexp(t, `^sqt_[a-z2-7]{52}$`, tok)
+	require.Regexp(t, `^sqt_alice_[a-z2-7]{52}$`, tok)
 	got, err := s.Authenticate(ctx, tok)
 	require.NoError(t, err)
 	require.Equal(t, "alice", got.Name)

@@ -35,7 +35,7 @@ func TestUserCommands(t *testing.T) {
 
 	tok, err := sq("", "token", "create", "alice", "--label", "ci")
 	require.NoError(t, err)
-	require.Regexp(t, `^sqt_[a-z2-7]{52}\n$`, tok, "the token alone on stdout")
+	require.Regexp(t, `^sqt_alice_[a-z2-7]{52}\n$`, tok, "the token alone on stdout")
 	out, err := sq("", "token", "list", "alice")
 	require.NoError(t, err)
 	var toks []struct{ ID, Label string }
