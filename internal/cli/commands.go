@@ -15,6 +15,8 @@ var commands = []func(*env) *cobra.Command{
 	newQueueCmd,
 	newScheduleCmd,
 	newSessionCmd,
+	newServeCmd,
+	newUserCmd,
 	newDevCmd,
 	newDemoCmd,
 	newHealthCmd,

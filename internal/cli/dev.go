@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/sessionq/sessionq/gateway"
 	"github.com/sessionq/sessionq/internal/devredis"
 	"github.com/sessionq/sessionq/internal/redact"
 	"github.com/sessionq/sessionq/scheduler"
@@ -28,7 +29,7 @@ import (
 const defaultDevListen = "127.0.0.1:6380"
 
 func newDevCmd(e *env) *cobra.Command {
-	var listen string
+	var listen, gatewayAddr string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run an all-in-one dev stack: embedded Redis, a worker and a scheduler",
@@ -98,6 +99,17 @@ The worker handles the sample job types below, plus any --exec mappings
 				return err
 			}
 			defer s.Stop()
+			var gw *devGateway
+			if gatewayAddr != "" {
+				sessCfg, err := e.sessionConfig()
+				if err != nil {
+					return err
+				}
+				if gw, err = startDevGateway(ctx, st.rdb, tbl, cfg, sessCfg, gatewayAddr, log); err != nil {
+					return err
+				}
+				defer gw.srv.Stop()
+			}
 			pub, err := startPresence(ctx, st.rdb, w.ID(), types, log)
 			if err != nil {
 				return err
@@ -115,8 +127,11 @@ Use it from another terminal with --redis %s, or:
   export SESSIONQ_REDIS_URL=%s%s
   sessionq submit --type doc.render --session demo-1 --payload '{"doc":"report"}' --wait
 
-Press Ctrl-C to stop.
 `, st.desc, cfg.Worker.Concurrency, strings.Join(cfg.Worker.Queues, ","), strings.Join(types, ", "), shown, shown, note)
+			if gw != nil {
+				gw.print(e.out)
+			}
+			fmt.Fprintln(e.out, "\nPress Ctrl-C to stop.")
 			<-ctx.Done()
 			stop() // a second signal ends the process at once
 			fmt.Fprintln(e.errOut, "sessionq dev: stopping")
@@ -125,6 +140,7 @@ Press Ctrl-C to stop.
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&listen, "listen", defaultDevListen, "address of the embedded Redis (port 0: a free one)")
+	fs.StringVar(&gatewayAddr, "gateway-addr", gateway.DefaultAddr, `address of the HTTP gateway, with auth on ("": no gateway)`)
 	addWorkerFlags(fs)
 	addSchedulerFlags(fs)
 	return cmd

@@ -46,7 +46,7 @@ func TestDevServesSubmit(t *testing.T) {
 	t.Parallel()
 	port, err := redistest.FreePort()
 	require.NoError(t, err)
-	dev, stop := background(t, "dev", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--concurrency", "4", "--shutdown-grace", "200ms")
+	dev, stop := background(t, "dev", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--concurrency", "4", "--shutdown-grace", "200ms", "--gateway-addr", "127.0.0.1:0")
 	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
 	eventually(t, 10*time.Second, func() bool { return strings.Contains(dev.out.String(), "Press Ctrl-C") },
 		"dev did not start: "+dev.err.String())

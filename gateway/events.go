@@ -1,0 +1,250 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humachi"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/sessiontable"
+)
+
+// JobEvent is the data of a "job" event: a job changed state.
+type JobEvent struct {
+	Job JobView `json:"job"`
+}
+
+// SessionEvent is the data of a "session" event: the session ended.
+type SessionEvent struct {
+	Type      string `json:"type" enum:"session.closed,session.expired" doc:"How the session ended"`
+	SessionID string `json:"sessionId"`
+}
+
+// sseResponse documents an event stream, and registers the schemas of its
+// events' data in the description's components.
+func sseResponse(eventTypes map[string]any, api huma.API) map[string]*huma.Response {
+	names := make([]string, 0, len(eventTypes))
+	for name, v := range eventTypes {
+		api.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(v), true, name)
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return map[string]*huma.Response{"200": {
+		Description: "Server-Sent Events; each event's data is one JSON object. Events: " + strings.Join(names, ", "),
+		Content:     map[string]*huma.MediaType{"text/event-stream": {Schema: &huma.Schema{Type: "string"}}},
+	}}
+}
+
+func (s *Server) registerEvents() {
+	jobEvents := map[string]any{"job": JobEvent{}}
+	huma.Register(s.api, huma.Operation{
+		OperationID: "jobEvents", Method: http.MethodGet, Path: "/v1/jobs/{id}/events", Tags: []string{"jobs"},
+		Summary:   "Follow a job: its state now, then each change, until it ends",
+		Responses: sseResponse(jobEvents, s.api),
+		Errors:    []int{http.StatusBadRequest, http.StatusNotFound},
+	}, func(ctx context.Context, in *jobIn) (*huma.StreamResponse, error) {
+		info, owner, err := s.readJob(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		return s.stream(func(ctx context.Context, send sender) {
+			s.followJob(ctx, send, info, owner)
+		}), nil
+	})
+	sessEvents := map[string]any{"job": JobEvent{}, "session": SessionEvent{}}
+	huma.Register(s.api, huma.Operation{
+		OperationID: "sessionEvents", Method: http.MethodGet, Path: "/v1/sessions/{id}/events", Tags: []string{"sessions"},
+		Summary:     "Follow a session: its jobs starting and ending, and its end",
+		Description: "Follows the jobs submitted to the session through the gateway and those still queued in it.",
+		Responses:   sseResponse(sessEvents, s.api),
+		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
+	}, func(ctx context.Context, in *sessionIn) (*huma.StreamResponse, error) {
+		sc := scopeOf(ctx)
+		if err := sc.mayRead(); err != nil {
+			return nil, err
+		}
+		return s.stream(func(ctx context.Context, send sender) {
+			s.followSession(ctx, send, in.ID)
+		}), nil
+	})
+}
+
+// sender writes one event; an error means the client is gone.
+type sender func(event string, data any) error
+
+// stream runs f with a sender on the answer, until f returns, the client
+// goes or the server stops. The write deadline is lifted for the stream.
+func (s *Server) stream(f func(ctx context.Context, send sender)) *huma.StreamResponse {
+	return &huma.StreamResponse{Body: func(hctx huma.Context) {
+		hctx.SetHeader("Content-Type", "text/event-stream")
+		hctx.SetHeader("Cache-Control", "no-cache")
+		hctx.SetStatus(http.StatusOK)
+		_, w := humachi.Unwrap(hctx)
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Time{})
+		ctx, cancel := context.WithCancel(hctx.Context())
+		defer cancel()
+		go func() {
+			select {
+			case <-s.quit:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		s.met.streams.Inc()
+		defer s.met.streams.Dec()
+		bw := hctx.BodyWriter()
+		_ = rc.Flush()
+		f(ctx, func(event string, data any) error {
+			b, err := json.Marshal(data)
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(bw, "event: %s\ndata: %s\n\n", event, b); err != nil {
+				return err
+			}
+			return rc.Flush()
+		})
+	}}
+}
+
+// followJob sends the job's state, then each change, until it ends.
+func (s *Server) followJob(ctx context.Context, send sender, info *jobs.Info, owner string) {
+	if send("job", JobEvent{Job: jobView(info, owner)}) != nil || info.State.Terminal() {
+		return
+	}
+	last := info.State
+	t := time.NewTicker(s.cfg.EventPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		in, err := s.jobs.Get(ctx, info.ID)
+		if errors.Is(err, jobs.ErrNotFound) {
+			return
+		}
+		if err != nil {
+			continue // Redis away for a moment: look again
+		}
+		if in.State != last {
+			last = in.State
+			if send("job", JobEvent{Job: jobView(in, owner)}) != nil || in.State.Terminal() {
+				return
+			}
+		}
+	}
+}
+
+// followSession sends a "job" event each time a job of the session changes
+// state (submitted, started, ended) and a "session" event when the session
+// ends, then returns.
+func (s *Server) followSession(ctx context.Context, send sender, id string) {
+	states := map[string]jobs.State{}
+	// Session events after now only: an end before now would have made the
+	// request a 404.
+	lastEvent := "0-0"
+	if ids, err := s.rdb.XRevRangeN(ctx, keys.Events, "+", "-", 1).Result(); err == nil && len(ids) > 0 {
+		lastEvent = ids[0].ID
+	}
+	t := time.NewTicker(s.cfg.EventPoll)
+	defer t.Stop()
+	var goneSince time.Time
+	for {
+		ended, gone, err := s.sessionEnded(ctx, id, &lastEvent)
+		if err == nil && gone && ended == "" {
+			// Its record is gone: its event follows at once after a close,
+			// or at the next sweep after an expiry. Wait a little for it.
+			if goneSince.IsZero() {
+				goneSince = time.Now()
+			} else if time.Since(goneSince) > endEventWait {
+				ended = "session.expired"
+			}
+		}
+		if ended != "" {
+			_ = s.pollSessionJobs(ctx, send, id, states)
+			_ = send("session", SessionEvent{Type: ended, SessionID: id})
+			return
+		}
+		if s.pollSessionJobs(ctx, send, id, states) != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// endEventWait is how long a stream waits for the event of a session whose
+// record is gone before it calls it expired.
+const endEventWait = 3 * time.Second
+
+// sessionEnded reads the session events after *last and reports how the
+// session ended ("" when no event says), and whether its record is gone.
+func (s *Server) sessionEnded(ctx context.Context, id string, last *string) (string, bool, error) {
+	msgs, err := s.rdb.XRangeN(ctx, keys.Events, "("+*last, "+", 1000).Result()
+	if err != nil {
+		return "", false, err
+	}
+	for _, m := range msgs {
+		*last = m.ID
+		if m.Values["session"] == id {
+			if typ, _ := m.Values["type"].(string); typ == "session.closed" || typ == "session.expired" {
+				return typ, true, nil
+			}
+		}
+	}
+	_, err = s.table.Get(ctx, id, sessiontable.OutOfSession())
+	if errors.Is(err, sessiontable.ErrNotFound) {
+		return "", true, nil
+	}
+	return "", false, err
+}
+
+// pollSessionJobs sends an event for each job of the session whose state
+// changed since the last poll; an error means the client is gone.
+func (s *Server) pollSessionJobs(ctx context.Context, send sender, id string, states map[string]jobs.State) error {
+	ids, err := s.rdb.LRange(ctx, keys.GatewaySessionJobs(id), 0, maxSessionJobs-1).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil
+	}
+	queued, _, err := s.jobs.SessionJobs(ctx, id, 0, maxSessionJobs)
+	if err == nil {
+		for _, in := range queued {
+			ids = append(ids, in.ID)
+		}
+	}
+	for _, jid := range ids {
+		if st, ok := states[jid]; ok && st.Terminal() {
+			continue
+		}
+		in, err := s.jobs.Get(ctx, jid)
+		if err != nil {
+			continue
+		}
+		if states[jid] == in.State {
+			continue
+		}
+		states[jid] = in.State
+		owner, _ := s.jobOwner(ctx, jid)
+		if err := send("job", JobEvent{Job: jobView(in, owner)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

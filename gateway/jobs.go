@@ -1,0 +1,331 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/jobs"
+)
+
+// maxSessionJobs caps the list of a session's gateway jobs that its event
+// stream follows.
+const maxSessionJobs = 1000
+
+// JobView is a job as the gateway shows it.
+type JobView struct {
+	ID            string     `json:"id"`
+	Type          string     `json:"type"`
+	Queue         string     `json:"queue"`
+	State         string     `json:"state" enum:"pending,parked,running,retrying,succeeded,failed,cancelled"`
+	SessionID     string     `json:"session_id,omitempty"`
+	ApplicationID string     `json:"application_id,omitempty"`
+	Seq           int64      `json:"seq,omitempty"`
+	Policy        string     `json:"failure_policy,omitempty"`
+	Attempts      int        `json:"attempts"`
+	MaxRetry      int        `json:"max_retry"`
+	LastError     string     `json:"last_error,omitempty"`
+	Payload       *string    `json:"payload,omitempty" doc:"The payload, when it is valid UTF-8"`
+	PayloadBase64 *string    `json:"payload_base64,omitempty" doc:"The payload, when it is not valid UTF-8"`
+	Result        *string    `json:"result,omitempty" doc:"The result, when it is valid UTF-8"`
+	ResultBase64  *string    `json:"result_base64,omitempty" doc:"The result, when it is not valid UTF-8"`
+	Owner         string     `json:"owner,omitempty" doc:"The user it was submitted as, through the gateway"`
+	Created       *time.Time `json:"created,omitempty"`
+	Started       *time.Time `json:"started,omitempty"`
+	Finished      *time.Time `json:"finished,omitempty"`
+	NextRunAt     *time.Time `json:"next_run_at,omitempty"`
+	OutOfSession  bool       `json:"out_of_session,omitempty"`
+}
+
+func data(b []byte) (text, b64 *string) {
+	if b == nil {
+		return nil, nil
+	}
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, nil
+	}
+	s := base64.StdEncoding.EncodeToString(b)
+	return nil, &s
+}
+
+func tptr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func jobView(in *jobs.Info, owner string) JobView {
+	v := JobView{ID: in.ID, Type: in.Type, Queue: in.Queue, State: string(in.State), SessionID: in.SessionID,
+		ApplicationID: in.AppID, Seq: in.Seq, Policy: string(in.Policy), Attempts: in.Attempts, MaxRetry: in.MaxRetry,
+		LastError: in.LastError, Owner: owner, Created: tptr(in.Created), Started: tptr(in.Started),
+		Finished: tptr(in.Finished), NextRunAt: tptr(in.NextRunAt), OutOfSession: in.OutOfSession}
+	v.Payload, v.PayloadBase64 = data(in.Payload)
+	v.Result, v.ResultBase64 = data(in.Result)
+	return v
+}
+
+type submitIn struct {
+	Ref
+	Body struct {
+		Type           string     `json:"type" minLength:"1" maxLength:"128"`
+		Payload        *string    `json:"payload,omitempty" doc:"The payload as a string"`
+		PayloadBase64  *string    `json:"payload_base64,omitempty" doc:"The payload, base64 (standard encoding)"`
+		Queue          string     `json:"queue,omitempty" maxLength:"64" doc:"Default: default"`
+		MaxRetry       *int       `json:"max_retry,omitempty" minimum:"0" maximum:"1000" doc:"Default 3"`
+		Timeout        string     `json:"timeout,omitempty" maxLength:"32" doc:"Go duration; default 30m"`
+		ProcessAt      *time.Time `json:"process_at,omitempty"`
+		IdempotencyKey string     `json:"idempotency_key,omitempty" maxLength:"128"`
+		FailurePolicy  string     `json:"failure_policy,omitempty" enum:"block,skip"`
+	}
+}
+
+type submitOut struct {
+	Status int
+	Body   struct {
+		ID        string `json:"id"`
+		SessionID string `json:"session_id,omitempty"`
+		Seq       int64  `json:"seq,omitempty"`
+		State     string `json:"state,omitempty"`
+		Existing  bool   `json:"existing" doc:"The idempotency key named a job submitted before"`
+	}
+}
+
+type jobIn struct {
+	Ref
+	ID string `path:"id" maxLength:"128"`
+}
+
+type jobOut struct {
+	Body JobView
+}
+
+type cancelOut struct {
+	Body struct {
+		ID    string `json:"id"`
+		State string `json:"state" doc:"cancelled, or running when a running session job will be cancelled at its next lease renewal, or the state it ended in"`
+	}
+}
+
+type deadIn struct {
+	Ref
+	Limit int `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+}
+
+type deadOut struct {
+	Body struct {
+		Jobs []JobView `json:"jobs"`
+	}
+}
+
+func validateApp(app string) *apiError {
+	if err := jobs.ValidateApplicationID(app); err != nil {
+		return apiErr(http.StatusBadRequest, CodeInvalidRequest, err.Error())
+	}
+	return nil
+}
+
+func (s *Server) registerJobs() {
+	api := s.api
+	tags := []string{"jobs"}
+	huma.Register(api, huma.Operation{
+		OperationID: "submitJob", Method: http.MethodPost, Path: "/v1/jobs", Tags: tags,
+		Summary:       "Submit a job, in the request's session when it names one",
+		Description:   "Needs the right submit:QUEUE/TYPE of the acting user (the session's owner, else the connection's user).",
+		DefaultStatus: http.StatusAccepted, MaxBodyBytes: s.cfg.MaxBody,
+		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusRequestEntityTooLarge},
+	}, s.submit)
+	huma.Register(api, huma.Operation{
+		OperationID: "getJob", Method: http.MethodGet, Path: "/v1/jobs/{id}", Tags: tags,
+		Summary: "Read a job", Errors: []int{http.StatusBadRequest, http.StatusNotFound},
+	}, func(ctx context.Context, in *jobIn) (*jobOut, error) {
+		info, owner, err := s.readJob(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &jobOut{Body: jobView(info, owner)}, nil
+	})
+	huma.Register(api, huma.Operation{
+		OperationID: "cancelJob", Method: http.MethodDelete, Path: "/v1/jobs/{id}", Tags: tags,
+		Summary: "Cancel a job", Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
+	}, func(ctx context.Context, in *jobIn) (*cancelOut, error) {
+		_, owner, err := s.readJob(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !scopeOf(ctx).canWrite(owner) {
+			return nil, apiErr(http.StatusForbidden, CodeForbidden, "cancelling this job needs write:own (its owner) or write:all")
+		}
+		st, cerr := s.jobs.Cancel(ctx, in.ID)
+		switch {
+		case errors.Is(cerr, jobs.ErrRunning):
+			return nil, apiErr(http.StatusConflict, CodeJobRunning, "a running job without a session cannot be cancelled")
+		case cerr != nil:
+			return nil, s.jobErr(ctx, "cancelling a job", cerr)
+		}
+		out := &cancelOut{}
+		out.Body.ID, out.Body.State = in.ID, string(st)
+		return out, nil
+	})
+	huma.Register(api, huma.Operation{
+		OperationID: "listDead", Method: http.MethodGet, Path: "/v1/dead", Tags: tags,
+		Summary: "Dead-lettered (failed) jobs the caller may read",
+	}, func(ctx context.Context, in *deadIn) (*deadOut, error) {
+		l, err := s.jobs.DeadLetters(ctx, in.Limit)
+		if err != nil {
+			return nil, s.internal(ctx, "listing dead letters", err)
+		}
+		out := &deadOut{}
+		out.Body.Jobs = []JobView{}
+		sc := scopeOf(ctx)
+		for _, info := range l {
+			owner, err := s.jobOwner(ctx, info.ID)
+			if err != nil {
+				return nil, s.internal(ctx, "listing dead letters", err)
+			}
+			if sc.canRead(owner) {
+				out.Body.Jobs = append(out.Body.Jobs, jobView(info, owner))
+			}
+		}
+		return out, nil
+	})
+}
+
+func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
+	sc := scopeOf(ctx)
+	b := in.Body
+	var payload []byte
+	switch {
+	case b.Payload != nil && b.PayloadBase64 != nil:
+		return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, "give payload or payload_base64, not both")
+	case b.Payload != nil:
+		payload = []byte(*b.Payload)
+	case b.PayloadBase64 != nil:
+		p, err := base64.StdEncoding.DecodeString(*b.PayloadBase64)
+		if err != nil {
+			return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, "payload_base64 is not standard base64")
+		}
+		payload = p
+	}
+	queue := b.Queue
+	if queue == "" {
+		queue = jobs.DefaultQueue
+	}
+	opts := append(sc.jobOpts(), jobs.Queue(queue))
+	if b.MaxRetry != nil {
+		opts = append(opts, jobs.MaxRetry(*b.MaxRetry))
+	}
+	if b.Timeout != "" {
+		d, err := time.ParseDuration(b.Timeout)
+		if err != nil || d <= 0 {
+			return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, "timeout: want a positive Go duration such as 30s")
+		}
+		opts = append(opts, jobs.Timeout(d))
+	}
+	if b.ProcessAt != nil {
+		opts = append(opts, jobs.ProcessAt(*b.ProcessAt))
+	}
+	if b.IdempotencyKey != "" {
+		opts = append(opts, jobs.IdempotencyKey(b.IdempotencyKey))
+	}
+	if b.FailurePolicy != "" {
+		opts = append(opts, jobs.FailurePolicy(jobs.Policy(b.FailurePolicy)))
+	}
+	// Validate what the rights check reads before checking it.
+	if err := jobs.ValidateType(b.Type); err != nil {
+		return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, err.Error())
+	}
+	if err := jobs.ValidateQueue(queue); err != nil {
+		return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, err.Error())
+	}
+	actor := sc.actor()
+	if !actor.CanSubmit(queue, b.Type) {
+		return nil, apiErr(http.StatusForbidden, CodeForbidden,
+			fmt.Sprintf("user %s may not submit %s jobs to queue %s (needs submit:%s/%s)", actor.Name, b.Type, queue, queue, b.Type))
+	}
+	sub, err := s.jobs.Submit(ctx, b.Type, payload, opts...)
+	if err != nil {
+		return nil, s.jobErr(ctx, "submitting a job", err)
+	}
+	if !sub.Existing {
+		if err := s.recordJob(ctx, sub, actor.Name, sc.conn.Name); err != nil {
+			// The job stands; only its owner record is missing, which
+			// makes it readable by read:all only.
+			s.log.ErrorContext(ctx, "gateway: recording a job's owner", "job", sub.ID, "err", err)
+		}
+	}
+	out := &submitOut{Status: http.StatusAccepted}
+	out.Body.ID, out.Body.SessionID, out.Body.Seq, out.Body.State, out.Body.Existing =
+		sub.ID, sub.SessionID, sub.Seq, string(sub.State), sub.Existing
+	return out, nil
+}
+
+// recordJob remembers who submitted a job, and lists it under its session
+// for the session's event stream. Neither is on the worker's path.
+func (s *Server) recordJob(ctx context.Context, sub jobs.Submitted, owner, conn string) error {
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, keys.GatewayJob(sub.ID), "owner", owner, "conn", conn)
+		p.Expire(ctx, keys.GatewayJob(sub.ID), s.cfg.JobRecordTTL)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if sub.SessionID == "" {
+		return nil
+	}
+	k := keys.GatewaySessionJobs(sub.SessionID)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.LPush(ctx, k, sub.ID)
+		p.LTrim(ctx, k, 0, maxSessionJobs-1)
+		p.Expire(ctx, k, 24*time.Hour)
+		return nil
+	})
+	return err
+}
+
+func (s *Server) jobOwner(ctx context.Context, id string) (string, error) {
+	o, err := s.rdb.HGet(ctx, keys.GatewayJob(id), "owner").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return o, err
+}
+
+// readJob reads job id when the request may read it; an unreadable job
+// looks unknown.
+func (s *Server) readJob(ctx context.Context, id string) (*jobs.Info, string, *apiError) {
+	if err := jobs.ValidateJobID(id); err != nil {
+		return nil, "", apiErr(http.StatusBadRequest, CodeInvalidRequest, err.Error())
+	}
+	owner, err := s.jobOwner(ctx, id)
+	if err != nil {
+		return nil, "", s.internal(ctx, "reading a job", err)
+	}
+	if !scopeOf(ctx).canRead(owner) {
+		return nil, "", apiErr(http.StatusNotFound, CodeJobNotFound, "no such job")
+	}
+	info, err := s.jobs.Get(ctx, id)
+	if err != nil {
+		return nil, "", s.jobErr(ctx, "reading a job", err)
+	}
+	return info, owner, nil
+}
+
+func (s *Server) jobErr(ctx context.Context, doing string, err error) *apiError {
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		return apiErr(http.StatusNotFound, CodeJobNotFound, "no such job")
+	case errors.Is(err, jobs.ErrInvalid):
+		return apiErr(http.StatusBadRequest, CodeInvalidRequest, err.Error())
+	}
+	return s.internal(ctx, doing, err)
+}
