@@ -102,7 +102,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 func (e *env) startWorker() {
 	w, err := worker.New(e.rdb, worker.Config{
 		Concurrency: 4, Lease: 5 * time.Second, ShutdownGrace: time.Second, PollInterval: 5 * time.Millisecond,
-		RetryDelay: func(int, error) time.Duration { return 10 * time.Millisecond }, Logger: quiet, Attacher: e.tbl,
+		RetryDelay: func(int, error) time.Duration { return 10 * time.Millisecond }, Logger: quiet, Attacher: worker.SessionTable(e.tbl),
 	})
 	require.NoError(e.t, err)
 	require.NoError(e.t, w.Handle("echo", worker.HandlerFunc(func(_ context.Context, j *worker.Job) error {
