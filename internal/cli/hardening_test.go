@@ -183,7 +183,7 @@ func TestJobCommandSaysWhatItDoes(t *testing.T) {
 	t.Parallel()
 	out, _, err := run(t, "--help")
 	require.NoError(t, err)
-	require.Regexp(t, `job\s+Inspect and cancel jobs`, out)
+	require.Regexp(t, `job\s+List, inspect, cancel, retry and delete jobs`, out)
 }
 
 // --version names the module version, the commit and the Go version; a
