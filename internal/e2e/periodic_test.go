@@ -48,7 +48,7 @@ func TestPeriodicExactlyOnceAcrossLeaderKill(t *testing.T) {
 	}
 	c := client(t, rdb)
 	leader := func() string {
-		v, err := rdb.Get(ctx, keys.Leader("scheduler")).Result()
+		v, err := rdb.Get(ctx, keys.Leader(scheduler.DefaultName+"-periodic")).Result()
 		if err != nil {
 			return ""
 		}
