@@ -241,3 +241,50 @@ func TestRequeueDeadSessionJob(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, dead, "requeued jobs leave the dead letters")
 }
+
+// A job of a paused queue does not run, even as the next job of a session
+// that a slot could run inline: it waits in its queue until the queue is
+// resumed.
+func TestPausedQueueHoldsSessionJobs(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	c := newClient(t, rdb)
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var ran []string
+	startWorker(t, rdb, worker.Config{Concurrency: 2}, map[string]worker.HandlerFunc{
+		"doc": func(ctx context.Context, j *worker.Job) error {
+			mu.Lock()
+			ran = append(ran, string(j.Payload))
+			mu.Unlock()
+			if string(j.Payload) == "1" {
+				<-gate
+			}
+			return nil
+		},
+	})
+	first, err := c.Submit(ctx, "doc", []byte("1"), jobs.Session("q"))
+	require.NoError(t, err)
+	second, err := c.Submit(ctx, "doc", []byte("2"), jobs.Session("q"))
+	require.NoError(t, err)
+	eventually(t, 5*time.Second, func() bool {
+		in, err := c.Get(ctx, first.ID)
+		return err == nil && in.State == jobs.StateRunning
+	}, "job 1 runs")
+	require.NoError(t, c.PauseQueue(ctx, "default"))
+	// The worker looks at queue pauses every DelayedCheckInterval (100ms
+	// in tests): let it see this one.
+	time.Sleep(400 * time.Millisecond) //nolint:forbidigo // the pause must be seen before job 1 ends
+	close(gate)
+	waitTerminal(t, c, []string{first.ID}, 5*time.Second)
+	time.Sleep(400 * time.Millisecond) //nolint:forbidigo // asserting that job 2 does not start meanwhile
+	in, err := c.Get(ctx, second.ID)
+	require.NoError(t, err)
+	require.NotEqual(t, jobs.StateSucceeded, in.State, "job 2 ran out of a paused queue")
+	require.NoError(t, c.ResumeQueue(ctx, "default"))
+	require.Equal(t, jobs.StateSucceeded, waitTerminal(t, c, []string{second.ID}, 5*time.Second)[second.ID].State)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"1", "2"}, ran)
+}

@@ -237,7 +237,8 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 
 // finish records the outcome, retrying a failing Redis while the lease lasts.
 func (w *Worker) finish(ctx context.Context, rj *ledger.RunJob, out ledger.Outcome, inline bool) (ledger.FinishResult, error) {
-	opt := ledger.FinishOptions{Worker: w.cfg.ID, Lease: w.cfg.Lease, Retention: w.cfg.Retention, Inline: inline, Queues: w.queues}
+	// Only a next job of a queue that is not paused may run inline.
+	opt := ledger.FinishOptions{Worker: w.cfg.ID, Lease: w.cfg.Lease, Retention: w.cfg.Retention, Inline: inline, Queues: w.qwatch.openQueues()}
 	ctx = context.WithoutCancel(ctx)
 	deadline := rj.Sent.Add(w.cfg.Lease)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {

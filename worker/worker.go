@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,12 +220,12 @@ type Worker struct {
 	aq       *asynq.Client
 	srv      *asynq.Server
 	log      *slog.Logger
-	queues   string // ",q1,q2,"
 	handlers map[string]Handler
 	m        *metrics
 
-	maint *scheduler.Scheduler // nil with NoMaintenance
-	tidy  *tidier
+	maint  *scheduler.Scheduler // nil with NoMaintenance
+	tidy   *tidier
+	qwatch *queueWatch
 
 	active atomic.Int64 // tasks being processed: occupied slots
 
@@ -260,12 +259,12 @@ func New(rdb redis.UniversalClient, cfg Config) (*Worker, error) {
 		led:      ledger.New(rdb),
 		aq:       asynq.NewClientFromRedisClient(rdb),
 		log:      log,
-		queues:   "," + strings.Join(c.Queues, ",") + ",",
 		handlers: map[string]Handler{},
 		running:  map[*runState]struct{}{},
 		stopped:  make(chan struct{}),
 	}
 	w.tidy = newTidier(rdb, log)
+	w.qwatch = newQueueWatch(rdb, c.Queues, c.DelayedCheckInterval, log)
 	if !c.NoMaintenance {
 		w.maint, err = scheduler.New(rdb, c.Maintenance)
 		if err != nil {
@@ -344,10 +343,12 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("worker: starting: %w", err)
 	}
 	w.tidy.start()
+	w.qwatch.start()
 	if w.maint != nil {
 		if err := w.maint.Start(base); err != nil {
 			w.srv.Shutdown()
 			w.tidy.stop()
+			w.qwatch.stop()
 			return fmt.Errorf("worker: starting maintenance: %w", err)
 		}
 	}
@@ -401,6 +402,7 @@ func (w *Worker) Stop() {
 		}
 		w.srv.Shutdown()
 		w.tidy.stop()
+		w.qwatch.stop()
 		w.log.Info("worker stopped")
 	})
 	<-w.stopped

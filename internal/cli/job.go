@@ -35,7 +35,7 @@ func (e *env) jobsClient(cmd *cobra.Command) (*jobs.Client, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := jobs.NewClient(rdb, cfg.Client.jobsConfig())
+	c, err := e.newJobsClient(rdb, cfg)
 	if err != nil {
 		_ = rdb.Close()
 		return nil, nil, err

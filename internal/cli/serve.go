@@ -63,7 +63,9 @@ The OpenAPI description is at /openapi.json.`,
 
 // startGateway starts the gateway on addr over rdb and tbl.
 func startGateway(ctx context.Context, rdb redis.UniversalClient, tbl *sessiontable.Table, cfg *Config, sc SessionConfig, addr string, log *slog.Logger) (*gateway.Server, error) {
-	jc, err := jobs.NewClient(rdb, cfg.Client.jobsConfig())
+	jcfg := cfg.Client.jobsConfig()
+	jcfg.MaxBacklog = sc.MaxBacklog
+	jc, err := jobs.NewClient(rdb, jcfg)
 	if err != nil {
 		return nil, err
 	}

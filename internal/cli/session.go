@@ -40,6 +40,10 @@ type SessionConfig struct {
 	// HotBacklog is the backlog from which a session is reported hot.
 	// Default 1000; negative: off.
 	HotBacklog int `mapstructure:"hot_backlog"`
+	// MaxBacklog caps the unfinished jobs of one session: a submit beyond
+	// it fails and writes nothing (submit --max-backlog overrides it).
+	// Default 0: no cap.
+	MaxBacklog int `mapstructure:"max_backlog"`
 }
 
 // sessionKeys are the keys of SessionConfig with their defaults.
@@ -51,6 +55,7 @@ var sessionKeys = map[string]any{
 	"session.max_file_size":     int64(1 << 20),
 	"session.max_session_bytes": int64(8 << 20),
 	"session.hot_backlog":       1000,
+	"session.max_backlog":       0,
 }
 
 // sessionConfig reads the session section, refusing unknown keys.
@@ -87,6 +92,8 @@ func (e *env) sessionConfig() (SessionConfig, error) {
 		return c, e.configError(fmt.Errorf("session.max_per_owner %d: must not be negative", c.MaxPerOwner))
 	case c.MaxFileSize <= 0 || c.MaxSessionBytes <= 0:
 		return c, e.configError(fmt.Errorf("session.max_file_size and session.max_session_bytes must be positive"))
+	case c.MaxBacklog < 0:
+		return c, e.configError(fmt.Errorf("session.max_backlog %d: must not be negative (0: no cap)", c.MaxBacklog))
 	case c.HotBacklog == 0:
 		return c, e.configError(fmt.Errorf("session.hot_backlog 0: give a positive threshold, or a negative one to turn detection off"))
 	}
@@ -152,7 +159,8 @@ change is written back when they succeed.`,
 	}
 	cmd.AddCommand(newSessionCreateCmd(e), newSessionEstablishCmd(e), newSessionGetCmd(e),
 		newSessionListCmd(e), newSessionParamCmd(e), newSessionFileCmd(e), newSessionCloseCmd(e),
-		newSessionHotCmd(e))
+		newSessionHotCmd(e), newSessionJobsCmd(e), newSessionPauseCmd(e, true), newSessionPauseCmd(e, false),
+		newSessionSkipCmd(e))
 	return cmd
 }
 

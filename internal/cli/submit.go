@@ -34,6 +34,7 @@ type submitFlags struct {
 	idempotency  string
 	policy       string
 	outOfSession bool
+	maxBacklog   int
 	wait         bool
 	waitTimeout  time.Duration
 }
@@ -67,6 +68,7 @@ succeeded.`,
 	fs.StringVarP(&f.payloadFile, "payload-file", "f", "", `read the payload from a file ("-": standard input)`)
 	fs.StringVarP(&f.queue, "queue", "q", jobs.DefaultQueue, "queue")
 	fs.IntVar(&f.maxRetry, "max-retry", jobs.DefaultMaxRetry, "retries after a failure")
+	fs.IntVar(&f.maxBacklog, "max-backlog", 0, "refuse the job when its session holds this many unfinished jobs (default session.max_backlog; 0: that)")
 	fs.DurationVar(&f.timeout, "timeout", jobs.DefaultTimeout, "time limit of one run")
 	fs.DurationVar(&f.processIn, "process-in", 0, "run no sooner than this from now (a session job holds its place)")
 	fs.StringVar(&f.idempotency, "idempotency-key", "", "submitting twice with the same key gives the same job")
@@ -112,7 +114,7 @@ func runSubmit(cmd *cobra.Command, e *env, f *submitFlags) error {
 	}
 	defer cn.close()
 	ctx, rdb := cn.ctx, cn.rdb
-	c, err := jobs.NewClient(rdb, cfg.Client.jobsConfig())
+	c, err := e.newJobsClient(rdb, cfg)
 	if err != nil {
 		return err
 	}
@@ -153,6 +155,12 @@ func (f *submitFlags) options(given func(string) bool) ([]jobs.Option, error) {
 	}
 	if f.outOfSession {
 		opts = append(opts, jobs.OutOfSession())
+	}
+	if given("max-backlog") {
+		if f.maxBacklog < 1 {
+			return nil, fmt.Errorf("invalid --max-backlog %d: must be 1 or more (omit it for session.max_backlog)", f.maxBacklog)
+		}
+		opts = append(opts, jobs.MaxBacklog(f.maxBacklog))
 	}
 	p := jobs.Policy(f.policy)
 	if p != jobs.PolicyBlock && p != jobs.PolicySkip {

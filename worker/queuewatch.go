@@ -1,0 +1,85 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// queueWatch keeps track of which of the worker's queues asynq has paused
+// (jobs.Client.PauseQueue), so that a slot never runs the next job of a
+// session inline out of a paused queue: such a job goes through its queue
+// instead, where asynq holds it until the queue is resumed. It looks every
+// interval; until its first look, every queue counts as open.
+type queueWatch struct {
+	rdb      redis.UniversalClient
+	log      *slog.Logger
+	queues   []string
+	interval time.Duration
+	open     atomic.Pointer[string] // ",q1,q2," of the queues not paused
+	quit     chan struct{}
+	done     chan struct{}
+}
+
+func newQueueWatch(rdb redis.UniversalClient, queues []string, interval time.Duration, log *slog.Logger) *queueWatch {
+	q := &queueWatch{rdb: rdb, log: log, queues: queues, interval: interval, quit: make(chan struct{}), done: make(chan struct{})}
+	all := "," + strings.Join(queues, ",") + ","
+	q.open.Store(&all)
+	return q
+}
+
+// openQueues is ",q1,q2," of the queues not paused, as the ledger's finish
+// takes them.
+func (q *queueWatch) openQueues() string { return *q.open.Load() }
+
+// pausedKey is asynq's marker of a paused queue.
+func pausedKey(queue string) string { return "asynq:{" + queue + "}:paused" }
+
+func (q *queueWatch) look(ctx context.Context) {
+	p := q.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(q.queues))
+	for i, name := range q.queues {
+		cmds[i] = p.Exists(ctx, pausedKey(name))
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		q.log.Debug("looking at queue pauses", "err", err)
+		return // keep what was known
+	}
+	var b strings.Builder
+	b.WriteByte(',')
+	for i, name := range q.queues {
+		if cmds[i].Val() == 0 {
+			b.WriteString(name)
+			b.WriteByte(',')
+		}
+	}
+	s := b.String()
+	q.open.Store(&s)
+}
+
+func (q *queueWatch) start() {
+	go func() {
+		defer close(q.done)
+		t := time.NewTicker(q.interval)
+		defer t.Stop()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), q.interval)
+			q.look(ctx)
+			cancel()
+			select {
+			case <-q.quit:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (q *queueWatch) stop() {
+	close(q.quit)
+	<-q.done
+}
