@@ -428,6 +428,7 @@ func infoFromRecord(id string, m map[string]string) *Info {
 		Attempts: int(n("att")), MaxRetry: int(n("maxr")), LastError: m["err"],
 		Payload: []byte(m["payload"]), Created: t("ct"), Started: t("st"), Finished: t("ft"),
 		FencingTok: n("tok"), OutOfSession: m["oos"] == "1", Worker: m["wid"],
+		Progress: decodeProgress(m["prog"]),
 	}
 	if r, ok := m["res"]; ok {
 		in.Result = []byte(r)
@@ -499,7 +500,11 @@ func (c *Client) getPlain(ctx context.Context, id string) (*Info, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading job %s in queue %s: %w", id, q, err)
 		}
-		return plainInfo(ti), nil
+		in := plainInfo(ti)
+		if v, err := c.rdb.Get(ctx, keys.Progress(id)).Result(); err == nil {
+			in.Progress = decodeProgress(v)
+		}
+		return in, nil
 	}
 	return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
 }

@@ -266,7 +266,8 @@ func (r *reconciler) session(ctx context.Context, snap ledger.Snapshot) (time.Ti
 }
 
 // taskAlive reports whether asynq holds a task for the head's dispatch that
-// will still be delivered.
+// will still be delivered to a live worker. It is asked only of a head that
+// is still pending DispatchGrace after its dispatch.
 func (r *reconciler) taskAlive(snap ledger.Snapshot) (bool, error) {
 	var gen int64
 	if _, err := fmt.Sscan(snap.Gen, &gen); err != nil {
@@ -279,7 +280,18 @@ func (r *reconciler) taskAlive(snap ledger.Snapshot) (bool, error) {
 	case err != nil:
 		return false, fmt.Errorf("looking up task of job %s: %w", snap.Head, err)
 	}
-	return ti.State != asynq.TaskStateArchived && ti.State != asynq.TaskStateCompleted, nil
+	switch ti.State {
+	case asynq.TaskStateArchived, asynq.TaskStateCompleted:
+		return false, nil
+	case asynq.TaskStateActive:
+		// A worker took the task but has not acquired the head for
+		// DispatchGrace (acquire follows the dequeue at once): it died
+		// between the two. asynq would give the task back only when its
+		// own 30s task lease ran out; a new dispatch does it now, and the
+		// old task, should its worker wake, is dropped as stale.
+		return false, nil
+	}
+	return true, nil
 }
 
 // fullScan walks the keyspace for every session with unfinished jobs and

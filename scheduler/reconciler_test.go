@@ -192,3 +192,35 @@ func TestLeaderTermRule(t *testing.T) {
 	_, err := scheduler.New(rdb, scheduler.Config{Interval: 100 * time.Millisecond})
 	require.NoError(t, err)
 }
+
+// A head whose asynq task a worker took but never acquired (the worker died
+// between its dequeue and its acquire) is dispatched again after the
+// dispatch grace, without waiting for asynq's own task lease.
+func TestTaskTakenByADeadWorkerIsRedispatched(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	jc, err := jobs.NewClient(rdb, jobs.ClientConfig{})
+	require.NoError(t, err)
+	sub, err := jc.Submit(ctx, "t", nil, jobs.Session("taken"))
+	require.NoError(t, err)
+	// The dequeue of a worker that then dies: the task moves to asynq's
+	// active list, and nothing acquires the head.
+	taskID := ledger.TaskID(sub.ID, 1)
+	require.NoError(t, rdb.LRem(ctx, "asynq:{default}:pending", 0, taskID).Err())
+	require.NoError(t, rdb.LPush(ctx, "asynq:{default}:active", taskID).Err())
+	require.NoError(t, rdb.HSet(ctx, "asynq:{default}:t:"+taskID, "state", "active").Err())
+	require.NoError(t, rdb.ZAdd(ctx, keys.DueOf("taken"), redis.Z{Score: 1, Member: "taken"}).Err())
+	s := newScheduler(t, rdb, scheduler.Config{DispatchGrace: time.Millisecond, FullScanEvery: -1})
+	require.Eventually(t, func() bool {
+		rep, err := s.Reconcile(ctx)
+		require.NoError(t, err)
+		return rep.Repaired == 1
+	}, 5*time.Second, 10*time.Millisecond)
+	in, err := jc.Get(ctx, sub.ID)
+	require.NoError(t, err)
+	require.Equal(t, jobs.StatePending, in.State)
+	n, err := rdb.LLen(ctx, "asynq:{default}:pending").Result()
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n, "a new task waits in the queue")
+}

@@ -176,6 +176,11 @@ func CheckExecDir(dir string) error {
 	return nil
 }
 
+// EnvProgressFD names, in an exec command's environment, the file
+// descriptor (3) on which the command may write progress lines: "progress
+// DONE/TOTAL message" (see Progress and ParseProgressLine).
+const EnvProgressFD = "SESSIONQ_PROGRESS_FD"
+
 type execHandler struct {
 	args      []string
 	opts      ExecOptions
@@ -195,8 +200,26 @@ func (h *execHandler) Process(ctx context.Context, job *Job) error {
 	// the last), so the attachment cannot overwrite the job's identity.
 	cmd.Env = append(append(inheritedEnv(), job.env...), jobEnv(job)...)
 	cmd.WaitDelay = h.waitDelay
-
-	err := runCommand(cmd)
+	// Progress: lines "progress DONE/TOTAL message" on file descriptor 3.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("exec %s: progress pipe: %w", name, err)
+	}
+	cmd.ExtraFiles = []*os.File{pw}
+	cmd.Env = append(cmd.Env, EnvProgressFD+"=3")
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		readProgress(ctx, pr, job)
+	}()
+	err = runCommand(cmd)
+	_ = pw.Close() // the command's copy closes as it exits; the reader then ends
+	select {
+	case <-progressDone:
+	case <-time.After(h.waitDelay):
+		// A process the command left running keeps the pipe open.
+	}
+	_ = pr.Close()
 	var se *startError
 	switch {
 	case err == nil:

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"errors"
+
+	"github.com/sessionq/sessionq/jobs"
 )
 
 // ErrSkipRetry makes a failure final when a handler's error wraps it: the
@@ -52,6 +54,8 @@ type Job struct {
 	// env is extra environment (KEY=VALUE) for an exec handler, from the
 	// session attachment (Attachment.Env); set by the worker.
 	env []string
+	// progress records the run's progress (Progress); set by the worker.
+	progress func(context.Context, jobs.Progress) error
 }
 
 // SetResult records the job's result, kept (up to the worker's

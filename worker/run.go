@@ -48,6 +48,7 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 	n, _ := asynq.GetRetryCount(ctx)
 	m, _ := asynq.GetMaxRetry(ctx)
 	job := &Job{ID: id, Type: t.Type(), Payload: t.Payload(), Queue: q, Attempt: n + 1, MaxRetry: m}
+	job.progress = w.progressWriter(job, w.cfg.Retention+time.Hour)
 	res, err := w.execute(ctx, job)
 	switch {
 	case err == nil:
@@ -277,6 +278,7 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 		AppID: rj.AppID, Active: rj.Active, Seq: rj.Seq, Backlog: rj.Backlog, Attempt: int(rj.Attempt),
 		MaxRetry: int(rj.MaxRetry), FencingToken: rj.Token, OutOfSession: rj.OutOfSess,
 	}
+	job.progress = w.progressWriter(job, 0)
 	if rj.Committed > 0 {
 		// An earlier run wrote its session changes and result back, then
 		// its worker died or stalled before it finished: the job is done.

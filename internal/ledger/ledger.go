@@ -50,6 +50,8 @@ var (
 	pauseLua string
 	//go:embed lua/requeue.lua
 	requeueLua string
+	//go:embed lua/progress.lua
+	progressLua string
 
 	submitScript     = script(submitLua)
 	acquireScript    = script(acquireLua)
@@ -62,6 +64,7 @@ var (
 	dueScript        = redis.NewScript(dueLua)
 	pauseScript      = script(pauseLua)
 	requeueScript    = script(requeueLua)
+	progressScript   = redis.NewScript(progressLua)
 )
 
 // script builds a ledger script: its file, after the shared pieces of
@@ -538,6 +541,16 @@ func snapshot(s string, v []any) (Snapshot, error) {
 		State: str(v[6]), Gen: str(v[7]), Dispatch: ms(num(v[8])), Queue: str(v[9]), At: ms(num(v[10])),
 		Paused: str(v[11]) != "",
 	}, nil
+}
+
+// Progress records the progress value v (JSON) of running job id of session
+// s held with token; false when the token is not current (nothing written).
+func (l *Ledger) Progress(ctx context.Context, s, id string, token int64, v []byte) (bool, error) {
+	n, err := progressScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Job(s, id)}, id, token, v).Int()
+	if err != nil {
+		return false, fmt.Errorf("running progress script: %w", err)
+	}
+	return n == 1, nil
 }
 
 // RequeueResult is the outcome of Requeue.
