@@ -19,6 +19,10 @@ test: ## run every test with the race detector against a real Redis
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
+.PHONY: chaos
+chaos: ## run the fault-injection scenarios (kill, pause, cut, restart, soak; ~15 min; CHAOS_RUN=regexp picks some)
+	SESSIONQ_CHAOS=1 $(GO) test -count=1 -v -timeout 60m -run '$(or $(CHAOS_RUN),.)' ./internal/chaos/
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	@$(GO) list -f '{{.ImportPath}}' ./... | while read p; do \

@@ -93,8 +93,9 @@ func ReadRuns(path string, until time.Time) ([]Run, error) {
 // runSet assembles runs from lines; a run is keyed by its pid and start
 // ticks, which no other process shares.
 type runSet struct {
-	runs []Run
-	open map[string]int // key -> index of a run with no end yet
+	runs   []Run
+	open   map[string]int // key -> index of a run with no end line yet
+	reaped map[string]int // key -> index of a run seen gone without one
 }
 
 func key(r Run) string { return strconv.Itoa(r.PID) + "/" + r.ticks }
@@ -103,7 +104,7 @@ func key(r Run) string { return strconv.Itoa(r.PID) + "/" + r.ticks }
 // error: callers pass only complete lines).
 func (s *runSet) add(b []byte) error {
 	if s.open == nil {
-		s.open = map[string]int{}
+		s.open, s.reaped = map[string]int{}, map[string]int{}
 	}
 	for _, raw := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
 		if raw == "" {
@@ -123,9 +124,14 @@ func (s *runSet) add(b []byte) error {
 		}
 		i, ok := s.open[k]
 		if !ok {
-			return fmt.Errorf("chaos: record line %q: an end without its start", raw)
+			// Seen gone between the read of its start line and the read of
+			// its end line: it wrote the end line, then exited.
+			if i, ok = s.reaped[k]; !ok {
+				return fmt.Errorf("chaos: record line %q: an end without its start", raw)
+			}
 		}
 		delete(s.open, k)
+		delete(s.reaped, k)
 		s.runs[i].End, s.runs[i].Completed = l.at, true
 	}
 	return nil
@@ -137,6 +143,7 @@ func (s *runSet) reap(now time.Time) {
 		if !s.runs[i].Alive() {
 			s.runs[i].End = now
 			delete(s.open, k)
+			s.reaped[k] = i
 		}
 	}
 }
