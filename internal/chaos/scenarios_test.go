@@ -50,8 +50,8 @@ func TestKillStorm(t *testing.T) {
 }
 
 // Redis (AOF on, appendfsync always) is killed with kill -9 and restarted
-// on the same port and directory, twice, while two workers run and three
-// submitters submit.
+// on the same port and directory, twice (down 1 s, then 3 s: longer than
+// the lease), while two workers run and three submitters submit.
 func TestRedisRestart(t *testing.T) {
 	scenario(t)
 	srv := redistest.Spawn(t, redistest.SpawnOptions{AppendOnly: true})
@@ -61,17 +61,19 @@ func TestRedisRestart(t *testing.T) {
 		f.worker("")
 	}
 	l := submit(t, srv.URL(), loadSpec{submitters: 3, sessions: 16, every: 100 * time.Millisecond, payload: "100ms"})
-	const restarts = 2
+	// Down shorter than the lease, then longer: the second outage makes
+	// every running job lose its lease.
+	downs := []time.Duration{time.Second, 3 * time.Second}
 	time.Sleep(5 * time.Second)
-	for range restarts {
+	for _, down := range downs {
 		require.NoError(t, srv.Kill())
-		time.Sleep(time.Second)
+		time.Sleep(down)
 		require.NoError(t, srv.Restart())
 		time.Sleep(5 * time.Second)
 	}
 	l.stop()
 	states := settle(t, rdb, f.watch, l.acked(), settleWithin)
-	report(t, "redis-restart", f, l, states, fmt.Sprintf("restarts=%d down=1s lease=2s", restarts))
+	report(t, "redis-restart", f, l, states, fmt.Sprintf("restarts=%d down=%v lease=2s", len(downs), downs))
 }
 
 // One of three workers reaches Redis through a proxy that is cut for 30 s
