@@ -96,7 +96,7 @@ type loadSpec struct {
 	submitters int
 	sessions   int           // session IDs chaos-0 .. chaos-(n-1)
 	every      time.Duration // pause between two submits of one submitter
-	payload    string        // jobrec sleep, e.g. "100ms"
+	payloads   []string      // jobrec sleeps, e.g. "100ms", one picked at random per job
 }
 
 // submit starts the submitters on the Redis at url.
@@ -117,7 +117,8 @@ func submit(t *testing.T, url string, spec loadSpec) *load {
 			for {
 				s := fmt.Sprintf("chaos-%d", r.IntN(spec.sessions))
 				sctx, c2 := context.WithTimeout(ctx, 5*time.Second)
-				sub, err := c.Submit(sctx, "chaos", []byte(spec.payload), jobs.Session(s), jobs.MaxRetry(25))
+				payload := spec.payloads[r.IntN(len(spec.payloads))]
+				sub, err := c.Submit(sctx, "chaos", []byte(payload), jobs.Session(s), jobs.MaxRetry(25))
 				c2()
 				l.mu.Lock()
 				if err == nil {

@@ -37,7 +37,7 @@ func TestKillStorm(t *testing.T) {
 	for range 3 {
 		f.worker("")
 	}
-	l := submit(t, url, loadSpec{submitters: 4, sessions: 24, every: 100 * time.Millisecond, payload: "100ms"})
+	l := submit(t, url, loadSpec{submitters: 4, sessions: 24, every: 100 * time.Millisecond, payloads: []string{"100ms"}})
 	r := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	const kills = 20
 	for range kills {
@@ -60,7 +60,7 @@ func TestRedisRestart(t *testing.T) {
 	for range 2 {
 		f.worker("")
 	}
-	l := submit(t, srv.URL(), loadSpec{submitters: 3, sessions: 16, every: 100 * time.Millisecond, payload: "100ms"})
+	l := submit(t, srv.URL(), loadSpec{submitters: 3, sessions: 16, every: 100 * time.Millisecond, payloads: []string{"100ms"}})
 	// Down shorter than the lease, then longer: the second outage makes
 	// every running job lose its lease.
 	downs := []time.Duration{time.Second, 3 * time.Second}
@@ -77,7 +77,8 @@ func TestRedisRestart(t *testing.T) {
 }
 
 // One of three workers reaches Redis through a proxy that is cut for 30 s
-// while the worker runs session jobs of 1 s, then healed. Two ways to cut:
+// while the worker runs session jobs (half of 300 ms, half of 5 s: longer
+// than the 3 s lease), then healed. Two ways to cut:
 // blackhole (connections stay open, no byte passes: calls hang until their
 // timeouts) and reset (every connection closed, new ones refused). The
 // figure that matters is overlaps: no two runs of one session alive at
@@ -99,7 +100,7 @@ func TestPartition(t *testing.T) {
 			cutOff := f.worker(u.String())
 			f.worker("")
 			f.worker("")
-			l := submit(t, dbURL, loadSpec{submitters: 3, sessions: 12, every: 300 * time.Millisecond, payload: "1s"})
+			l := submit(t, dbURL, loadSpec{submitters: 3, sessions: 12, every: time.Second, payloads: []string{"300ms", "5s"}})
 			time.Sleep(5 * time.Second)
 			waitFor(t, 20*time.Second, "the cut-off worker runs a session job", func() bool {
 				return len(aliveOn(t, f.watch, cutOff.Pid())) > 0
@@ -140,7 +141,7 @@ func TestPausedWorker(t *testing.T) {
 	for range 3 {
 		f.worker("")
 	}
-	l := submit(t, url, loadSpec{submitters: 3, sessions: 12, every: 100 * time.Millisecond, payload: "300ms"})
+	l := submit(t, url, loadSpec{submitters: 3, sessions: 12, every: 100 * time.Millisecond, payloads: []string{"300ms"}})
 	r := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
 	const pauses, paused = 5, lease + 1500*time.Millisecond
 	for range pauses {
