@@ -10,9 +10,12 @@ import (
 )
 
 type metrics struct {
-	repairs *prometheus.CounterVec
-	pending prometheus.Gauge
-	leader  prometheus.Gauge
+	repairs     *prometheus.CounterVec
+	errors      prometheus.Counter
+	reindexed   prometheus.Counter
+	passSeconds prometheus.Histogram
+	pending     prometheus.Gauge
+	leader      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -20,14 +23,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sessionq_reconciler_repairs_total", Help: "Stuck sessions repaired, by reason (lease_expired, task_missing, no_lease).",
 		}, []string{"reason"}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionq_reconciler_errors_total", Help: "Sessions the reconciler could not look at or repair (tried again later).",
+		}),
+		reindexed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionq_reconciler_reindexed_total", Help: "Sessions a full scan found missing from the repair index (expected 0).",
+		}),
+		passSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sessionq_reconciler_pass_seconds", Help: "Time one reconciler pass took.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
+		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sessionq_sessions_pending", Help: "Sessions with unfinished jobs, at the last reconciler pass.",
+			Name: "sessionq_sessions_pending", Help: "Sessions in the repair index (with unfinished jobs), at the last reconciler pass.",
 		}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sessionq_scheduler_leader", Help: "1 when this scheduler leads.",
+			Name: "sessionq_scheduler_leader", Help: "1 when this process leads the maintenance (repair, sweep).",
 		}),
 	}
-	if err := promreg.Register(reg, m.repairs, m.pending, m.leader); err != nil {
+	if err := promreg.Register(reg, m.repairs, m.errors, m.reindexed, m.passSeconds, m.pending, m.leader); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	return m, nil

@@ -18,9 +18,18 @@ import (
 
 // Report is what one reconciler pass saw and did.
 type Report struct {
-	Sessions int // sessions with unfinished jobs
-	Repaired int // sessions whose head job was dispatched again
+	Looked   int  // due sessions looked at
+	Repaired int  // sessions whose head job was dispatched again
+	Errors   int  // sessions that could not be looked at or repaired (tried again later)
+	More     bool // the pass stopped at PassLimit or PassBudget with more due
+	Indexed  int  // sessions in the repair index (with unfinished work, about)
+	// Reindexed counts sessions a full scan found missing from the repair
+	// index (expected 0; more means index writes were lost).
+	Reindexed int
 }
+
+// inspectBatch is how many sessions one pipeline inspects.
+const inspectBatch = 200
 
 // reconciler finds sessions that cannot move on by themselves and
 // dispatches their head job again:
@@ -31,8 +40,11 @@ type Report struct {
 //   - the head is parked or running with no lease (never expected; repaired
 //     all the same).
 //
-// Repairs are compare-and-set: a session that moved since it was inspected
-// is left alone.
+// It looks only at sessions due in the repair index, and after each look
+// moves the session's entry to when it should look again, or removes it
+// when the session has nothing left. Repairs and index changes are
+// compare-and-set: a session that moved since it was inspected is left
+// alone, so two leaders overlapping around a lost term do no harm.
 type reconciler struct {
 	rdb  redis.UniversalClient
 	led  *ledger.Ledger
@@ -41,87 +53,212 @@ type reconciler struct {
 	cfg  *Config
 	log  *slog.Logger
 	m    *metrics
+	now  func() time.Time
+
+	shard    int       // first shard of the next pass, for fairness
+	lastFull time.Time // last full scan
 }
 
-// pass runs one reconciliation over every session with unfinished jobs.
+// pass runs one reconciliation over the sessions that are due.
 func (r *reconciler) pass(ctx context.Context) (Report, error) {
 	var rep Report
-	scan := func(ctx context.Context, c redis.Cmdable) error {
-		it := c.Scan(ctx, 0, keys.PendingPattern, int64(r.cfg.ScanCount)).Iterator()
-		for it.Next(ctx) {
-			s, ok := keys.SessionFromPending(it.Val())
-			if !ok {
-				continue
-			}
-			rep.Sessions++
-			fixed, err := r.session(ctx, s)
-			if err != nil {
-				return err
-			}
-			if fixed {
-				rep.Repaired++
-			}
-		}
-		return it.Err()
-	}
+	start := r.now()
+	deadline := start.Add(r.cfg.PassBudget)
 	// Dead-letter index entries outlive the records they point to by at
 	// most DeadRetention.
-	cut := strconv.FormatInt(time.Now().Add(-r.cfg.DeadRetention).UnixMilli(), 10)
+	cut := strconv.FormatInt(start.Add(-r.cfg.DeadRetention).UnixMilli(), 10)
 	if err := r.rdb.ZRemRangeByScore(ctx, keys.Dead, "-inf", "("+cut).Err(); err != nil {
 		return rep, fmt.Errorf("trimming dead-letter index: %w", err)
 	}
-	var err error
-	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, r.rdb)
+	left := r.cfg.PassLimit
+	var firstErr error
+	for i := 0; i < keys.DueShards; i++ {
+		n := (r.shard + i) % keys.DueShards
+		for left > 0 {
+			if r.now().After(deadline) || ctx.Err() != nil {
+				rep.More = true
+				break
+			}
+			es, err := r.led.Due(ctx, n, r.now(), min(left, inspectBatch))
+			if err != nil {
+				rep.Errors++
+				firstErr = firstOf(firstErr, err)
+				break
+			}
+			if len(es) == 0 {
+				break
+			}
+			r.batch(ctx, n, es, &rep)
+			left -= len(es)
+			if len(es) < inspectBatch {
+				break
+			}
+		}
+		if left == 0 {
+			rep.More = true
+		}
 	}
-	if err != nil {
-		return rep, fmt.Errorf("reconciling: %w", err)
+	r.shard = (r.shard + 1) % keys.DueShards
+	if r.cfg.FullScanEvery > 0 && r.now().Sub(r.lastFull) >= r.cfg.FullScanEvery {
+		found, err := r.fullScan(ctx)
+		if err != nil {
+			firstErr = firstOf(firstErr, err)
+		} else {
+			r.lastFull = r.now()
+		}
+		rep.Reindexed = found
+		if found > 0 {
+			r.m.reindexed.Add(float64(found))
+			r.log.Warn("full scan found sessions missing from the repair index", "sessions", found)
+		}
+	}
+	p := r.rdb.Pipeline()
+	cards := make([]*redis.IntCmd, keys.DueShards)
+	for n := range cards {
+		cards[n] = p.ZCard(ctx, keys.Due(n))
+	}
+	if _, err := p.Exec(ctx); err == nil {
+		for _, c := range cards {
+			rep.Indexed += int(c.Val())
+		}
+	}
+	if firstErr != nil {
+		return rep, fmt.Errorf("reconciling: %w", firstErr)
 	}
 	return rep, nil
 }
 
-// session repairs session s if it is stuck, and reports whether it did.
-func (r *reconciler) session(ctx context.Context, s string) (bool, error) {
-	snap, err := r.led.Inspect(ctx, s)
-	if err != nil {
-		return false, err
+func firstOf(first, err error) error {
+	if first != nil {
+		return first
 	}
+	return err
+}
+
+// batch looks at the due entries es of shard n.
+func (r *reconciler) batch(ctx context.Context, n int, es []ledger.DueEntry, rep *Report) {
+	ss := make([]string, len(es))
+	for i, e := range es {
+		ss[i] = e.Session
+	}
+	snaps, errs := r.led.InspectMany(ctx, ss)
+	var (
+		gone   []ledger.DueEntry
+		move   []ledger.DueEntry
+		moveAt []time.Time
+	)
+	for i, e := range es {
+		rep.Looked++
+		var next time.Time
+		var err error
+		if errs[i] != nil {
+			err = errs[i]
+		} else {
+			var fixed bool
+			next, fixed, err = r.session(ctx, snaps[i])
+			if fixed {
+				rep.Repaired++
+			}
+		}
+		if err != nil {
+			rep.Errors++
+			r.m.errors.Inc()
+			r.log.Error("reconciling session; trying again later", "session", e.Session, "err", err)
+			next = r.now().Add(r.cfg.DispatchGrace)
+		}
+		if next.IsZero() {
+			gone = append(gone, e)
+		} else {
+			move, moveAt = append(move, e), append(moveAt, next)
+		}
+	}
+	if _, err := r.led.DueMove(ctx, n, move, moveAt); err != nil {
+		rep.Errors++
+		r.log.Error("rescheduling sessions in the repair index", "err", err)
+	}
+	removed, err := r.led.DueRemove(ctx, n, gone)
+	if err != nil {
+		rep.Errors++
+		r.log.Error("removing sessions from the repair index", "err", err)
+		return
+	}
+	// A session seen empty may have had a job submitted since: its submit
+	// changed the entry's score (so it was not removed) unless it came
+	// after the removal. Look once more, and put back those with work.
+	if len(removed) == 0 {
+		return
+	}
+	p := r.rdb.Pipeline()
+	ex := make([]*redis.IntCmd, len(removed))
+	for i, s := range removed {
+		ex[i] = p.Exists(ctx, keys.Pending(s))
+	}
+	_, _ = p.Exec(ctx)
+	for i, s := range removed {
+		if ex[i].Err() != nil || ex[i].Val() > 0 {
+			if err := r.led.DueAdd(ctx, s, r.now()); err != nil {
+				rep.Errors++
+				r.log.Error("putting a session back in the repair index", "session", s, "err", err)
+			}
+		}
+	}
+}
+
+// session repairs the session of snap if it is stuck. It returns when to
+// look at it again (by this process's clock), or the zero time when it has
+// nothing left to run, and whether it repaired it.
+func (r *reconciler) session(ctx context.Context, snap ledger.Snapshot) (time.Time, bool, error) {
+	now := r.now()
+	// at converts a Redis server time to this process's clock.
+	at := func(t time.Time) time.Time { return now.Add(t.Sub(snap.Now)) }
 	if snap.Head == "" {
-		return false, nil
+		return time.Time{}, false, nil
 	}
 	why := ""
 	switch {
 	case snap.LockJob != "" && snap.LockUntil.After(snap.Now):
-		return false, nil // running under a live lease
+		return at(snap.LockUntil), false, nil // running under a live lease
 	case snap.LockJob != "":
 		why = "lease expired"
 	case snap.State == ledger.StatePending || snap.State == ledger.StateRetrying:
-		if snap.Now.Sub(snap.Dispatch) < r.cfg.DispatchGrace {
-			return false, nil
+		due := snap.Dispatch
+		if snap.At.After(due) {
+			due = snap.At
+		}
+		due = due.Add(r.cfg.DispatchGrace)
+		if snap.Now.Before(due) {
+			return at(due), false, nil
 		}
 		alive, err := r.taskAlive(snap)
-		if err != nil || alive {
-			return false, err
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		if alive {
+			// Waiting in its queue: look again later, less often the
+			// longer it waits.
+			wait := min(max(r.cfg.DispatchGrace, snap.Now.Sub(snap.Dispatch)/4), time.Minute)
+			return now.Add(wait), false, nil
 		}
 		why = "asynq task missing"
 	default:
 		why = "head " + snap.State + " without a lease"
 	}
 	verdict, t, err := r.led.Redispatch(ctx, snap)
-	if err != nil || t == nil {
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if t == nil {
 		if verdict == ledger.Gone {
-			r.log.Warn("dropped a head job with no record", "session", s, "job", snap.Head)
+			r.log.Warn("dropped a head job with no record", "session", snap.Session, "job", snap.Head)
 		}
-		return false, err
+		return now, false, nil // it moved: look again at once
 	}
 	if err := dispatch.Enqueue(ctx, r.aq, t); err != nil {
-		return false, err
+		return time.Time{}, false, err
 	}
 	r.m.repairs.WithLabelValues(reason(why)).Inc()
-	r.log.Warn("repaired stuck session", "session", s, "job", t.ID, "gen", t.Gen, "why", why)
-	return true, nil
+	r.log.Warn("repaired stuck session", "session", snap.Session, "job", t.ID, "gen", t.Gen, "why", why)
+	return now.Add(r.cfg.DispatchGrace), true, nil
 }
 
 // taskAlive reports whether asynq holds a task for the head's dispatch that
@@ -139,4 +276,45 @@ func (r *reconciler) taskAlive(snap ledger.Snapshot) (bool, error) {
 		return false, fmt.Errorf("looking up task of job %s: %w", snap.Head, err)
 	}
 	return ti.State != asynq.TaskStateArchived && ti.State != asynq.TaskStateCompleted, nil
+}
+
+// fullScan walks the keyspace for every session with unfinished jobs and
+// puts those missing from the repair index back, due now. It is the safety
+// net of the index, run every FullScanEvery.
+func (r *reconciler) fullScan(ctx context.Context) (int, error) {
+	found := 0
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		it := c.Scan(ctx, 0, keys.PendingPattern, int64(r.cfg.ScanCount)).Iterator()
+		var batch []string
+		flush := func() error {
+			n, err := r.led.DueMissing(ctx, batch, r.now())
+			found += n
+			batch = batch[:0]
+			return err
+		}
+		for it.Next(ctx) {
+			if s, ok := keys.SessionFromPending(it.Val()); ok {
+				batch = append(batch, s)
+			}
+			if len(batch) >= inspectBatch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := it.Err(); err != nil {
+			return err
+		}
+		return flush()
+	}
+	var err error
+	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, r.rdb)
+	}
+	if err != nil {
+		return found, fmt.Errorf("full scan: %w", err)
+	}
+	return found, nil
 }

@@ -1,13 +1,33 @@
-// Package scheduler runs sessionq's singleton background work under a
-// leadership lease, so that any number of schedulers may run and exactly one
+// Package scheduler runs sessionq's singleton maintenance under a
+// leadership lease, so that any number of candidates may run and exactly one
 // works at a time: the reconciler, which repairs sessions that cannot move on
 // by themselves, and any extra periodic tasks (such as the session table's
-// expiry sweep).
+// expiry sweep). Every worker is a candidate (worker.Config), so a fleet of
+// workers needs no other process; `sessionq scheduler` runs a candidate on
+// its own, for fleets that want one.
+//
+// The reconciler reads the repair index (internal/keys/repair.go): the
+// sessions with unfinished work, each due when something could have gone
+// wrong with it (its lease runs out, its dispatch is DispatchGrace old). A
+// pass looks only at entries that are due, at most PassLimit of them and
+// for PassBudget at most, so its cost grows with the sessions that need a
+// look, not with the sessions in Redis. A full SCAN of the keyspace puts
+// back any session the index misses, every FullScanEvery (minutes).
 //
 // Repair time is bounded: a session whose lease holder died is repaired
 // within Lease (the worker's lease) + Interval; one whose dispatch was lost
-// within DispatchGrace + Interval; add up to LeaderTerm when the leading
-// scheduler itself died.
+// within DispatchGrace + Interval; add up to LeaderTerm when the leader
+// itself died. A pass that stops at its limit leaves the rest due for the
+// next one.
+//
+// # Leadership
+//
+// The leader claims its lease before each pass and again before the tasks,
+// so claims are never more than max(Interval, PassBudget, the tasks' own
+// time) apart; LeaderTerm must be at least twice Interval and PassBudget,
+// and defaults to 3*Interval + PassBudget, so that leadership cannot lapse
+// between two claims of a live leader. A leader that dies is replaced
+// within LeaderTerm.
 package scheduler
 
 import (
@@ -16,6 +36,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -27,18 +48,42 @@ import (
 	"github.com/sessionq/sessionq/internal/ledger"
 )
 
+// Defaults of Config.
+const (
+	DefaultName          = "maintenance"
+	DefaultInterval      = 2 * time.Second
+	DefaultDispatchGrace = ledger.DispatchGrace
+	DefaultPassLimit     = 5000
+	DefaultFullScanEvery = 5 * time.Minute
+	DefaultDeadRetention = 7 * 24 * time.Hour
+)
+
 // Config configures a Scheduler. Zero values take the defaults named.
 type Config struct {
 	// ID names this scheduler as a leadership candidate. Default host-pid-random.
 	ID string
+	// Name is the leadership every candidate of one fleet shares: workers
+	// and `sessionq scheduler` processes elect one leader among them.
+	// Default DefaultName ("maintenance").
+	Name string
 	// Interval is the time between reconciler passes. Default 2s.
 	Interval time.Duration
 	// DispatchGrace is how long a dispatched job may lack an asynq task
-	// before it is dispatched again. Default 5s.
+	// before it is dispatched again. Default 5s (ledger.DispatchGrace).
 	DispatchGrace time.Duration
-	// LeaderTerm is the leadership lease. Default 15s.
+	// LeaderTerm is the leadership lease: at least 2*Interval and
+	// 2*PassBudget. Default 3*Interval + PassBudget.
 	LeaderTerm time.Duration
-	// ScanCount is the SCAN batch size. Default 1000.
+	// PassLimit is the most sessions one pass looks at. Default 5000.
+	PassLimit int
+	// PassBudget is the most time one pass takes; what is left stays due
+	// for the next. Default Interval/2.
+	PassBudget time.Duration
+	// FullScanEvery is the time between full scans of the keyspace that put
+	// back into the repair index any session it misses (a safety net: an
+	// index write lost with its Redis node). Negative: never. Default 5m.
+	FullScanEvery time.Duration
+	// ScanCount is the SCAN batch size of the full scan. Default 1000.
 	ScanCount int
 	// DeadRetention is how long an entry stays in the dead-letter index of
 	// session jobs. Default 7 days.
@@ -52,7 +97,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// Task is periodic singleton work run by the leading scheduler.
+// Task is periodic singleton work run by the leader. Run should bound its
+// own time (well under LeaderTerm).
 type Task struct {
 	Name string
 	Run  func(ctx context.Context) error
@@ -62,20 +108,32 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ID == "" {
 		c.ID = ident.New()
 	}
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
 	if c.Interval == 0 {
-		c.Interval = 2 * time.Second
+		c.Interval = DefaultInterval
 	}
 	if c.DispatchGrace == 0 {
-		c.DispatchGrace = 5 * time.Second
+		c.DispatchGrace = DefaultDispatchGrace
+	}
+	if c.PassLimit == 0 {
+		c.PassLimit = DefaultPassLimit
+	}
+	if c.PassBudget == 0 {
+		c.PassBudget = c.Interval / 2
 	}
 	if c.LeaderTerm == 0 {
-		c.LeaderTerm = 15 * time.Second
+		c.LeaderTerm = 3*c.Interval + c.PassBudget
+	}
+	if c.FullScanEvery == 0 {
+		c.FullScanEvery = DefaultFullScanEvery
 	}
 	if c.ScanCount == 0 {
 		c.ScanCount = 1000
 	}
 	if c.DeadRetention == 0 {
-		c.DeadRetention = 7 * 24 * time.Hour
+		c.DeadRetention = DefaultDeadRetention
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -85,12 +143,28 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("scheduler: interval %s shorter than 10ms", c.Interval)
 	case c.DispatchGrace < 0:
 		return c, fmt.Errorf("scheduler: dispatch grace %s is negative", c.DispatchGrace)
-	case c.LeaderTerm < 3*c.Interval && c.LeaderTerm < time.Second:
-		return c, fmt.Errorf("scheduler: leader term %s too short for interval %s", c.LeaderTerm, c.Interval)
+	case c.PassLimit < 1:
+		return c, fmt.Errorf("scheduler: pass limit %d below 1", c.PassLimit)
+	case c.PassBudget < time.Millisecond:
+		return c, fmt.Errorf("scheduler: pass budget %s shorter than 1ms", c.PassBudget)
+	case c.LeaderTerm < 2*c.Interval || c.LeaderTerm < 2*c.PassBudget:
+		return c, fmt.Errorf("scheduler: leader term %s too short: it must be at least twice the interval (%s) and the pass budget (%s), or leadership lapses between claims", c.LeaderTerm, c.Interval, c.PassBudget)
 	case c.ScanCount < 1:
 		return c, fmt.Errorf("scheduler: scan count %d below 1", c.ScanCount)
 	}
+	if err := validateName(c.Name); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+func validateName(n string) error {
+	for i := 0; i < len(n); i++ {
+		if c := n[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("scheduler: name %q: only a-z, 0-9, - and _", n)
+		}
+	}
+	return nil
 }
 
 // Scheduler is the leader-elected background service.
@@ -101,6 +175,8 @@ type Scheduler struct {
 	rec   *reconciler
 	log   *slog.Logger
 	m     *metrics
+
+	leading atomic.Bool
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -123,12 +199,12 @@ func New(rdb redis.UniversalClient, cfg Config) (*Scheduler, error) {
 		m:     m,
 		cfg:   c,
 		rdb:   rdb,
-		elect: leadership.New(rdb, "scheduler", c.ID, c.LeaderTerm),
+		elect: leadership.New(rdb, c.Name, c.ID, c.LeaderTerm),
 		log:   log,
 	}
 	s.rec = &reconciler{
 		rdb: rdb, led: ledger.New(rdb), aq: asynq.NewClientFromRedisClient(rdb),
-		insp: asynq.NewInspectorFromRedisClient(rdb), cfg: &s.cfg, log: log, m: m,
+		insp: asynq.NewInspectorFromRedisClient(rdb), cfg: &s.cfg, log: log, m: m, now: time.Now,
 	}
 	return s, nil
 }
@@ -137,12 +213,16 @@ func New(rdb redis.UniversalClient, cfg Config) (*Scheduler, error) {
 // compare-and-set, so running it beside the leader is safe.
 func (s *Scheduler) Reconcile(ctx context.Context) (Report, error) { return s.rec.pass(ctx) }
 
-// Start runs the scheduler in the background until Stop or ctx ends.
+// Start runs the scheduler in the background until Stop or ctx ends. Start
+// after Stop, or twice, is an error.
 func (s *Scheduler) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
 		return errors.New("scheduler: started twice")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
 	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("scheduler: reaching redis: %w", err)
@@ -151,57 +231,58 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.done = make(chan struct{})
 	s.started = true
 	go s.loop(ctx)
-	s.log.Info("scheduler started", "interval", s.cfg.Interval, "dispatch_grace", s.cfg.DispatchGrace)
+	s.log.Info("scheduler started", "name", s.cfg.Name, "interval", s.cfg.Interval, "leader_term", s.cfg.LeaderTerm)
 	return nil
 }
 
-// Stop stops the scheduler and resigns leadership. It is safe to call
-// twice, and before Start.
+// Stop stops the scheduler and resigns leadership; it returns when both are
+// done. It is safe to call twice, concurrently, and before Start.
 func (s *Scheduler) Stop() {
 	s.mu.Lock()
-	cancel, done := s.cancel, s.done
-	s.cancel = nil
-	s.mu.Unlock()
-	if cancel == nil {
+	if !s.started {
+		s.started = true // a later Start is refused
+		s.mu.Unlock()
 		return
 	}
-	cancel()
-	<-done
+	cancel, done := s.cancel, s.done
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
 }
+
+// Leading reports whether this scheduler led at its last claim.
+func (s *Scheduler) Leading() bool { return s.leading.Load() }
 
 func (s *Scheduler) loop(ctx context.Context) {
 	defer close(s.done)
 	defer func() {
+		s.leading.Store(false)
+		s.m.leader.Set(0)
 		rctx, c := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer c()
 		_ = s.elect.Resign(rctx)
 	}()
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
-	leading := false
 	for {
-		lead, err := s.elect.Claim(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.Error("claiming leadership", "err", err)
-		case lead != leading:
-			s.log.Info("leadership changed", "leading", lead)
-		}
-		leading = lead && err == nil
-		s.m.leader.Set(b2f(leading))
-		if leading {
+		if s.claim(ctx) {
+			t0 := time.Now()
 			rep, err := s.rec.pass(ctx)
-			if err == nil {
-				s.m.pending.Set(float64(rep.Sessions))
-			}
-			if err != nil && ctx.Err() == nil {
+			s.m.passSeconds.Observe(time.Since(t0).Seconds())
+			s.m.pending.Set(float64(rep.Indexed))
+			switch {
+			case err != nil && ctx.Err() == nil:
 				s.log.Error("reconciler pass", "err", err)
-			} else if rep.Repaired > 0 {
-				s.log.Info("reconciler pass", "sessions", rep.Sessions, "repaired", rep.Repaired)
+			case rep.Repaired > 0 || rep.Errors > 0 || rep.More:
+				s.log.Info("reconciler pass", "looked_at", rep.Looked, "repaired", rep.Repaired, "errors", rep.Errors, "more_due", rep.More)
 			}
-			for _, task := range s.cfg.Tasks {
-				if err := task.Run(ctx); err != nil && ctx.Err() == nil {
-					s.log.Error("scheduled task", "task", task.Name, "err", err)
+			if len(s.cfg.Tasks) > 0 && s.claim(ctx) {
+				for _, task := range s.cfg.Tasks {
+					if err := task.Run(ctx); err != nil && ctx.Err() == nil {
+						s.log.Error("scheduled task", "task", task.Name, "err", err)
+					}
 				}
 			}
 		}
@@ -211,4 +292,18 @@ func (s *Scheduler) loop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// claim takes or renews leadership and reports whether this candidate leads.
+func (s *Scheduler) claim(ctx context.Context) bool {
+	lead, err := s.elect.Claim(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("claiming leadership", "err", err)
+	}
+	lead = lead && err == nil
+	if was := s.leading.Swap(lead); was != lead {
+		s.log.Info("leadership changed", "leading", lead)
+	}
+	s.m.leader.Set(b2f(lead))
+	return lead
 }

@@ -14,8 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-
-	"github.com/sessionq/sessionq/worker"
 )
 
 // Environment variables an exec job gets from its session (JobSession.Env).
@@ -180,20 +178,33 @@ func (j *JobSession) Env() []string {
 	}
 }
 
-var _ worker.Attacher = (*Table)(nil)
+// JobRef is what Attach needs to know of one run of a session job.
+type JobRef struct {
+	ID        string // the job's ID
+	SessionID string // the job's session ID; "" for a job without one
+	AppID     string // its application sub-session, or ""
+	// Active is what the worker learnt when it took the lease: the session
+	// record existed. When false, Attach makes no round trip.
+	Active       bool
+	OutOfSession bool  // the job does not refresh the idle timer
+	Backlog      int64 // the session's unfinished jobs, this one included
+	// FencingToken is the run's lease token: the write-back is refused
+	// (ErrStale) unless it is still the session's current one.
+	FencingToken int64
+}
 
-// Attach gives a session job its view of the session (worker.Attacher):
-// when the session is open, its files in a new local directory and its
-// parameters, refreshing its idle timer unless the job is out-of-session.
-// When the session is not open (any more), the job runs inactive and
-// job.Active is set false. Attach also notes the session's backlog for
-// hot-session detection.
-func (t *Table) Attach(ctx context.Context, job *worker.Job) (context.Context, worker.Attachment, error) {
+// Attach gives one run of a session job its view of the session: when the
+// session is open, its files in a new local directory and its parameters,
+// refreshing its idle timer unless the job is out-of-session. When it is
+// not open (any more), the run is inactive: Attachment.Active says which.
+// The returned context carries the view (FromContext). Attach also notes
+// the session's backlog for hot-session detection. The worker package
+// adapts it to worker.Attacher (worker.SessionTable).
+func (t *Table) Attach(ctx context.Context, job JobRef) (context.Context, *Attachment, error) {
 	js := &JobSession{id: job.SessionID, app: job.AppID, maxValue: t.cfg.MaxParamValue}
-	a := &attachment{t: t, job: job, js: js}
+	a := &Attachment{t: t, job: job, js: js}
 	ctx = context.WithValue(ctx, jobSessionKey{}, js)
 	if job.SessionID == "" {
-		job.Active = false
 		return ctx, a, nil
 	}
 	if !job.Active {
@@ -206,7 +217,6 @@ func (t *Table) Attach(ctx context.Context, job *worker.Job) (context.Context, w
 	r, err := t.read(ctx, job.SessionID, call{app: job.AppID, oos: job.OutOfSession}, "load", "")
 	if errors.Is(err, ErrNotFound) {
 		t.noteBacklog(ctx, job.SessionID, num(r[1]))
-		job.Active = false
 		return ctx, a, nil
 	}
 	if err != nil {
@@ -222,14 +232,14 @@ func (t *Table) Attach(ctx context.Context, job *worker.Job) (context.Context, w
 		return nil, nil, fmt.Errorf("attaching session %s: %w", job.SessionID, err)
 	}
 	js.active = true
-	job.Active = true
 	return ctx, a, nil
 }
 
-// attachment is one job run's view of its session (worker.Attachment).
-type attachment struct {
+// Attachment is one job run's view of its session, made by Attach. Close
+// it when the run ends.
+type Attachment struct {
 	t    *Table
-	job  *worker.Job
+	job  JobRef
 	js   *JobSession
 	root string              // temporary directory: files/ and params.json
 	sums map[string][32]byte // files as materialized
@@ -240,9 +250,12 @@ type attachment struct {
 	orig map[string]string
 }
 
+// Active reports whether the run sees an open session.
+func (a *Attachment) Active() bool { return a.js.Active() }
+
 // materialize writes the session's files and parameters file into a new
 // temporary directory.
-func (a *attachment) materialize(ctx context.Context) error {
+func (a *Attachment) materialize(ctx context.Context) error {
 	files, err := a.t.store.ReadFiles(ctx, a.js.id)
 	if err != nil {
 		return fmt.Errorf("reading files: %w", err)
@@ -287,39 +300,38 @@ func (a *attachment) materialize(ctx context.Context) error {
 
 // Commit writes back what the job changed: files in its directory,
 // parameters set through the JobSession or the parameters file. It runs one
-// guarded script that refuses the change, with an error wrapping
-// worker.ErrLeaseLost, unless the job's fencing token is still the
-// session's current one. A session that ended while the job ran takes no
-// changes; that is logged, not an error. Output the table cannot take (an
-// invalid name, a file too large, a subdirectory) fails the job for good.
-func (a *attachment) Commit(ctx context.Context) error {
+// guarded script that refuses the change, with an error wrapping ErrStale,
+// unless the job's fencing token is still the session's current one, and
+// that marks the job committed with its result, so that the ledger never
+// runs it again (see write.lua). A session that ended while the job ran
+// takes no changes; that is logged, not an error. Output the table cannot
+// take (an invalid name, a subdirectory, a file too large) is an error
+// wrapping ErrBadOutput or ErrLimit, and writes nothing.
+func (a *Attachment) Commit(ctx context.Context, result []byte) error {
 	if !a.js.Active() {
 		return nil
 	}
 	ch, err := a.changes()
 	if err != nil {
-		return fmt.Errorf("session %s: %w: %w", a.js.id, err, worker.ErrSkipRetry)
+		return fmt.Errorf("session %s: %w: %w", a.js.id, ErrBadOutput, err)
 	}
 	if ch.empty() {
 		return nil
 	}
 	if a.job.FencingToken <= 0 {
-		return fmt.Errorf("session %s: job %s has no fencing token: %w", a.js.id, a.job.ID, worker.ErrLeaseLost)
+		return fmt.Errorf("session %s: job %s has no fencing token: %w", a.js.id, a.job.ID, ErrStale)
 	}
-	ch.app, ch.touch, ch.token, ch.job = a.js.app, !a.job.OutOfSession, a.job.FencingToken, a.job.ID
+	ch.app, ch.touch, ch.token, ch.job, ch.result = a.js.app, !a.job.OutOfSession, a.job.FencingToken, a.job.ID, result
 	err = a.t.apply(ctx, a.js.id, ch)
-	switch {
-	case errors.Is(err, ErrNotFound):
+	if errors.Is(err, ErrNotFound) {
 		a.t.log.Warn("session ended while its job ran; the job's changes are dropped", "session", a.js.id, "job", a.job.ID)
 		return nil
-	case errors.Is(err, ErrLimit):
-		return fmt.Errorf("%w: %w", err, worker.ErrSkipRetry)
 	}
 	return err
 }
 
 // changes computes what the job changed.
-func (a *attachment) changes() (*change, error) {
+func (a *Attachment) changes() (*change, error) {
 	ch := &change{}
 	put, del, err := a.fileChanges()
 	if err != nil {
@@ -354,7 +366,7 @@ func (a *attachment) changes() (*change, error) {
 }
 
 // fileChanges diffs the job's directory against what was materialized.
-func (a *attachment) fileChanges() (map[string][]byte, []string, error) {
+func (a *Attachment) fileChanges() (map[string][]byte, []string, error) {
 	ents, err := os.ReadDir(a.js.dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the session directory: %w", err)
@@ -400,7 +412,7 @@ func (a *attachment) fileChanges() (map[string][]byte, []string, error) {
 
 // paramsFileChanges applies to scope what the job changed in the
 // parameters file. A file removed or left alone changes nothing.
-func (a *attachment) paramsFileChanges(scope map[string]string) error {
+func (a *Attachment) paramsFileChanges(scope map[string]string) error {
 	f, err := os.Open(a.js.params)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -469,10 +481,10 @@ func ParseParamsFile(b []byte, maxValue int) (map[string]string, error) {
 }
 
 // Env is the session's environment for an exec job (JobSession.Env).
-func (a *attachment) Env() []string { return a.js.Env() }
+func (a *Attachment) Env() []string { return a.js.Env() }
 
 // Close removes the job's directory.
-func (a *attachment) Close() error {
+func (a *Attachment) Close() error {
 	if a.root == "" {
 		return nil
 	}

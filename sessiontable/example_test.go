@@ -103,12 +103,12 @@ func ExampleFromContext() {
 		}
 		return s.SetParam("composed", "yes")
 	}
-	_ = compose // register it: w.HandleFunc("compose", compose) on a worker with Config.Attacher = table
+	_ = compose // register it: w.HandleFunc("compose", compose) on a worker with Config.Attacher = worker.SessionTable(table)
 }
 
 // The expiry sweep runs as a task of the scheduler, which runs it on the
 // leader only.
-func ExampleSweeper_Task() {
+func ExampleSweeper_Run() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	tbl, err := sessiontable.New(rdb, sessiontable.Config{})
 	if err != nil {
@@ -118,6 +118,6 @@ func ExampleSweeper_Task() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, _ = scheduler.New(rdb, scheduler.Config{Tasks: []scheduler.Task{sw.Task()}})
-	_, _ = worker.New(rdb, worker.Config{Attacher: tbl})
+	_, _ = scheduler.New(rdb, scheduler.Config{Tasks: []scheduler.Task{{Name: "session-sweep", Run: sw.Run}}})
+	_, _ = worker.New(rdb, worker.Config{Attacher: worker.SessionTable(tbl)})
 }

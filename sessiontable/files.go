@@ -35,7 +35,7 @@ func (c FileChange) empty() bool { return len(c.Put) == 0 && len(c.Delete) == 0 
 // written by that same script into the session's Redis hash: the Redis
 // storage passes its change; a storage that keeps files elsewhere passes nil
 // and writes its files only after the guard returned nil. The guard returns
-// an error wrapping worker.ErrLeaseLost for a stale token and ErrNotFound
+// an error wrapping ErrStale for a stale token and ErrNotFound
 // for a session that ended; the storage must then write nothing.
 type Guard func(ctx context.Context, files *FileChange) error
 

@@ -85,7 +85,7 @@ func eventually(t *testing.T, within time.Duration, cond func() bool, msg string
 // handlers, stopped when the test ends.
 func startWorker(t *testing.T, rdb redis.UniversalClient, tbl *sessiontable.Table, cfg worker.Config, handlers map[string]worker.Handler) {
 	t.Helper()
-	cfg.Attacher = tbl
+	cfg.Attacher = worker.SessionTable(tbl)
 	if cfg.Lease == 0 {
 		cfg.Lease = 5 * time.Second
 	}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/sessionq/sessionq/internal/keys"
-	"github.com/sessionq/sessionq/worker"
 )
 
 // Param returns parameter k of session id: with Application(app), the
@@ -115,13 +114,14 @@ func (t *Table) checkParams(set map[string]string, del []string) error {
 
 // change is one write to a session: parameters of one scope and files.
 type change struct {
-	app   string // sub-session of the parameters; "" the session's own
-	set   map[string]string
-	del   []string
-	files FileChange
-	touch bool   // refresh the idle timer
-	token int64  // fencing token of a job's write; 0 for an API call
-	job   string // the job holding the lease, with token
+	app    string // sub-session of the parameters; "" the session's own
+	set    map[string]string
+	del    []string
+	files  FileChange
+	touch  bool   // refresh the idle timer
+	token  int64  // fencing token of a job's write; 0 for an API call
+	job    string // the job holding the lease, with token
+	result []byte // the job's result, kept with its commit mark
 }
 
 func (c *change) empty() bool { return len(c.set) == 0 && len(c.del) == 0 && c.files.empty() }
@@ -148,7 +148,11 @@ func (t *Table) write(ctx context.Context, id string, ch *change, files *FileCha
 	if ch.token > 0 {
 		tok = strconv.FormatInt(ch.token, 10)
 	}
-	args := []any{flag(ch.touch), tok, ch.job, ch.app, t.cfg.MaxParams, t.cfg.MaxApps, t.cfg.MaxFiles, t.cfg.MaxSessionBytes}
+	jobKey := keys.Session(id)
+	if ch.token > 0 {
+		jobKey = keys.Job(id, ch.job)
+	}
+	args := []any{flag(ch.touch), tok, ch.job, ch.app, t.cfg.MaxParams, t.cfg.MaxApps, t.cfg.MaxFiles, t.cfg.MaxSessionBytes, ch.result}
 	args = append(args, len(ch.set))
 	for k, v := range ch.set {
 		args = append(args, k, v)
@@ -170,7 +174,7 @@ func (t *Table) write(ctx context.Context, id string, ch *change, files *FileCha
 		}
 	}
 	r, err := writeScript.Run(ctx, t.rdb, []string{
-		keys.Session(id), keys.Run(id), keys.SessionParams(id), keys.SessionApps(id), app, keys.SessionFiles(id),
+		keys.Session(id), keys.Run(id), keys.SessionParams(id), keys.SessionApps(id), app, keys.SessionFiles(id), jobKey,
 	}, args...).Slice()
 	if err != nil {
 		return fmt.Errorf("writing session %s: %w", id, err)
@@ -181,7 +185,7 @@ func (t *Table) write(ctx context.Context, id string, ch *change, files *FileCha
 	case "gone":
 		return fmt.Errorf("session %s: %w", id, ErrNotFound)
 	case "stale":
-		return fmt.Errorf("writing session %s: fencing token %d of job %s is not current: %w", id, ch.token, ch.job, worker.ErrLeaseLost)
+		return fmt.Errorf("writing session %s: fencing token %d of job %s is not current: %w", id, ch.token, ch.job, ErrStale)
 	case "limit":
 		what := map[string]string{"params": "parameters", "apps": "sub-sessions", "files": "files", "bytes": "session file bytes"}[str(r[1])]
 		if ch.app != "" && str(r[1]) == "params" {

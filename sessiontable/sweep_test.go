@@ -223,19 +223,18 @@ func TestSweepRepairsDeadCreation(t *testing.T) {
 	require.ElementsMatch(t, []string{keys.Session(live.ID), keys.Session(taker.ID)}, recs, "a dead creation came alive")
 }
 
-// The sweep is a scheduler task; run by a scheduler it cleans up by itself.
-func TestSweeperTask(t *testing.T) {
+// The sweep runs as periodic work (Run); run repeatedly it cleans up by
+// itself.
+func TestSweeperRun(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	tbl, rdb := newTable(t, sessiontable.Config{})
 	sw, err := sessiontable.NewSweeper(tbl, sessiontable.SweeperConfig{})
 	require.NoError(t, err)
-	task := sw.Task()
-	require.Equal(t, "session-sweep", task.Name)
 	in, err := tbl.Create(ctx, sessiontable.Spec{TID: "t", IdleTimeout: 50 * time.Millisecond})
 	require.NoError(t, err)
 	eventually(t, 5*time.Second, func() bool {
-		require.NoError(t, task.Run(ctx))
+		require.NoError(t, sw.Run(ctx))
 		n, err := rdb.Exists(ctx, keys.TID("t")).Result()
 		require.NoError(t, err)
 		return n == 0

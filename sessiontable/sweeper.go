@@ -9,7 +9,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
-	"github.com/sessionq/sessionq/scheduler"
 )
 
 // SweeperConfig configures a Sweeper. Zero values take the defaults named.
@@ -67,16 +66,15 @@ func NewSweeper(t *Table, cfg SweeperConfig) (*Sweeper, error) {
 	return &Sweeper{t: t, cfg: cfg}, nil
 }
 
-// Task is the sweep as periodic singleton work of the scheduler
-// (scheduler.Config.Tasks).
-func (s *Sweeper) Task() scheduler.Task {
-	return scheduler.Task{Name: "session-sweep", Run: func(ctx context.Context) error {
-		rep, err := s.Sweep(ctx)
-		if rep.Ended > 0 || rep.More {
-			s.t.log.Info("session sweep", "looked_at", rep.Looked, "ended", rep.Ended, "more_due", rep.More)
-		}
-		return err
-	}}
+// Run is one Sweep that logs what it did: the sweep as periodic singleton
+// work, for instance a scheduler.Task{Name: "session-sweep", Run: s.Run}
+// of the leader that every worker elects (worker.Config.MaintenanceTasks).
+func (s *Sweeper) Run(ctx context.Context) error {
+	rep, err := s.Sweep(ctx)
+	if rep.Ended > 0 || rep.More {
+		s.t.log.Info("session sweep", "looked_at", rep.Looked, "ended", rep.Ended, "more_due", rep.More)
+	}
+	return err
 }
 
 // SweepReport is what one Sweep did.

@@ -17,7 +17,7 @@
 //
 // Uses that refresh the idle timer: submitting a job with the session, and
 // every call of this package on it (Get, Lookup, parameters, files), and a
-// job attached to it. A job or call flagged out-of-session (jobs.OutOfSession,
+// job attached to it. A job or call flagged out-of-session (the jobs package's OutOfSession,
 // OutOfSession) does not.
 //
 // # Establish
@@ -30,12 +30,13 @@
 //
 // # Jobs
 //
-// Table implements worker.Attacher. A job of an active session sees, from its
+// Attach (adapted by worker.SessionTable) gives each run of a session job
+// its session. A job of an active session sees, from its
 // handler's context (FromContext): Active, the session and application IDs,
 // a local directory with the session's files, and its parameters. What the
 // job changes is written back when it succeeds, and only while its lease's
 // fencing token is still current; a stale writer is refused with an error
-// wrapping worker.ErrLeaseLost. An exec job gets the same through the
+// wrapping ErrStale. An exec job gets the same through the
 // environment (see JobSession.Env).
 package sessiontable
 
@@ -54,11 +55,18 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
-	"github.com/sessionq/sessionq/jobs"
 )
 
-// Errors. Invalid input wraps ErrInvalid (jobs.ErrInvalid).
+// Errors. Invalid input wraps ErrInvalid.
 var (
+	// ErrStale: a job's write-back carried a fencing token that is no
+	// longer the session's current one (its lease was lost): nothing was
+	// written.
+	ErrStale = errors.New("sessiontable: fencing token not current")
+	// ErrBadOutput: a job left output the table cannot take (a
+	// subdirectory, a link, an invalid name, a malformed parameters file);
+	// retrying will not help.
+	ErrBadOutput = errors.New("sessiontable: job output refused")
 	// ErrNotFound: no open session has that ID (it never existed, was
 	// closed or expired), or no live session is bound to that TID.
 	ErrNotFound = errors.New("sessiontable: session not found")
@@ -758,7 +766,7 @@ func (t *Table) callOpts(id string, opts []CallOption) (call, error) {
 		return c, err
 	}
 	if c.app != "" {
-		if err := jobs.ValidateApplicationID(c.app); err != nil {
+		if err := ValidateApplicationID(c.app); err != nil {
 			return c, err
 		}
 	}

@@ -3,13 +3,13 @@ package sessiontable
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/sessionq/sessionq/internal/validate"
-	"github.com/sessionq/sessionq/jobs"
 )
 
 // Limits that are not configurable.
@@ -18,19 +18,41 @@ const (
 	// characters of lowercase base32.
 	IDLen = 27
 	// MaxTIDLen is the longest TID (terminal ID).
-	MaxTIDLen = jobs.MaxIDLen
+	MaxTIDLen = validate.MaxIDLen
 	// MaxOwnerLen is the longest owner name.
-	MaxOwnerLen = jobs.MaxIDLen
+	MaxOwnerLen = validate.MaxIDLen
 	// MaxParamKeyLen is the longest parameter key.
 	MaxParamKeyLen = 128
 	// MaxFileNameLen is the longest file name, in bytes.
 	MaxFileNameLen = 255
 )
 
-// ErrInvalid is jobs.ErrInvalid: every validation error of the session
-// table wraps it too, so callers tell bad input from a Redis failure with
-// one errors.Is.
-var ErrInvalid = jobs.ErrInvalid
+// ErrInvalid is wrapped by every validation error of the session table, so
+// callers tell bad input from a Redis failure with one errors.Is.
+var ErrInvalid = errors.New("sessiontable: invalid input")
+
+// ValidationError says which input was refused and why. It wraps ErrInvalid.
+type ValidationError struct {
+	Field  string // "session ID", "TID", "file name", ...
+	Value  string // the refused value, cut to 64 bytes
+	Reason string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("invalid %s %q: %s", e.Field, e.Value, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// ValidateApplicationID checks an application (sub-session) ID: 1 to 128
+// bytes of letters, digits and . _ - : @, as a job's application ID.
+func ValidateApplicationID(s string) error {
+	if why := validate.Name(s, validate.MaxIDLen, validate.IDChar); why != "" {
+		return invalid("application ID", s, why)
+	}
+	return nil
+}
 
 // idEncoding is lowercase base32, as in job IDs: URL-safe, selectable
 // with a double click, and never starting with '-' (a flag on a command
@@ -46,7 +68,7 @@ func NewID() string {
 }
 
 // ValidateID checks a session table ID: exactly what NewID makes. Any
-// other string may still be a job's session ID (see jobs.ValidateSessionID),
+// other string may still be a job's session ID (see the jobs package),
 // but it never names a session in the table.
 func ValidateID(id string) error {
 	const want = "an \"s\" and 26 characters a-z, 2-7 (a session table ID)"
@@ -153,5 +175,5 @@ func checkName(field, s string, max int, ok func(byte) bool) error {
 }
 
 func invalid(field, value, reason string) error {
-	return &jobs.ValidationError{Field: field, Value: validate.Cut(value), Reason: reason}
+	return &ValidationError{Field: field, Value: validate.Cut(value), Reason: reason}
 }

@@ -232,7 +232,7 @@ func TestStaleTokenRefused(t *testing.T) {
 
 		seen := make(chan string, 2)
 		job1 := workerJob(first.Job)
-		hctx, att1, err := tbl.Attach(ctx, job1)
+		hctx, att1, err := worker.SessionTable(tbl).Attach(ctx, job1)
 		require.NoError(t, err)
 		defer att1.Close()
 		require.NoError(t, compose(seen, false)(hctx, job1))
@@ -246,18 +246,18 @@ func TestStaleTokenRefused(t *testing.T) {
 		}, "the lease to expire")
 		require.Greater(t, second.Job.Token, first.Job.Token)
 
-		err = att1.Commit(ctx)
+		err = att1.Commit(ctx, nil)
 		require.ErrorIs(t, err, worker.ErrLeaseLost)
 		require.Contains(t, err.Error(), "fencing token "+strconv.FormatInt(first.Job.Token, 10))
 		requireSeeded(t, tbl, id)
 
 		// The current holder commits.
 		job2 := workerJob(second.Job)
-		hctx, att2, err := tbl.Attach(ctx, job2)
+		hctx, att2, err := worker.SessionTable(tbl).Attach(ctx, job2)
 		require.NoError(t, err)
 		defer att2.Close()
 		require.NoError(t, compose(seen, false)(hctx, job2))
-		require.NoError(t, att2.Commit(ctx))
+		require.NoError(t, att2.Commit(ctx, nil))
 		requireComposed(t, tbl, id)
 	})
 }

@@ -19,6 +19,9 @@ type metrics struct {
 	lost     prometheus.Counter
 	handback prometheus.Counter
 	running  prometheus.Gauge
+	// renewFailed counts runs stopped because their lease could not be
+	// renewed in time.
+	renewFailed prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,8 +51,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		running: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sessionq_jobs_running", Help: "Jobs running on this worker now.",
 		}),
+		renewFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sessionq_lease_renew_failures_total", Help: "Session job runs stopped because their lease could not be renewed in time (Redis unreachable).",
+		}),
 	}
-	if err := promreg.Register(reg, m.started, m.finished, m.duration, m.inline, m.dropped, m.lost, m.handback, m.running); err != nil {
+	if err := promreg.Register(reg, m.started, m.finished, m.duration, m.inline, m.dropped, m.lost, m.handback, m.running, m.renewFailed); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	return m, nil

@@ -7,6 +7,13 @@
 // the next job of its session is already parked, the slot keeps the lease
 // and runs it at once (session affinity), up to a fairness budget, then
 // hands the session back to the queue.
+//
+// A fleet of workers heals itself: every worker takes part in an election
+// (package scheduler) and, while it leads, repairs sessions whose lease
+// holder died or whose dispatch was lost, and runs the maintenance tasks it
+// was given (the session table's expiry sweep). No other kind of process is
+// needed. A worker that cannot renew a lease stops that job's run before the
+// lease can run out anywhere (see Config.Lease).
 package worker
 
 import (
@@ -16,7 +23,6 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,9 +34,9 @@ import (
 
 	"github.com/sessionq/sessionq/internal/dispatch"
 	"github.com/sessionq/sessionq/internal/ident"
-	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/internal/ledger"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/scheduler"
 )
 
 // Config configures a Worker. Zero values take the defaults named.
@@ -41,9 +47,13 @@ type Config struct {
 	Concurrency int
 	// Queues are the queues served, with equal priority. Default ["default"].
 	Queues []string
-	// Lease is the session lease duration; it is renewed every Lease/3 while
-	// a job runs, and a job whose lease cannot be renewed for Lease is
-	// cancelled. Default 10s.
+	// Lease is the session lease duration. It is renewed every Lease/3
+	// while a job runs (a failed renewal is retried sooner); when no
+	// renewal has succeeded for long enough that the lease could run out,
+	// the job's context is cancelled with ErrLeaseLost (an exec command is
+	// killed) at the send time of the last good renewal plus Lease less
+	// Lease/5, so that the run has stopped before another worker can take
+	// the lease over. Default 10s.
 	Lease time.Duration
 	// ShutdownGrace is how long Stop lets running jobs finish before it
 	// cancels them and hands them back. Default 10s.
@@ -77,8 +87,23 @@ type Config struct {
 	// Default none.
 	Attacher Attacher
 	// Registerer receives the worker's Prometheus metrics
-	// (sessionq_jobs_*, sessionq_leases_lost_total, ...). Default none.
+	// (sessionq_jobs_*, sessionq_leases_lost_total, ...) and those of its
+	// maintenance (sessionq_reconciler_*, ...). Default none.
 	Registerer prometheus.Registerer
+	// NoMaintenance keeps this worker out of the maintenance election: it
+	// never repairs sessions nor runs MaintenanceTasks. Default false: every
+	// worker takes part, one leads at a time, and a fleet of workers needs
+	// no other process to recover from crashes.
+	NoMaintenance bool
+	// MaintenanceInterval is the time between repair passes of the leading
+	// worker. A session whose lease holder died is repaired within Lease +
+	// MaintenanceInterval, plus the leader term (scheduler.Config) when the
+	// dead worker was the leader. Default scheduler.DefaultInterval (2s).
+	MaintenanceInterval time.Duration
+	// MaintenanceTasks are more periodic singleton tasks the leader runs
+	// after each pass, such as the session table's expiry sweep
+	// (scheduler.Task{Name: "session-sweep", Run: sweeper.Run}).
+	MaintenanceTasks []scheduler.Task
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -121,6 +146,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.MaintenanceInterval == 0 {
+		c.MaintenanceInterval = scheduler.DefaultInterval
+	}
 	return c, c.validate()
 }
 
@@ -140,6 +168,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: poll interval %s shorter than 1ms", c.PollInterval)
 	case c.MaxResult < 0:
 		return fmt.Errorf("worker: max result %d is negative", c.MaxResult)
+	case c.MaintenanceInterval < 10*time.Millisecond:
+		return fmt.Errorf("worker: maintenance interval %s shorter than 10ms", c.MaintenanceInterval)
 	}
 	seen := map[string]bool{}
 	for _, q := range c.Queues {
@@ -179,14 +209,17 @@ type Worker struct {
 	handlers map[string]Handler
 	m        *metrics
 
+	maint *scheduler.Scheduler // nil with NoMaintenance
+	tidy  *tidier
+
 	active atomic.Int64 // tasks being processed: occupied slots
 
 	mu       sync.Mutex
 	started  bool
-	stopped  bool
 	stopping atomic.Bool
+	stopOnce sync.Once
+	stopped  chan struct{} // closed once Stop has finished
 	running  map[*runState]struct{}
-	done     chan struct{}
 }
 
 type runState struct {
@@ -203,17 +236,30 @@ func New(rdb redis.UniversalClient, cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Worker{
+	log := c.Logger.With("worker", c.ID)
+	w := &Worker{
 		m:        m,
 		cfg:      c,
 		rdb:      rdb,
 		led:      ledger.New(rdb),
 		aq:       asynq.NewClientFromRedisClient(rdb),
-		log:      c.Logger.With("worker", c.ID),
+		log:      log,
 		queues:   "," + strings.Join(c.Queues, ",") + ",",
 		handlers: map[string]Handler{},
 		running:  map[*runState]struct{}{},
-	}, nil
+		stopped:  make(chan struct{}),
+	}
+	w.tidy = newTidier(rdb, log)
+	if !c.NoMaintenance {
+		w.maint, err = scheduler.New(rdb, scheduler.Config{
+			ID: c.ID, Interval: c.MaintenanceInterval, Tasks: c.MaintenanceTasks,
+			Logger: c.Logger, Registerer: c.Registerer,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("worker: maintenance: %w", err)
+		}
+	}
+	return w, nil
 }
 
 // ID is the worker's ID.
@@ -241,13 +287,22 @@ func (w *Worker) HandleFunc(jobType string, f func(ctx context.Context, job *Job
 	return w.Handle(jobType, HandlerFunc(f))
 }
 
-// Start starts taking jobs. It returns once the worker runs; ctx is the base
-// of every handler's context.
+// Start starts taking jobs and returns once the worker runs. ctx is the
+// base of every handler's context, and the worker's life: when ctx ends,
+// the worker stops as by Stop. Start after Stop, or twice, is an error.
 func (w *Worker) Start(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.started {
 		return errors.New("worker: started twice")
+	}
+	select {
+	case <-w.stopped:
+		return errors.New("worker: Start after Stop")
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("worker: %w", err)
 	}
 	if err := w.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("worker: reaching redis: %w", err)
@@ -274,9 +329,23 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err := w.srv.Start(asynq.HandlerFunc(w.process)); err != nil {
 		return fmt.Errorf("worker: starting: %w", err)
 	}
+	w.tidy.start()
+	if w.maint != nil {
+		if err := w.maint.Start(base); err != nil {
+			w.srv.Shutdown()
+			w.tidy.stop()
+			return fmt.Errorf("worker: starting maintenance: %w", err)
+		}
+	}
 	w.started = true
-	w.done = make(chan struct{})
-	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "queues", w.cfg.Queues)
+	go func() {
+		select {
+		case <-ctx.Done():
+			w.Stop()
+		case <-w.stopped:
+		}
+	}()
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "queues", w.cfg.Queues, "maintenance", w.maint != nil)
 	return nil
 }
 
@@ -291,29 +360,36 @@ func (w *Worker) carrierRetryDelay(n int, err error, t *asynq.Task) time.Duratio
 }
 
 // Stop stops taking jobs, lets running jobs finish within the grace period,
-// then cancels the rest and hands them back so they run again elsewhere.
-// It is safe to call twice, and before Start.
+// then cancels the rest and hands them back so they run again elsewhere,
+// and leaves the maintenance election. It returns when all that is done. It
+// is safe to call twice, concurrently, and before Start.
 func (w *Worker) Stop() {
-	w.mu.Lock()
-	if !w.started || w.stopped {
-		w.mu.Unlock()
-		return
-	}
-	w.stopped = true
-	w.mu.Unlock()
-	w.stopping.Store(true)
-	w.log.Info("worker stopping", "grace", w.cfg.ShutdownGrace)
-	t := time.AfterFunc(w.cfg.ShutdownGrace, func() {
+	w.stopOnce.Do(func() {
+		defer close(w.stopped)
 		w.mu.Lock()
-		defer w.mu.Unlock()
-		for r := range w.running {
-			r.cancel(ErrShuttingDown)
+		started := w.started
+		w.mu.Unlock()
+		if !started {
+			return
 		}
+		w.stopping.Store(true)
+		w.log.Info("worker stopping", "grace", w.cfg.ShutdownGrace)
+		t := time.AfterFunc(w.cfg.ShutdownGrace, func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			for r := range w.running {
+				r.cancel(ErrShuttingDown)
+			}
+		})
+		defer t.Stop()
+		if w.maint != nil {
+			w.maint.Stop()
+		}
+		w.srv.Shutdown()
+		w.tidy.stop()
+		w.log.Info("worker stopped")
 	})
-	defer t.Stop()
-	w.srv.Shutdown()
-	close(w.done)
-	w.log.Info("worker stopped")
+	<-w.stopped
 }
 
 func (w *Worker) track(cancel context.CancelCauseFunc) *runState {
@@ -330,343 +406,12 @@ func (w *Worker) untrack(r *runState) {
 	w.mu.Unlock()
 }
 
-// maxChain bounds a run of one session's jobs in one slot even while other
-// slots are free, far below the asynq deadline of the carrier task.
-const maxChain = time.Hour
-
-// process is the asynq handler of every task.
-func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
-	w.active.Add(1)
-	defer w.active.Add(-1)
-	c, isSession, err := dispatch.FromTask(t)
-	if err != nil {
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	}
-	if !isSession {
-		return w.processPlain(ctx, t)
-	}
-	res, err := w.led.Acquire(ctx, c.Session, c.Job, c.Gen, w.cfg.ID, w.cfg.Lease)
-	if err != nil {
-		return fmt.Errorf("acquiring session lease: %w", err)
-	}
-	if res.Verdict != ledger.OK {
-		w.m.dropped.WithLabelValues(res.Verdict).Inc()
-		w.log.Debug("dropping task", "job", c.Job, "session", c.Session, "gen", c.Gen, "verdict", res.Verdict)
-		return nil
-	}
-	w.runChain(ctx, res.Job)
-	return nil
-}
-
-func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
-	id, _ := asynq.GetTaskID(ctx)
-	q, _ := asynq.GetQueueName(ctx)
-	n, _ := asynq.GetRetryCount(ctx)
-	m, _ := asynq.GetMaxRetry(ctx)
-	job := &Job{ID: id, Type: t.Type(), Payload: t.Payload(), Queue: q, Attempt: n + 1, MaxRetry: m}
-	h := w.handlers[t.Type()]
-	if h == nil {
-		// Retried like any failure: in a fleet where workers handle
-		// different types, another worker may handle it.
-		return fmt.Errorf("no handler for job type %q on worker %s", t.Type(), w.cfg.ID)
-	}
-	w.m.started.WithLabelValues(job.Type, "plain").Inc()
-	w.m.running.Inc()
-	t0 := time.Now()
-	err := call(withJob(ctx, job), h, job)
-	w.m.running.Dec()
-	w.m.duration.WithLabelValues(job.Type).Observe(time.Since(t0).Seconds())
-	switch {
-	case err == nil:
-		w.m.finished.WithLabelValues(job.Type, ledger.StateSucceeded).Inc()
-	case errors.Is(err, ErrSkipRetry) || n >= m:
-		w.m.finished.WithLabelValues(job.Type, ledger.StateFailed).Inc()
-	default:
-		w.m.finished.WithLabelValues(job.Type, ledger.Retry).Inc()
-	}
-	if err != nil {
-		if errors.Is(err, ErrSkipRetry) {
-			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-		}
-		return err
-	}
-	if r := job.result; len(r) > 0 {
-		if len(r) > w.cfg.MaxResult {
-			r = r[:w.cfg.MaxResult]
-		}
-		if _, err := t.ResultWriter().Write(r); err != nil {
-			w.log.Warn("writing result", "job", id, "err", err)
-		}
-	}
-	return nil
-}
-
-// call runs a handler, turning a panic into an error (retried like any).
-func call(ctx context.Context, h Handler, job *Job) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("handler panicked: %v", p)
-		}
-	}()
-	return h.Process(ctx, job)
-}
-
-// maxErrorText caps the error text kept with a failed job.
-const maxErrorText = 4 << 10
-
-// errorText is err's text, cut to maxErrorText bytes.
-func errorText(err error) string {
-	s := err.Error()
-	if len(s) > maxErrorText {
-		s = s[:maxErrorText] + "... (cut)"
-	}
-	return s
-}
-
-// ending is how one run of a session job ended.
-type ending int
-
-const (
-	endDone     ending = iota // succeeded or failed: finish it
-	endLost                   // the lease was lost: someone else moves on
-	endHandBack               // shutting down: give it back
-)
-
-// runChain runs a session job whose lease this worker holds, then, while the
-// affinity budget lasts, the jobs of the session that follow it.
-func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
-	start := time.Now()
-	for n := 1; rj != nil; n++ {
-		out, how := w.runOne(ctx, rj)
-		switch how {
-		case endLost:
-			w.m.lost.Inc()
-			w.log.Warn("session lease lost; job abandoned to its new holder", "job", rj.ID, "session", rj.Session, "token", rj.Token)
-			return
-		case endHandBack:
-			w.m.handback.Inc()
-			w.handBack(ctx, rj)
-			return
-		}
-		// Keep the session in this slot while the fairness budget lasts, or
-		// while another slot is free: then nothing is waiting for this one,
-		// and a trip through the queue would only add latency.
-		elapsed := time.Since(start)
-		withinBudget := n < w.cfg.InlineBudget && elapsed < w.cfg.InlineTime
-		slotFree := w.active.Load() < int64(w.cfg.Concurrency) && elapsed < maxChain
-		inline := w.cfg.InlineBudget > 0 && (withinBudget || slotFree) && !w.stopping.Load() && ctx.Err() == nil
-		fr, err := w.finish(ctx, rj, out, inline)
-		if err != nil {
-			// The outcome could not be recorded: the lease runs out and the
-			// reconciler dispatches the job again (at least once).
-			w.log.Error("recording job outcome", "job", rj.ID, "session", rj.Session, "err", err)
-			return
-		}
-		w.m.finished.WithLabelValues(rj.Type, fr.This).Inc()
-		switch fr.This {
-		case ledger.Stale:
-			w.log.Warn("job outcome refused: stale fencing token", "job", rj.ID, "session", rj.Session, "token", rj.Token)
-			return
-		case ledger.Retry:
-			w.enqueue(ctx, fr.Retry)
-			return
-		case ledger.StateFailed:
-			w.rdb.ZAdd(context.WithoutCancel(ctx), keys.Dead, redis.Z{Score: float64(time.Now().UnixMilli()), Member: rj.Session + "/" + rj.ID})
-		}
-		switch fr.Next {
-		case ledger.Run:
-			w.m.inline.Inc()
-			rj = fr.Run
-		case ledger.Enqueue:
-			w.enqueue(ctx, fr.Task)
-			rj = nil
-		default:
-			rj = nil
-		}
-	}
-}
-
-// finish records the outcome, retrying a failing Redis while the lease lasts.
-func (w *Worker) finish(ctx context.Context, rj *ledger.RunJob, out ledger.Outcome, inline bool) (ledger.FinishResult, error) {
-	opt := ledger.FinishOptions{Worker: w.cfg.ID, Lease: w.cfg.Lease, Retention: w.cfg.Retention, Inline: inline, Queues: w.queues}
-	ctx = context.WithoutCancel(ctx)
-	deadline := time.Now().Add(w.cfg.Lease)
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		fr, err := w.led.Finish(ctx, rj.Session, rj.ID, rj.Token, out, opt)
-		if err == nil || errors.Is(err, ledger.ErrUnexpectedReply) || time.Now().Add(wait).After(deadline) {
-			return fr, err
-		}
-		time.Sleep(wait)
-	}
-}
-
-func (w *Worker) enqueue(ctx context.Context, t *ledger.Task) {
-	if err := dispatch.Enqueue(context.WithoutCancel(ctx), w.aq, t); err != nil {
-		// The ledger has the job pending: the reconciler dispatches it.
-		w.log.Error("dispatching next job; the reconciler will repair", "job", t.ID, "session", t.Session, "err", err)
-	}
-}
-
-func (w *Worker) handBack(ctx context.Context, rj *ledger.RunJob) {
-	ctx = context.WithoutCancel(ctx)
-	t, err := w.led.Release(ctx, rj.Session, rj.ID, rj.Token)
-	if err != nil {
-		w.log.Error("handing back job; its lease will expire", "job", rj.ID, "err", err)
-		return
-	}
-	if t != nil {
-		w.enqueue(ctx, t)
-		w.log.Info("job handed back", "job", rj.ID, "session", rj.Session)
-	}
-}
-
-// runOne runs one job under its lease and says how it ended.
-func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome, ending) {
-	job := &Job{
-		ID: rj.ID, Type: rj.Type, Payload: rj.Payload, Queue: rj.Queue, SessionID: rj.Session,
-		AppID: rj.AppID, Active: rj.Active, Seq: rj.Seq, Backlog: rj.Backlog, Attempt: int(rj.Attempt),
-		MaxRetry: int(rj.MaxRetry), FencingToken: rj.Token, OutOfSession: rj.OutOfSess,
-	}
-	if rj.Attempt > rj.MaxRetry+1 {
-		return ledger.Outcome{Final: true, Text: fmt.Sprintf("attempts exhausted (%d runs, the last ones lost with their worker)", rj.Attempt-1)}, endDone
-	}
-	h := w.handlers[rj.Type]
-	if h == nil {
-		// Retried like any failure: in a fleet where workers handle
-		// different types, another worker may handle it.
-		err := fmt.Errorf("no handler for job type %q on worker %s", rj.Type, w.cfg.ID)
-		return ledger.Outcome{Text: err.Error(), RetryDelay: w.cfg.RetryDelay(int(rj.Attempt), err)}, endDone
-	}
-	w.m.started.WithLabelValues(rj.Type, "session").Inc()
-	w.m.running.Inc()
-	defer w.m.running.Dec()
-	t0 := time.Now()
-	defer func() { w.m.duration.WithLabelValues(rj.Type).Observe(time.Since(t0).Seconds()) }()
-	jctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	r := w.track(cancel)
-	defer w.untrack(r)
-	stopRenew := w.renew(jctx, rj, cancel)
-	hctx := jctx
-	var att Attachment
-	if w.cfg.Attacher != nil {
-		actx, a, err := w.cfg.Attacher.Attach(jctx, job)
-		if err != nil {
-			stopRenew()
-			err = fmt.Errorf("attaching session: %w", err)
-			return ledger.Outcome{Text: errorText(err), Final: errors.Is(err, ErrSkipRetry), RetryDelay: w.cfg.RetryDelay(int(rj.Attempt), err)}, endDone
-		}
-		defer a.Close()
-		hctx, att = actx, a
-		job.env = a.Env()
-	}
-	if rj.Timeout > 0 {
-		var c context.CancelFunc
-		hctx, c = context.WithTimeoutCause(hctx, rj.Timeout, fmt.Errorf("job timed out after %s", rj.Timeout))
-		defer c()
-	}
-	err := call(withJob(hctx, job), h, job)
-	if err == nil && att != nil {
-		if cerr := att.Commit(jctx); cerr != nil {
-			if errors.Is(cerr, ErrLeaseLost) {
-				cancel(ErrLeaseLost)
-			}
-			err = fmt.Errorf("committing session changes: %w", cerr)
-		}
-	}
-	stopRenew()
-	switch cause := context.Cause(jctx); {
-	case errors.Is(cause, ErrLeaseLost):
-		return ledger.Outcome{}, endLost
-	case errors.Is(cause, ErrShuttingDown):
-		return ledger.Outcome{}, endHandBack
-	case errors.Is(cause, ErrCancelled):
-		return ledger.Outcome{Cancelled: true, Text: "cancelled while running"}, endDone
-	}
-	if err == nil {
-		res := job.result
-		if len(res) > w.cfg.MaxResult {
-			res = res[:w.cfg.MaxResult]
-		}
-		return ledger.Outcome{OK: true, Text: string(res)}, endDone
-	}
-	if c := context.Cause(hctx); c != nil && hctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, c) {
-		err = fmt.Errorf("%w (%w)", err, c)
-	}
-	return ledger.Outcome{
-		Text:       errorText(err),
-		Final:      errors.Is(err, ErrSkipRetry),
-		RetryDelay: w.cfg.RetryDelay(int(rj.Attempt), err),
-	}, endDone
-}
-
-// renew keeps the lease of rj while its handler runs. It cancels the
-// handler's context with ErrLeaseLost when the lease is refused, or when it
-// could not be renewed for a whole lease period, and with ErrCancelled when
-// the job was asked to cancel. It runs on a timer, not a goroutine of its
-// own, so a job shorter than a third of the lease costs no renewal at all.
-// stop waits for a renewal under way.
-func (w *Worker) renew(ctx context.Context, rj *ledger.RunJob, cancel context.CancelCauseFunc) (stop func()) {
-	every := w.cfg.Lease / 3
-	var (
-		mu      sync.Mutex
-		pending sync.WaitGroup // a scheduled or running renewal
-		stopped bool
-		timer   *time.Timer
-		lastOK  = time.Now()
-	)
-	fire := func() {
-		defer pending.Done()
-		mu.Lock()
-		if stopped {
-			mu.Unlock()
-			return
-		}
-		mu.Unlock()
-		rctx, c := context.WithTimeout(context.WithoutCancel(ctx), every)
-		r, err := w.led.Renew(rctx, rj.Session, rj.ID, rj.Token, w.cfg.Lease)
-		c()
-		switch {
-		case err == nil && r == ledger.CancelRequested:
-			cancel(ErrCancelled)
-			return
-		case err == nil && r == ledger.LeaseRenewed:
-			lastOK = time.Now()
-		case err == nil:
-			cancel(ErrLeaseLost)
-			return
-		case time.Since(lastOK) >= w.cfg.Lease-every/2:
-			w.log.Error("session lease not renewed in time", "job", rj.ID, "session", rj.Session, "err", err)
-			cancel(ErrLeaseLost)
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			pending.Add(1)
-			timer.Reset(every)
-		}
-	}
-	mu.Lock()
-	pending.Add(1)
-	timer = time.AfterFunc(every, fire)
-	mu.Unlock()
-	return func() {
-		mu.Lock()
-		stopped = true
-		if timer.Stop() {
-			pending.Done() // the scheduled renewal will not run
-		}
-		mu.Unlock()
-		pending.Wait()
-	}
-}
-
-// asynqLogger sends asynq's logs to slog.
+// asynqLogger sends asynq's logs to slog. Fatal logs at error level and
+// does not exit: library code never ends the process.
 type asynqLogger struct{ l *slog.Logger }
 
 func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
 func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
 func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
 func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)); os.Exit(1) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error("asynq fatal: " + fmt.Sprint(args...)) }

@@ -162,7 +162,7 @@ func (r *runner) startSessionq(ctx context.Context, f *fleet, c *redis.Client, k
 		Queues:       []string{benchQueue},
 		Logger:       r.logger(),
 		InlineBudget: r.cfg.InlineBudget,
-		Attacher:     tbl,
+		Attacher:     worker.SessionTable(tbl),
 	})
 	if err != nil {
 		return err

@@ -80,6 +80,12 @@ type WorkerConfig struct {
 	// ExecDir is the working directory of exec commands. Default "": the
 	// worker's.
 	ExecDir string `mapstructure:"exec_dir"`
+	// RepairInterval is the time between repair passes of the worker that
+	// leads the maintenance election. Default 2s.
+	RepairInterval time.Duration `mapstructure:"repair_interval"`
+	// NoRepair keeps the worker out of the maintenance election. Default
+	// false: every worker takes part.
+	NoRepair bool `mapstructure:"no_repair"`
 	// MetricsAddr is where Prometheus metrics are served (/metrics), e.g.
 	// ":9090". Default "": not served.
 	MetricsAddr string `mapstructure:"metrics_addr"`
@@ -121,6 +127,8 @@ var configKeys = map[string]any{
 	"worker.lease":             10 * time.Second,
 	"worker.shutdown_grace":    10 * time.Second,
 	"worker.retention":         jobs.DefaultRetention,
+	"worker.repair_interval":   scheduler.DefaultInterval,
+	"worker.no_repair":         false,
 	"worker.exec":              []string{},
 	"worker.exec_max_output":   0,
 	"worker.exec_dir":          "",
@@ -304,6 +312,7 @@ func (c *Config) validate() error {
 		{"worker.lease", c.Worker.Lease, c.Worker.Lease <= 0},
 		{"worker.shutdown_grace", c.Worker.ShutdownGrace, c.Worker.ShutdownGrace <= 0},
 		{"worker.retention", c.Worker.Retention, c.Worker.Retention <= 0},
+		{"worker.repair_interval", c.Worker.RepairInterval, c.Worker.RepairInterval <= 0},
 		{"scheduler.interval", c.Scheduler.Interval, c.Scheduler.Interval <= 0},
 		{"scheduler.dispatch_grace", c.Scheduler.DispatchGrace, c.Scheduler.DispatchGrace <= 0},
 		{"scheduler.leader_term", c.Scheduler.LeaderTerm, c.Scheduler.LeaderTerm <= 0},
@@ -367,6 +376,9 @@ func (w WorkerConfig) workerConfig() worker.Config {
 		Lease:         w.Lease,
 		ShutdownGrace: w.ShutdownGrace,
 		Retention:     w.Retention,
+
+		MaintenanceInterval: w.RepairInterval,
+		NoMaintenance:       w.NoRepair,
 	}
 }
 

@@ -264,7 +264,7 @@ func runDemo(ctx context.Context, st *stack, o demoOptions, log *slog.Logger, pr
 	}
 	for i := range o.workers {
 		w, err := worker.New(st.rdb, worker.Config{
-			Attacher:             tbl,
+			Attacher:             worker.SessionTable(tbl),
 			ID:                   fmt.Sprintf("demo-%s-w%d", run, i+1),
 			Concurrency:          o.concurrency,
 			Queues:               []string{demoQueue},

@@ -140,6 +140,7 @@ func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, erro
 		if err != nil {
 			return nil, fmt.Errorf("invalid Redis Cluster URL %q: %w", url, err)
 		}
+		opt.ContextTimeoutEnabled = true
 		rdb = redis.NewClusterClient(opt)
 	case "sentinel":
 		opt, err := redis.ParseFailoverURL(url)
@@ -149,6 +150,7 @@ func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, erro
 		if opt.MasterName == "" {
 			return nil, fmt.Errorf("invalid Redis Sentinel URL %q: give the master as ?master_name=NAME", url)
 		}
+		opt.ContextTimeoutEnabled = true
 		rdb = redis.NewFailoverClient(opt)
 	default:
 		return nil, fmt.Errorf("invalid Redis mode %q: want single, cluster or sentinel", rc.Mode)
@@ -168,6 +170,9 @@ func openSingle(ctx context.Context, url string) (*redis.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid Redis URL %q: %w", url, err)
 	}
+	// A call's context deadline bounds its socket reads too, so that a
+	// lease renewal on a dead connection gives up in time.
+	opt.ContextTimeoutEnabled = true
 	// Probe once, without the client's retries, so that a wrong address is
 	// reported at once; the client kept retries for the long run.
 	probeOpt := *opt

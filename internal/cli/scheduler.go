@@ -103,5 +103,5 @@ func sweepTasks(tbl *sessiontable.Table) ([]scheduler.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []scheduler.Task{sw.Task()}, nil
+	return []scheduler.Task{{Name: "session-sweep", Run: sw.Run}}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/worker"
 )
 
@@ -31,6 +32,10 @@ SESSIONQ_JOB_ID, SESSIONQ_SESSION_ID, ... in its environment; exit status 0
 is success and its standard output becomes the job's result. The command line
 is split like a shell would but no shell runs it (write sh -c '...' for one).
 Handlers are configured on the worker only, never by a job's payload.
+
+Every worker takes part in the maintenance election: while it leads, it
+repairs sessions left stuck by a crashed worker or a lost dispatch, and runs
+the session table's expiry sweep. A fleet of workers needs no other process.
 
 SIGINT or SIGTERM stops taking jobs and lets running ones finish for
 --shutdown-grace, then hands the rest back to run elsewhere; a second signal
@@ -96,6 +101,9 @@ var workerFlagKeys = map[string]string{
 	"exec-max-output": "worker.exec_max_output",
 	"metrics-addr":    "worker.metrics_addr",
 	"exec-dir":        "worker.exec_dir",
+	"repair-interval": "worker.repair_interval",
+	"no-repair":       "worker.no_repair",
+	"retention":       "worker.retention",
 }
 
 func addWorkerFlags(fs *pflag.FlagSet) {
@@ -108,13 +116,17 @@ func addWorkerFlags(fs *pflag.FlagSet) {
 	fs.StringArray("exec", defStrings("worker.exec"), usage("TYPE=COMMAND: run COMMAND for jobs of TYPE (repeatable; in the env one per line)", "worker.exec"))
 	fs.Int("exec-max-output", defInt("worker.exec_max_output"), usage("bytes of an exec command's output kept as result (0: handler default)", "worker.exec_max_output"))
 	fs.String("exec-dir", defString("worker.exec_dir"), usage("working directory of exec commands (default: the worker's)", "worker.exec_dir"))
+	fs.Duration("repair-interval", defDuration("worker.repair_interval"), usage("time between repair passes while this worker leads the maintenance", "worker.repair_interval"))
+	fs.Bool("no-repair", false, usage("take no part in the maintenance election (repair, expiry sweep)", "worker.no_repair"))
+	fs.Duration("retention", defDuration("worker.retention"), usage("how long a finished session job stays readable", "worker.retention"))
 }
 
 // newWorker builds a worker with the exec handlers of wc and the built-in
 // handlers given (an exec mapping of the same type wins), and returns the
 // job types it handles, sorted.
-// Session jobs see their session through att (the session table).
-func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, builtin map[string]worker.Handler, reg prometheus.Registerer, att worker.Attacher) (*worker.Worker, []string, error) {
+// Session jobs see their session in tbl, and the worker runs tbl's expiry
+// sweep while it leads the maintenance.
+func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, builtin map[string]worker.Handler, reg prometheus.Registerer, tbl *sessiontable.Table) (*worker.Worker, []string, error) {
 	mappings, err := wc.execMappings()
 	if err != nil {
 		return nil, nil, err
@@ -122,7 +134,10 @@ func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, bui
 	c := wc.workerConfig()
 	c.Logger = log
 	c.Registerer = reg
-	c.Attacher = att
+	c.Attacher = worker.SessionTable(tbl)
+	if c.MaintenanceTasks, err = sweepTasks(tbl); err != nil {
+		return nil, nil, err
+	}
 	w, err := worker.New(rdb, c)
 	if err != nil {
 		return nil, nil, err

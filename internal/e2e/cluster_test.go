@@ -36,7 +36,7 @@ func TestRedisCluster(t *testing.T) {
 	var rec audit.Recorder
 	for i := range 2 {
 		w, err := worker.New(cc, worker.Config{ID: fmt.Sprintf("cluster-%d", i), Concurrency: 4, Lease: 2 * time.Second,
-			PollInterval: 5 * time.Millisecond, Attacher: tbl, Logger: quiet})
+			PollInterval: 5 * time.Millisecond, Attacher: worker.SessionTable(tbl), Logger: quiet})
 		require.NoError(t, err)
 		require.NoError(t, w.HandleFunc("doc", func(ctx context.Context, j *worker.Job) error {
 			rec.Start(j.SessionID, j.Seq)
@@ -60,7 +60,7 @@ func TestRedisCluster(t *testing.T) {
 	}
 	sw, err := sessiontable.NewSweeper(tbl, sessiontable.SweeperConfig{})
 	require.NoError(t, err)
-	s, err := scheduler.New(cc, scheduler.Config{Interval: 100 * time.Millisecond, Logger: quiet, Tasks: []scheduler.Task{sw.Task()}})
+	s, err := scheduler.New(cc, scheduler.Config{Interval: 100 * time.Millisecond, Logger: quiet, Tasks: []scheduler.Task{{Name: "session-sweep", Run: sw.Run}}})
 	require.NoError(t, err)
 	require.NoError(t, s.Start(ctx))
 	t.Cleanup(s.Stop)

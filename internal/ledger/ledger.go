@@ -15,6 +15,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strconv"
 	"time"
 
@@ -25,6 +26,8 @@ import (
 )
 
 var (
+	//go:embed lua/lib.lua
+	libLua string
 	//go:embed lua/submit.lua
 	submitLua string
 	//go:embed lua/acquire.lua
@@ -41,20 +44,28 @@ var (
 	redispatchLua string
 	//go:embed lua/cancel.lua
 	cancelLua string
+	//go:embed lua/due.lua
+	dueLua string
 
-	submitScript     = redis.NewScript(submitLua)
-	acquireScript    = redis.NewScript(acquireLua)
-	renewScript      = redis.NewScript(renewLua)
-	finishScript     = redis.NewScript(finishLua)
-	releaseScript    = redis.NewScript(releaseLua)
-	inspectScript    = redis.NewScript(inspectLua)
-	redispatchScript = redis.NewScript(redispatchLua)
-	cancelScript     = redis.NewScript(cancelLua)
+	submitScript     = script(submitLua)
+	acquireScript    = script(acquireLua)
+	renewScript      = script(renewLua)
+	finishScript     = script(finishLua)
+	releaseScript    = script(releaseLua)
+	inspectScript    = script(inspectLua)
+	redispatchScript = script(redispatchLua)
+	cancelScript     = script(cancelLua)
+	dueScript        = redis.NewScript(dueLua)
 )
 
-// RunRetention is how long the run hash of a session (its sequence and
-// fencing counters) is kept once the session has nothing left to run.
-const RunRetention = 7 * 24 * time.Hour
+// script builds a ledger script: its file, after the shared pieces of
+// lib.lua.
+func script(src string) *redis.Script { return redis.NewScript(libLua + "\n" + src) }
+
+// DispatchGrace is how long a dispatched job may wait without an asynq task
+// before the reconciler dispatches it again, and when the repair index first
+// looks at a session after a submit (scheduler.Config.DispatchGrace).
+const DispatchGrace = 5 * time.Second
 
 // Job states as stored in a record.
 const (
@@ -93,11 +104,13 @@ const (
 // know: a version mismatch between scripts and code, or a bug.
 var ErrUnexpectedReply = errors.New("ledger: unexpected script reply")
 
-// Client is the part of a Redis client the ledger needs: scripts, and a
-// pipeline to send a submission's two writes in one round trip.
+// Client is the part of a Redis client the ledger needs: scripts, a
+// pipeline to send an index write with a script in one round trip, and a
+// read of the repair index.
 type Client interface {
 	redis.Scripter
 	Pipeline() redis.Pipeliner
+	ZRangeByScoreWithScores(ctx context.Context, key string, opt *redis.ZRangeBy) *redis.ZSliceCmd
 }
 
 var _ Client = redis.UniversalClient(nil)
@@ -138,27 +151,27 @@ type SubmitResult struct {
 // Submit appends job id to session s with the given record fields (pairs).
 // An out-of-session job (oos) does not refresh the session's idle timer.
 // In the same round trip, and before the script, it writes the job's ID
-// index (keys.JobIndex) with indexTTL: a crash between the two leaves an
-// index to nothing, never a job that cannot be found.
+// index (keys.JobIndex) with indexTTL, and puts the session in the repair
+// index, due DispatchGrace from now: a crash between the writes leaves an
+// index to nothing, or a session the reconciler looks at for nothing, never
+// a job that cannot be found or a session that nothing repairs.
 func (l *Ledger) Submit(ctx context.Context, s, id string, oos bool, fields []any, indexTTL time.Duration) (SubmitResult, error) {
 	args := append([]any{id, flag(oos)}, fields...)
-	k := sessionKeys(s, id)
-	send := func(eval func(redis.Pipeliner) *redis.Cmd) (*redis.Cmd, error) {
-		p := l.rdb.Pipeline()
-		set := p.Set(ctx, keys.JobIndex(id), s, indexTTL)
-		cmd := eval(p)
-		_, _ = p.Exec(ctx)
-		if err := set.Err(); err != nil {
-			return nil, fmt.Errorf("writing job index: %w", err)
-		}
-		return cmd, nil
+	var set *redis.StatusCmd
+	var due *redis.FloatCmd
+	cmd := l.piped(ctx, submitScript, sessionKeys(s, id), args, func(p redis.Pipeliner) {
+		set = p.Set(ctx, keys.JobIndex(id), s, indexTTL)
+		dueLT(ctx, p, s, time.Now().Add(DispatchGrace))
+		// The score always changes, so that a reconciler that saw the
+		// session empty just before cannot remove the entry (its removal
+		// compares the score it read).
+		due = p.ZIncrBy(ctx, keys.DueOf(s), -dueNudge, s)
+	})
+	if err := set.Err(); err != nil {
+		return SubmitResult{}, fmt.Errorf("writing job index: %w", err)
 	}
-	cmd, err := send(func(p redis.Pipeliner) *redis.Cmd { return submitScript.EvalSha(ctx, p, k, args...) })
-	if err == nil && cmd.Err() != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-		cmd, err = send(func(p redis.Pipeliner) *redis.Cmd { return submitScript.Eval(ctx, p, k, args...) })
-	}
-	if err != nil {
-		return SubmitResult{}, err
+	if err := due.Err(); err != nil {
+		return SubmitResult{}, fmt.Errorf("writing repair index: %w", err)
 	}
 	v, err := cmd.Slice()
 	if err != nil {
@@ -168,6 +181,46 @@ func (l *Ledger) Submit(ctx context.Context, s, id string, oos bool, fields []an
 		return SubmitResult{}, fmt.Errorf("submit: %w: %v", ErrUnexpectedReply, v)
 	}
 	return SubmitResult{Verdict: str(v[0]), State: str(v[1]), Seq: num(v[2]), Gen: num(v[3])}, nil
+}
+
+// piped runs sc in one pipeline after the commands pre adds, falling back
+// from EVALSHA to EVAL (and so sending pre's commands again: they must be
+// idempotent) when Redis does not know the script.
+func (l *Ledger) piped(ctx context.Context, sc *redis.Script, k []string, args []any, pre func(redis.Pipeliner)) *redis.Cmd {
+	send := func(eval bool) *redis.Cmd {
+		p := l.rdb.Pipeline()
+		pre(p)
+		var cmd *redis.Cmd
+		if eval {
+			cmd = sc.Eval(ctx, p, k, args...)
+		} else {
+			cmd = sc.EvalSha(ctx, p, k, args...)
+		}
+		_, _ = p.Exec(ctx)
+		return cmd
+	}
+	cmd := send(false)
+	if cmd.Err() != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd = send(true)
+	}
+	return cmd
+}
+
+// dueLT adds to p: look at session s at t at the latest (ZADD LT keeps an
+// earlier time already there).
+func dueLT(ctx context.Context, p redis.Pipeliner, s string, t time.Time) {
+	p.ZAddArgs(ctx, keys.DueOf(s), redis.ZAddArgs{LT: true, Members: []redis.Z{{Score: DueScore(t), Member: s}}})
+}
+
+// dueNudge is what a submit takes off its session's repair-index score
+// (ms): a change that the score's precision keeps.
+const dueNudge = 0.001
+
+// DueScore is the repair-index score of time t: its milliseconds, plus a
+// random fraction of one, so that the reconciler's compare-and-set on a
+// score it read tells apart two writes in the same millisecond.
+func DueScore(t time.Time) float64 {
+	return float64(t.UnixMilli()) + mrand.Float64()*0.999
 }
 
 // RunJob is a job the caller now holds the lease for.
@@ -187,10 +240,18 @@ type RunJob struct {
 	Seq       int64
 	Active    bool  // the session record exists
 	Backlog   int64 // the session's unfinished jobs, this one included
+	// Sent is when the request that took the lease was sent: the lease
+	// runs until Sent + the lease duration at least, by the holder's clock.
+	Sent time.Time
+	// Committed is the token of an earlier run that wrote the job's
+	// session changes and result back but did not finish it (its worker
+	// died or stalled), or 0. Such a job must not run again: finish it with
+	// Outcome.Committed.
+	Committed int64
 }
 
 func parseRun(s, id string, v []any) (*RunJob, error) {
-	if len(v) != 13 {
+	if len(v) != 14 {
 		return nil, fmt.Errorf("run reply: %w: %v", ErrUnexpectedReply, v)
 	}
 	return &RunJob{
@@ -209,6 +270,7 @@ func parseRun(s, id string, v []any) (*RunJob, error) {
 		Seq:       num(v[10]),
 		Active:    num(v[11]) == 1,
 		Backlog:   num(v[12]),
+		Committed: num(v[13]),
 	}, nil
 }
 
@@ -221,8 +283,12 @@ type AcquireResult struct {
 
 // Acquire takes the lease of session s for dispatch gen of job id.
 func (l *Ledger) Acquire(ctx context.Context, s, id string, gen int64, worker string, lease time.Duration) (AcquireResult, error) {
-	v, err := acquireScript.Run(ctx, l.rdb, sessionKeys(s, id),
-		id, gen, worker, lease.Milliseconds()).Slice()
+	// The session is due in the repair index when this lease runs out, so
+	// that a holder that dies is found in time.
+	sent := time.Now()
+	until := sent.Add(lease)
+	v, err := l.piped(ctx, acquireScript, sessionKeys(s, id), []any{id, gen, worker, lease.Milliseconds()},
+		func(p redis.Pipeliner) { dueLT(ctx, p, s, until) }).Slice()
 	if err != nil {
 		return AcquireResult{}, fmt.Errorf("running acquire script: %w", err)
 	}
@@ -232,6 +298,9 @@ func (l *Ledger) Acquire(ctx context.Context, s, id string, gen int64, worker st
 	r := AcquireResult{Verdict: str(v[0])}
 	if r.Verdict == OK {
 		r.Job, err = parseRun(s, id, v[1:])
+		if err == nil {
+			r.Job.Sent = sent
+		}
 	}
 	return r, err
 }
@@ -258,6 +327,7 @@ func (l *Ledger) Renew(ctx context.Context, s, id string, token int64, lease tim
 // Outcome is how a run ended, for Finish.
 type Outcome struct {
 	OK         bool          // success
+	Committed  bool          // success of an earlier run that committed (RunJob.Committed)
 	Cancelled  bool          // the job was asked to cancel and stopped
 	Text       string        // result (success) or error text (failure)
 	Final      bool          // failure must not be retried
@@ -286,15 +356,21 @@ type FinishResult struct {
 func (l *Ledger) Finish(ctx context.Context, s, id string, token int64, o Outcome, opt FinishOptions) (FinishResult, error) {
 	outcome := "fail"
 	switch {
+	case o.Committed:
+		outcome = "committed"
 	case o.OK:
 		outcome = "ok"
 	case o.Cancelled:
 		outcome = "cancel"
 	}
-	v, err := finishScript.Run(ctx, l.rdb, sessionKeys(s, id),
+	// A next job run inline holds a new lease: due when it runs out.
+	sent := time.Now()
+	until := sent.Add(opt.Lease)
+	v, err := l.piped(ctx, finishScript, sessionKeys(s, id), []any{
 		id, token, outcome, o.Text, opt.Retention.Milliseconds(), keys.JobPrefix(s), opt.Worker,
 		opt.Lease.Milliseconds(), flag(opt.Inline), opt.Queues, o.RetryDelay.Milliseconds(),
-		RunRetention.Milliseconds(), flag(o.Final)).Slice()
+		opt.Retention.Milliseconds(), flag(o.Final),
+	}, func(p redis.Pipeliner) { dueLT(ctx, p, s, until) }).Slice()
 	if err != nil {
 		return FinishResult{}, fmt.Errorf("running finish script: %w", err)
 	}
@@ -328,6 +404,9 @@ func (l *Ledger) Finish(ctx context.Context, s, id string, token int64, o Outcom
 			return r, fmt.Errorf("finish run: %w: %v", ErrUnexpectedReply, v)
 		}
 		r.Run, err = parseRun(s, str(v[5]), v[6:])
+		if err == nil {
+			r.Run.Sent = sent
+		}
 	}
 	return r, err
 }
@@ -335,7 +414,8 @@ func (l *Ledger) Finish(ctx context.Context, s, id string, token int64, o Outcom
 // Release gives the lease of job id back without ending the job; the
 // returned task must be enqueued. A nil task means the token was stale.
 func (l *Ledger) Release(ctx context.Context, s, id string, token int64) (*Task, error) {
-	v, err := releaseScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id)}, id, token).Slice()
+	v, err := l.piped(ctx, releaseScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id)}, []any{id, token},
+		func(p redis.Pipeliner) { dueLT(ctx, p, s, time.Now().Add(DispatchGrace)) }).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("running release script: %w", err)
 	}
@@ -358,8 +438,9 @@ type CancelResult struct {
 // Cancel cancels job id of session s: at once when it waits, at its next
 // lease renewal when it runs.
 func (l *Ledger) Cancel(ctx context.Context, s, id string, retention time.Duration) (CancelResult, error) {
-	v, err := cancelScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id)},
-		id, retention.Milliseconds(), keys.JobPrefix(s)).Slice()
+	v, err := l.piped(ctx, cancelScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id)},
+		[]any{id, retention.Milliseconds(), keys.JobPrefix(s)},
+		func(p redis.Pipeliner) { dueLT(ctx, p, s, time.Now().Add(DispatchGrace)) }).Slice()
 	if err != nil {
 		return CancelResult{}, fmt.Errorf("running cancel script: %w", err)
 	}
@@ -398,6 +479,10 @@ func (l *Ledger) Inspect(ctx context.Context, s string) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("running inspect script: %w", err)
 	}
+	return snapshot(s, v)
+}
+
+func snapshot(s string, v []any) (Snapshot, error) {
 	if len(v) != 11 {
 		return Snapshot{}, fmt.Errorf("inspect: %w: %v", ErrUnexpectedReply, v)
 	}

@@ -9,6 +9,7 @@
 -- KEYS[4] application IDs of the session (sq:{S}:apps)
 -- KEYS[5] parameters of the sub-session (sq:{S}:a:A; KEYS[3] when none)
 -- KEYS[6] files of the session          (sq:{S}:f)
+-- KEYS[7] record of the job writing back (sq:{S}:j:ID; KEYS[1] when none)
 -- ARGV[1] "1": refresh the idle timer
 -- ARGV[2] fencing token, '' for a change that is not a job's
 -- ARGV[3] job ID holding the lease (with a token)
@@ -17,7 +18,8 @@
 -- ARGV[6] most sub-sessions
 -- ARGV[7] most files (0: no limit)
 -- ARGV[8] most bytes of all files together (0: no limit)
--- ARGV[9..] the change, as counted lists:
+-- ARGV[9] the job's result (a job's write-back only)
+-- ARGV[10..] the change, as counted lists:
 --   n, then n parameter key, value pairs to set
 --   n, then n parameter keys to delete
 --   n, then n file name, content pairs to write
@@ -26,13 +28,19 @@
 -- Returns {"ok"} | {"gone"} (no session) | {"stale"} (token not current) |
 --   {"limit", what, limit, would-be} with what "params", "apps", "files" or
 --   "bytes"
+--
+-- A job's write-back (ARGV[2] set) that succeeds also marks the job's record
+-- committed: fields cmt (the token) and res (ARGV[9]). The ledger then never
+-- runs that job again, even if its worker dies before it finishes it: the
+-- next holder of the lease only finishes it (finish.lua outcome
+-- "committed"), so a session holds a job's changes exactly once.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 if ARGV[2] ~= '' then
   local l = redis.call('HMGET', KEYS[2], 'job', 'tok')
   if l[1] ~= ARGV[3] or l[2] ~= ARGV[2] then return {'stale'} end
 end
 
-local i = 9
+local i = 10
 local function list(width)
   local n = tonumber(ARGV[i])
   local out = {}
@@ -92,4 +100,5 @@ end
 if #fputs > 0 then redis.call('HSET', KEYS[6], unpack(fputs)) end
 if #fdels > 0 then redis.call('HDEL', KEYS[6], unpack(fdels)) end
 if ARGV[1] == '1' then touch(KEYS[1], now_ms()) end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[7], 'cmt', ARGV[2], 'res', ARGV[9]) end
 return {'ok'}

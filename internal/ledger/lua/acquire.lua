@@ -17,17 +17,15 @@
 --   {"busy"}            this very job holds a live lease elsewhere: drop it
 --   {"wait"}            not the job's turn: it is parked, drop the task; it
 --                       is dispatched again when its turn comes
---   {"ok", token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog}
---                       the lease is taken with fencing token `token`;
---                       active is 1 when the session record exists, else 0;
---                       backlog is the session's unfinished jobs, this one included
+--   {"ok", token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog, committed}
+--                       the lease is taken with fencing token `token`; the
+--                       fields after it are run_reply's (lib.lua)
 local rec = redis.call('HMGET', KEYS[3], 'state', 'gen')
 if not rec[1] then return {'gone'} end
 local st = rec[1]
 if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return {'done', st} end
 if rec[2] ~= ARGV[2] then return {'stale'} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[1] then
   redis.call('HSET', KEYS[3], 'state', 'parked')
   return {'wait'}
@@ -37,9 +35,8 @@ if l[1] and tonumber(l[2]) > now then
   if l[1] == ARGV[1] then return {'busy'} end
   return {'wait'}
 end
-local tok = redis.call('HINCRBY', KEYS[1], 'fence', 1)
+local tok = next_token(KEYS[1], now)
 redis.call('HSET', KEYS[1], 'job', ARGV[1], 'tok', tok, 'until', now + tonumber(ARGV[4]), 'wid', ARGV[3])
 local att = redis.call('HINCRBY', KEYS[3], 'att', 1)
 redis.call('HSET', KEYS[3], 'state', 'running', 'tok', tok, 'st', now, 'wid', ARGV[3])
-local f = redis.call('HMGET', KEYS[3], 'type', 'payload', 'queue', 'maxr', 'tmo', 'policy', 'app', 'oos', 'seq')
-return {'ok', tok, att, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], redis.call('EXISTS', KEYS[4]), redis.call('LLEN', KEYS[2])}
+return run_reply({'ok'}, KEYS[3], KEYS[4], KEYS[2], tok, att)

@@ -24,8 +24,7 @@ if holder == ARGV[1] then
   redis.call('HSET', KEYS[3], 'cx', 1)
   return {'requested'}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local wasHead = redis.call('LINDEX', KEYS[2], 0) == ARGV[1]
 redis.call('LREM', KEYS[2], 1, ARGV[1])
 redis.call('HSET', KEYS[3], 'state', 'cancelled', 'ft', now)

@@ -8,7 +8,9 @@
 -- KEYS[4] session table record         (sq:{S}:sess; may not exist)
 -- ARGV[1]  job ID
 -- ARGV[2]  fencing token of this run
--- ARGV[3]  outcome: "ok", "fail" or "cancel" (asked to cancel: ends cancelled)
+-- ARGV[3]  outcome: "ok", "fail", "cancel" (asked to cancel: ends cancelled)
+--          or "committed" (succeeded in an earlier run that wrote its session
+--          changes and its result back, field cmt, but did not finish)
 -- ARGV[4]  result (ok, already capped) or error text (fail)
 -- ARGV[5]  retention of the finished record, ms
 -- ARGV[6]  job record key prefix of the session (sq:{S}:j:)
@@ -17,7 +19,8 @@
 -- ARGV[9]  "1" when the worker may run the next job inline
 -- ARGV[10] the worker's queues as ",q1,q2,"
 -- ARGV[11] retry delay, ms (fail only)
--- ARGV[12] idle retention of the run hash, ms
+-- ARGV[12] retention of the run hash once the session has nothing left, ms
+--          (its fencing tokens never repeat: see next_token in lib.lua)
 -- ARGV[13] "1" when the failure must not be retried (final)
 --
 -- Returns {this, a, b, c, next, ...}:
@@ -31,13 +34,12 @@
 --   next = "none"                    the session is empty; lease released
 --   next = "enqueue", id, gen, queue, process-at ms, type
 --                                    lease released; caller enqueues "id:gen"
---   next = "run", id, token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog
+--   next = "run", id, token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog, committed
 --                                    the lease now belongs to job id with a
 --                                    new token; this worker runs it at once
 local l = redis.call('HMGET', KEYS[1], 'job', 'tok')
 if l[1] ~= ARGV[1] or l[2] ~= ARGV[2] then return {'stale'} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local this
 if ARGV[3] == 'fail' then
   local f = redis.call('HMGET', KEYS[3], 'att', 'maxr', 'policy', 'queue', 'type')
@@ -54,6 +56,9 @@ if ARGV[3] == 'fail' then
 elseif ARGV[3] == 'cancel' then
   this = 'cancelled'
   redis.call('HSET', KEYS[3], 'state', 'cancelled', 'ft', now, 'err', ARGV[4])
+elseif ARGV[3] == 'committed' then
+  this = 'succeeded'
+  redis.call('HSET', KEYS[3], 'state', 'succeeded', 'ft', now)
 else
   this = 'succeeded'
   redis.call('HSET', KEYS[3], 'state', 'succeeded', 'ft', now, 'res', ARGV[4])
@@ -74,13 +79,12 @@ local nk = ARGV[6] .. nxt
 local n = redis.call('HMGET', nk, 'queue', 'pat', 'type')
 local pat = tonumber(n[2]) or 0
 if ARGV[9] == '1' and pat <= now and n[1] and string.find(ARGV[10], ',' .. n[1] .. ',', 1, true) then
-  local tok = redis.call('HINCRBY', KEYS[1], 'fence', 1)
+  local tok = next_token(KEYS[1], now)
   redis.call('HSET', KEYS[1], 'job', nxt, 'tok', tok, 'until', now + tonumber(ARGV[8]), 'wid', ARGV[7])
   local att = redis.call('HINCRBY', nk, 'att', 1)
   redis.call('HINCRBY', nk, 'gen', 1)
   redis.call('HSET', nk, 'state', 'running', 'tok', tok, 'st', now, 'wid', ARGV[7])
-  local f = redis.call('HMGET', nk, 'type', 'payload', 'queue', 'maxr', 'tmo', 'policy', 'app', 'oos', 'seq')
-  return {this, false, false, false, 'run', nxt, tok, att, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], redis.call('EXISTS', KEYS[4]), redis.call('LLEN', KEYS[2])}
+  return run_reply({this, false, false, false, 'run', nxt}, nk, KEYS[4], KEYS[2], tok, att)
 end
 redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
 local gen = redis.call('HINCRBY', nk, 'gen', 1)

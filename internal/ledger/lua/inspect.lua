@@ -6,8 +6,7 @@
 --
 -- Returns {now, pending, head, lockJob, lockTok, lockUntil, state, gen, dat, queue, pat}
 -- with false for what is absent; pending is the length of the list.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local n = redis.call('LLEN', KEYS[2])
 local head = redis.call('LINDEX', KEYS[2], 0)
 local l = redis.call('HMGET', KEYS[1], 'job', 'tok', 'until')

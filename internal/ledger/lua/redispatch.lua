@@ -20,8 +20,7 @@ if redis.call('EXISTS', KEYS[3]) == 0 then
   return {'gone'}
 end
 if (redis.call('HGET', KEYS[3], 'gen') or '') ~= ARGV[2] then return {'moved'} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
 local gen = redis.call('HINCRBY', KEYS[3], 'gen', 1)
 local st = redis.call('HGET', KEYS[3], 'state')

@@ -12,8 +12,7 @@
 -- {"released", gen, queue, process-at ms, type}: the caller enqueues "ID:gen".
 local l = redis.call('HMGET', KEYS[1], 'job', 'tok')
 if l[1] ~= ARGV[1] or l[2] ~= ARGV[2] then return {'stale'} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
 redis.call('HINCRBY', KEYS[3], 'att', -1)
 local gen = redis.call('HINCRBY', KEYS[3], 'gen', 1)

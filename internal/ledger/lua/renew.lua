@@ -12,8 +12,7 @@
 if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[2] or redis.call('HGET', KEYS[1], 'job') ~= ARGV[1] then
   return 0
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 redis.call('HSET', KEYS[1], 'until', now + tonumber(ARGV[3]))
 if redis.call('HGET', KEYS[2], 'cx') == '1' then return 2 end
 return 1

@@ -24,8 +24,7 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
   local v = redis.call('HMGET', KEYS[3], 'state', 'seq', 'gen')
   return {'exists', v[1], tonumber(v[2]), tonumber(v[3])}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('PERSIST', KEYS[1])
 redis.call('HSET', KEYS[3], unpack(ARGV, 3))

@@ -1,0 +1,113 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionq/sessionq/internal/ledger"
+)
+
+// tidier sends, off the jobs' path and in batches, what follows the end of
+// a session job (ledger.Ended): its ID index expires with its record, and
+// a failed job enters the dead-letter index. A batch goes every tidyEvery,
+// or when tidyBatch are waiting; Stop sends what is left.
+type tidier struct {
+	rdb redis.UniversalClient
+	log *slog.Logger
+
+	mu      sync.Mutex
+	batch   []ended
+	kick    chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+	started bool
+}
+
+type ended struct {
+	session, id, state string
+	retention          time.Duration
+}
+
+const (
+	tidyEvery = 100 * time.Millisecond
+	tidyBatch = 512
+)
+
+func newTidier(rdb redis.UniversalClient, log *slog.Logger) *tidier {
+	return &tidier{rdb: rdb, log: log, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (t *tidier) start() {
+	t.mu.Lock()
+	t.started = true
+	t.mu.Unlock()
+	go t.loop()
+}
+
+// stop sends what is left and ends the loop; safe before start.
+func (t *tidier) stop() {
+	t.mu.Lock()
+	started := t.started
+	t.started = false
+	t.mu.Unlock()
+	if !started {
+		t.flush()
+		return
+	}
+	close(t.quit)
+	<-t.done
+}
+
+func (t *tidier) ended(s, id, state string, retention time.Duration) {
+	t.mu.Lock()
+	t.batch = append(t.batch, ended{s, id, state, retention})
+	full := len(t.batch) >= tidyBatch
+	t.mu.Unlock()
+	if full {
+		select {
+		case t.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (t *tidier) loop() {
+	defer close(t.done)
+	tick := time.NewTicker(tidyEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.quit:
+			t.flush()
+			return
+		case <-tick.C:
+		case <-t.kick:
+		}
+		t.flush()
+	}
+}
+
+func (t *tidier) flush() {
+	t.mu.Lock()
+	b := t.batch
+	t.batch = nil
+	t.mu.Unlock()
+	if len(b) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p := t.rdb.Pipeline()
+	for _, e := range b {
+		ledger.Ended(ctx, p, e.session, e.id, e.state, e.retention)
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		// The indexes expire by themselves, later; the dead-letter
+		// index may miss a job (its record still says failed).
+		t.log.Warn("tidying after finished jobs", "jobs", len(b), "err", err)
+	}
+}
