@@ -57,12 +57,12 @@ func (f *fleet) worker(url string) *Proc {
 	if url == "" {
 		url = f.url
 	}
-	args, env := WorkerCommand(url, f.opts)
+	args := WorkerArgs(url, f.opts)
 	f.mu.Lock()
 	f.n++
 	name := fmt.Sprintf("worker-%d", f.n)
 	f.mu.Unlock()
-	p := Start(f.t, name, Binary(f.t, "github.com/sessionq/sessionq/cmd/sessionq", false), env, args...)
+	p := Start(f.t, name, Binary(f.t, "github.com/sessionq/sessionq/cmd/sessionq", false), nil, args...)
 	p.Ready(f.t, "worker started", 30*time.Second)
 	f.mu.Lock()
 	f.workers = append(f.workers, p)

@@ -19,42 +19,31 @@ type WorkerOptions struct {
 	Lease       time.Duration
 	// Exec is TYPE=COMMAND, e.g. "doc=/tmp/jobrec /tmp/runs.log".
 	Exec string
-	// RepairInterval is how often the leading worker runs a repair pass.
+	// RepairInterval is how often the leading worker runs a repair pass
+	// (every worker takes part in the election).
 	RepairInterval time.Duration
 	// Retention is how long finished session jobs stay readable.
 	Retention time.Duration
 }
 
-// The worker flags of issue 7 item 1. An empty name means the flag has not
-// landed in this tree yet and the option is left out: switching to the new
-// flags is one change here.
-const (
-	repairIntervalFlag = ""
-)
-
-// WorkerCommand is the one place that turns options into the arguments
-// and extra environment of `sessionq worker` on the Redis at url.
-func WorkerCommand(url string, o WorkerOptions) (args, env []string) {
-	args = []string{"worker", "--redis", url, "--exec", o.Exec}
+// WorkerArgs is the one place that turns options into the arguments of
+// `sessionq worker` on the Redis at url.
+func WorkerArgs(url string, o WorkerOptions) []string {
+	args := []string{"worker", "--redis", url, "--exec", o.Exec}
 	if o.Concurrency > 0 {
 		args = append(args, "--concurrency", fmt.Sprint(o.Concurrency))
 	}
 	if o.Lease > 0 {
 		args = append(args, "--lease", o.Lease.String())
 	}
-	if o.RepairInterval > 0 && repairIntervalFlag != "" {
-		args = append(args, repairIntervalFlag, o.RepairInterval.String())
+	if o.RepairInterval > 0 {
+		args = append(args, "--repair-interval", o.RepairInterval.String())
 	}
 	if o.Retention > 0 {
-		env = append(env, "SESSIONQ_WORKER_RETENTION="+o.Retention.String())
+		args = append(args, "--retention", o.Retention.String())
 	}
-	return args, env
+	return args
 }
-
-// RepairBuiltIn reports whether this tree's workers repair sessions by
-// themselves (issue 7 item 1); until then a scenario that wants repair
-// must run `sessionq scheduler`.
-func RepairBuiltIn() bool { return repairIntervalFlag != "" }
 
 var builds struct {
 	mu   sync.Mutex

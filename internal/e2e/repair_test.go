@@ -29,7 +29,7 @@ func TestFleetRepairsAKilledWorkerWithoutScheduler(t *testing.T) {
 	watch := chaos.Watch(log, 0)
 	defer watch.Stop()
 	const lease, repair = time.Second, 200 * time.Millisecond
-	args, _ := chaos.WorkerCommand(redisURL, chaos.WorkerOptions{
+	args := chaos.WorkerArgs(redisURL, chaos.WorkerOptions{
 		Concurrency: 2, Lease: lease, RepairInterval: repair, Exec: chaos.Jobrec(t, "doc", log),
 	})
 	workers := map[int]*proc{}
@@ -129,13 +129,9 @@ func TestCutOffWorkerStopsItsCommandBeforeTakeover(t *testing.T) {
 			defer watch.Stop()
 			const lease = 2 * time.Second
 			opts := chaos.WorkerOptions{Concurrency: 1, Lease: lease, RepairInterval: 200 * time.Millisecond, Exec: chaos.Jobrec(t, "doc", log)}
-			argsA, _ := chaos.WorkerCommand(u.String(), opts)
-			argsB, _ := chaos.WorkerCommand(redisURL, opts)
+			argsA := chaos.WorkerArgs(u.String(), opts)
+			argsB := chaos.WorkerArgs(redisURL, opts)
 			a := start(t, "worker-A (behind the proxy)", argsA...).ready(t, "worker started")
-			if !chaos.RepairBuiltIn() {
-				// This tree's workers do not repair: the scheduler does.
-				start(t, "scheduler", "scheduler", "--redis", redisURL, "--interval", "200ms", "--dispatch-grace", "1s").ready(t, "scheduler started")
-			}
 			c := client(t, rdb)
 			// Long enough to outlast the test unless something kills it.
 			_, err = c.Submit(context.Background(), "doc", []byte("20s"), jobs.Session("cut"), jobs.MaxRetry(5))
