@@ -45,7 +45,7 @@ func TestKillStorm(t *testing.T) {
 		f.replace(r.IntN(3))
 	}
 	l.stop()
-	states := settle(t, rdb, f.watch, l.acked(), settleWithin)
+	states, _ := settle(t, rdb, f.watch, l.acked(), settleWithin)
 	report(t, "kill-storm", f, l, states, fmt.Sprintf("kills=%d workers=3 lease=2s", kills))
 }
 
@@ -72,7 +72,7 @@ func TestRedisRestart(t *testing.T) {
 		time.Sleep(5 * time.Second)
 	}
 	l.stop()
-	states := settle(t, rdb, f.watch, l.acked(), settleWithin)
+	states, _ := settle(t, rdb, f.watch, l.acked(), settleWithin)
 	report(t, "redis-restart", f, l, states, fmt.Sprintf("restarts=%d down=%v lease=2s", len(downs), downs))
 }
 
@@ -115,7 +115,7 @@ func TestPartition(t *testing.T) {
 			p.Heal()
 			time.Sleep(10 * time.Second)
 			l.stop()
-			states := settle(t, rdb, f.watch, l.acked(), settleWithin)
+			states, _ := settle(t, rdb, f.watch, l.acked(), settleWithin)
 			runs, err := f.watch.Runs()
 			require.NoError(t, err)
 			var ranOn time.Duration
@@ -155,7 +155,7 @@ func TestPausedWorker(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 	l.stop()
-	states := settle(t, rdb, f.watch, l.acked(), settleWithin)
+	states, _ := settle(t, rdb, f.watch, l.acked(), settleWithin)
 	report(t, "paused-worker", f, l, states, fmt.Sprintf("pauses=%d paused=%s lease=%s", pauses, paused, lease))
 }
 
@@ -212,7 +212,7 @@ func TestSoak(t *testing.T) {
 	}
 	wg.Wait()
 	submitted := time.Since(begin)
-	states := settle(t, rdb, f.watch, l.acked(), 20*time.Minute)
+	states, retired := settle(t, rdb, f.watch, l.acked(), 20*time.Minute)
 	finished := time.Since(begin)
 	// Retention runs from each job's end; asynq's janitor and the ledger
 	// clean up on their own schedule after it.
@@ -231,8 +231,8 @@ func TestSoak(t *testing.T) {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, fams[k]))
 	}
 	perJob := float64(after-before) / total
-	report(t, "soak", f, l, states, fmt.Sprintf("sessions=%d retention=%s submit=%s drain=%s used_memory_before=%d after=%d bytes_left_per_job=%.0f dbsize=%d keys[%s]",
-		sessions, retention, submitted.Round(time.Second), finished.Round(time.Second), before, after, perJob, dbsize, strings.Join(parts, " ")))
+	report(t, "soak", f, l, states, fmt.Sprintf("sessions=%d retention=%s submit=%s drain=%s retired_before_read=%d used_memory_before=%d after=%d bytes_left_per_job=%.0f dbsize=%d keys[%s]",
+		sessions, retention, submitted.Round(time.Second), finished.Round(time.Second), retired, before, after, perJob, dbsize, strings.Join(parts, " ")))
 	require.Zero(t, fams["sq:ji:*"]+fams["sq:{*}:j:*"], "per-job keys left after retention")
 }
 
