@@ -38,6 +38,7 @@ type Figures struct {
 	// yet done and no run alive; StuckSession is that session.
 	MaxStuck     time.Duration
 	StuckSession string
+	StuckFrom    time.Time
 }
 
 // OK reports whether no invariant was broken: nothing lost, no overlap, no
@@ -129,8 +130,8 @@ func Check(acks []Ack, runs []Run, states map[string]jobs.State, until time.Time
 		for _, r := range bySession[s] {
 			busy = append(busy, span{r.Start, r.End})
 		}
-		if d := longestUncovered(merge(ps), merge(busy)); d > f.MaxStuck {
-			f.MaxStuck, f.StuckSession = d, s
+		if d, from := longestUncovered(merge(ps), merge(busy)); d > f.MaxStuck {
+			f.MaxStuck, f.StuckSession, f.StuckFrom = d, s, from
 		}
 	}
 	return f
@@ -163,9 +164,16 @@ func merge(in []span) []span {
 }
 
 // longestUncovered is the longest stretch of time inside a span of want
-// and outside every span of cover (both sorted and disjoint).
-func longestUncovered(want, cover []span) time.Duration {
+// and outside every span of cover (both sorted and disjoint), and when it
+// began.
+func longestUncovered(want, cover []span) (time.Duration, time.Time) {
 	var best time.Duration
+	var from time.Time
+	found := func(d time.Duration, at time.Time) {
+		if d > best {
+			best, from = d, at
+		}
+	}
 	j := 0
 	for _, w := range want {
 		at := w.from
@@ -174,16 +182,16 @@ func longestUncovered(want, cover []span) time.Duration {
 		}
 		for k := j; at.Before(w.to); k++ {
 			if k >= len(cover) || !cover[k].from.Before(w.to) {
-				best = max(best, w.to.Sub(at))
+				found(w.to.Sub(at), at)
 				break
 			}
 			if cover[k].from.After(at) {
-				best = max(best, cover[k].from.Sub(at))
+				found(cover[k].from.Sub(at), at)
 			}
 			if cover[k].to.After(at) {
 				at = cover[k].to
 			}
 		}
 	}
-	return best
+	return best, from
 }

@@ -29,14 +29,14 @@ func TestCheck(t *testing.T) {
 			acks:   []Ack{{"a", "s", 1, at(0)}, {"b", "s", 2, at(0)}},
 			runs:   []Run{run("a", "s", 1, 0, 100, true), run("b", "s", 2, 110, 200, true)},
 			states: map[string]jobs.State{"a": ok, "b": ok},
-			want:   Figures{Acked: 2, Done: 2, Runs: 2, MaxStuck: 10 * time.Millisecond, StuckSession: "s"},
+			want:   Figures{Acked: 2, Done: 2, Runs: 2, MaxStuck: 10 * time.Millisecond, StuckSession: "s", StuckFrom: at(100)},
 		},
 		{
 			name:   "killed run, gap, rerun completes",
 			acks:   []Ack{{"a", "s", 1, at(0)}},
 			runs:   []Run{run("a", "s", 1, 0, 50, false), run("a", "s", 1, 1050, 1100, true)},
 			states: map[string]jobs.State{"a": ok},
-			want:   Figures{Acked: 1, Done: 1, Runs: 2, MaxStuck: time.Second, StuckSession: "s"},
+			want:   Figures{Acked: 1, Done: 1, Runs: 2, MaxStuck: time.Second, StuckSession: "s", StuckFrom: at(50)},
 		},
 		{
 			name:   "overlap and run twice",
@@ -51,7 +51,7 @@ func TestCheck(t *testing.T) {
 			runs:   []Run{run("b", "s", 2, 0, 10, true), run("a", "s", 1, 20, 30, true)},
 			states: map[string]jobs.State{"a": ok, "b": ok, "d": jobs.StateFailed},
 			want: Figures{Acked: 4, Done: 2, Dead: 1, Lost: 1, Runs: 2, Order: 1,
-				MaxStuck: time.Second, StuckSession: "t"},
+				MaxStuck: time.Second, StuckSession: "t", StuckFrom: at(0)},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,10 +67,21 @@ func TestLongestUncovered(t *testing.T) {
 	t.Parallel()
 	t0 := time.Unix(0, 0)
 	s := func(a, b int) span { return span{t0.Add(time.Duration(a)), t0.Add(time.Duration(b))} }
-	require.Equal(t, time.Duration(10), longestUncovered([]span{s(0, 10)}, nil))
-	require.Equal(t, time.Duration(0), longestUncovered([]span{s(0, 10)}, []span{s(-5, 20)}))
-	require.Equal(t, time.Duration(4), longestUncovered([]span{s(0, 10)}, []span{s(2, 3), s(7, 8)}))
-	require.Equal(t, time.Duration(5), longestUncovered([]span{s(0, 10), s(20, 25)}, []span{s(0, 10)}))
+	for _, tc := range []struct {
+		want, cover []span
+		d, from     int
+	}{
+		{[]span{s(0, 10)}, nil, 10, 0},
+		{[]span{s(0, 10)}, []span{s(-5, 20)}, 0, 0},
+		{[]span{s(0, 10)}, []span{s(2, 3), s(7, 8)}, 4, 3},
+		{[]span{s(0, 10), s(20, 25)}, []span{s(0, 10)}, 5, 20},
+	} {
+		d, from := longestUncovered(tc.want, tc.cover)
+		require.Equal(t, time.Duration(tc.d), d)
+		if d > 0 {
+			require.Equal(t, t0.Add(time.Duration(tc.from)), from)
+		}
+	}
 	require.Equal(t, []span{s(0, 5), s(6, 9)}, merge([]span{s(6, 7), s(0, 3), s(2, 5), s(7, 9)}))
 }
 

@@ -79,6 +79,7 @@ func (f *fleet) replace(i int) {
 	f.workers = append(f.workers[:i:i], f.workers[i+1:]...)
 	f.mu.Unlock()
 	p.Kill9(f.t)
+	f.t.Logf("kill -9 %s (pid %d) at %s", p.Name, p.Pid(), time.Now().Format("15:04:05.000"))
 	f.worker("")
 }
 
@@ -245,7 +246,16 @@ func report(t *testing.T, name string, f *fleet, l *load, states map[string]jobs
 	}
 	fmt.Println(line)
 	if fig.StuckSession != "" {
-		t.Logf("longest stuck: session %s", fig.StuckSession)
+		// What the session did around its longest stall, to tell a repair
+		// from a retry backoff.
+		t.Logf("longest stuck: session %s, %s from %s", fig.StuckSession, fig.MaxStuck.Round(time.Millisecond), fig.StuckFrom.Format("15:04:05.000"))
+		lo, hi := fig.StuckFrom.Add(-3*time.Second), fig.StuckFrom.Add(fig.MaxStuck+time.Second)
+		for _, r := range runs {
+			if r.Session == fig.StuckSession && r.End.After(lo) && r.Start.Before(hi) {
+				t.Logf("  run job=%s seq=%d attempt=%d worker=%d %s..%s completed=%v", r.Job, r.Seq, r.Attempt, r.Worker,
+					r.Start.Format("15:04:05.000"), r.End.Format("15:04:05.000"), r.Completed)
+			}
+		}
 	}
 	if !fig.OK() {
 		t.Errorf("invariants broken: %s", strings.TrimPrefix(line, "chaos "))
