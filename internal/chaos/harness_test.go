@@ -238,8 +238,11 @@ func report(t *testing.T, name string, f *fleet, l *load, states map[string]jobs
 	acks := l.acked()
 	fig := Check(acks, runs, states, time.Now())
 	l.mu.Lock()
-	errs := l.errs
+	errs, lastErr := l.errs, l.lastErr
 	l.mu.Unlock()
+	if lastErr != nil {
+		t.Logf("%d submits failed, the last with: %v", errs, lastErr)
+	}
 	line := fmt.Sprintf("chaos %-19s %s submit_errors=%d", name, fig, errs)
 	if extra != "" {
 		line += " " + extra

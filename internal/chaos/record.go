@@ -54,8 +54,8 @@ func parseLine(s string) (line, error) {
 		return line{}, fmt.Errorf("chaos: record line %q: want 9 fields starting with S or E", s)
 	}
 	var nums [5]int64
-	for i, s := range []string{f[3], f[4], f[5], f[6], f[8]} {
-		n, err := strconv.ParseInt(s, 10, 64)
+	for i, field := range []string{f[3], f[4], f[5], f[6], f[8]} {
+		n, err := strconv.ParseInt(field, 10, 64)
 		if err != nil {
 			return line{}, fmt.Errorf("chaos: record line %q: %w", s, err)
 		}

@@ -3,7 +3,9 @@
 // start line to LOGFILE, sleeps for the duration in its payload (standard
 // input, e.g. "300ms"; none: no sleep), appends an end line and exits 0.
 // Each line is one write to a file opened with O_APPEND, so lines of
-// concurrent commands never mix. See chaos.ParseRecord for the format.
+// concurrent commands never mix. The format is package chaos's (record.go):
+//
+//	S|E JOB SESSION SEQ ATTEMPT WORKERPID PID STARTTICKS UNIXNANO
 //
 // A command killed in its sleep leaves a start line without an end line;
 // the suite's watcher then notes when the process disappeared.
