@@ -15,9 +15,14 @@ build: ## build the sessionq binary into ./bin
 	$(GO) build -o bin/sessionq ./cmd/sessionq
 
 .PHONY: test
-test: ## run every test with the race detector against a real Redis
+test: ## run every test with the race detector against a real Redis, then the deploy checks
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+.PHONY: test-sentinel
+test-sentinel: ## run the Sentinel failover tests alone (also part of test; needs redis-sentinel)
+	$(GO) test $(TESTFLAGS) -run 'TestSentinel' -v ./internal/redistest/ ./internal/e2e/
 
 .PHONY: chaos
 chaos: ## run the fault-injection scenarios (kill, pause, cut, restart, soak; ~15 min; CHAOS_RUN=regexp picks some)
@@ -35,6 +40,10 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 bench: ## run the sessionq bench (every scenario against raw asynq, one Redis)
 	$(GO) run ./cmd/sessionq bench $(BENCHFLAGS)
 
+.PHONY: bench-fleet
+bench-fleet: ## run fleets of 1, 2, 4 and 8 worker processes, sessionq and raw asynq, on one Redis
+	$(GO) run ./cmd/sessionq bench-fleet $(BENCHFLAGS)
+
 .PHONY: bench-go
 bench-go: ## run the go test benchmarks of the hot paths (compare runs with benchstat)
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/bench/ | tee bench.out
@@ -46,8 +55,9 @@ lint: ## gofmt, go vet, and golangci-lint where it is installed
 	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed: skipped"; fi
 
 .PHONY: tidy
-tidy: ## tidy go.mod and go.sum
+tidy: ## tidy go.mod and go.sum (and deploy/'s)
 	$(GO) mod tidy
+	cd deploy && $(GO) mod tidy
 
 .PHONY: demo
 demo: ## run the demo on an embedded Redis

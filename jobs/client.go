@@ -43,6 +43,11 @@ type ClientConfig struct {
 	// little cheaper, but Get then says it is not found, and `submit
 	// --wait` cannot tell how it ended).
 	Retention time.Duration
+	// MaxBacklog caps the unfinished jobs of one session, the new one
+	// included; a submit beyond it fails with a BacklogFullError and writes
+	// nothing (the MaxBacklog option overrides it per submit). Default 0:
+	// no cap.
+	MaxBacklog int
 }
 
 func (c *ClientConfig) withDefaults() (ClientConfig, error) {
@@ -55,6 +60,9 @@ func (c *ClientConfig) withDefaults() (ClientConfig, error) {
 	}
 	if out.MaxPayload < 0 {
 		return out, fmt.Errorf("%w: MaxPayload %d is negative", ErrInvalid, out.MaxPayload)
+	}
+	if out.MaxBacklog < 0 {
+		return out, fmt.Errorf("%w: MaxBacklog %d is negative", ErrInvalid, out.MaxBacklog)
 	}
 	return out, nil
 }
@@ -91,6 +99,7 @@ func (c *Client) Close() error { return nil }
 type Option func(*options)
 
 type options struct {
+	maxBacklog   int
 	session      string
 	app          string
 	queue        string
@@ -135,6 +144,11 @@ func IdempotencyKey(k string) Option { return func(o *options) { o.idempotency =
 // behind it (default PolicyBlock).
 func FailurePolicy(p Policy) Option { return func(o *options) { o.policy = p } }
 
+// MaxBacklog caps the unfinished jobs of the job's session, this one
+// included: a submit beyond it fails with a BacklogFullError and writes
+// nothing. It overrides ClientConfig.MaxBacklog; 0 keeps it.
+func MaxBacklog(n int) Option { return func(o *options) { o.maxBacklog = n } }
+
 // OutOfSession marks the job so that submitting it does not refresh the
 // session's inactivity timer.
 func OutOfSession() Option { return func(o *options) { o.outOfSession = true } }
@@ -173,6 +187,12 @@ func (c *Client) check(jobType string, payload []byte, o *options) error {
 	}
 	if err := ValidateQueue(o.queue); err != nil {
 		return err
+	}
+	if o.maxBacklog < 0 {
+		return invalid("max backlog", strconv.Itoa(o.maxBacklog), "must not be negative")
+	}
+	if o.maxBacklog > 0 && o.session == "" {
+		return invalid("max backlog", strconv.Itoa(o.maxBacklog), "applies to a job with a session only")
 	}
 	if o.maxRetry < 0 || o.maxRetry > 1000 {
 		return invalid("max retry", strconv.Itoa(o.maxRetry), "must be between 0 and 1000")
@@ -253,9 +273,18 @@ func (c *Client) submitSession(ctx context.Context, id, jobType string, payload 
 		"maxr", o.maxRetry, "tmo", o.timeout.Milliseconds(), "policy", string(o.policy),
 		"app", o.app, "oos", boolFlag(o.outOfSession), "pat", pat, "att", 0,
 	}
-	res, err := c.led.Submit(ctx, o.session, id, o.outOfSession, fields, indexTTL)
+	maxBacklog := int64(c.cfg.MaxBacklog)
+	if o.maxBacklog > 0 {
+		maxBacklog = int64(o.maxBacklog)
+	}
+	res, err := c.led.Submit(ctx, o.session, id, fields, ledger.SubmitOptions{
+		OutOfSession: o.outOfSession, IndexTTL: indexTTL, MaxBacklog: maxBacklog,
+	})
 	if err != nil {
 		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, err)
+	}
+	if res.Verdict == ledger.Full {
+		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, &BacklogFullError{Session: o.session, Backlog: res.Seq, Max: maxBacklog})
 	}
 	out := Submitted{ID: id, SessionID: o.session, Seq: res.Seq, State: State(res.State), Existing: res.Verdict == ledger.Exists}
 	gen := res.Gen
@@ -293,15 +322,19 @@ func newID(idem string) string {
 	return "j" + b32.EncodeToString(b[:])
 }
 
-// ErrRunning means a plain job could not be cancelled because it runs.
+// ErrRunning means a running plain job was not taken off its worker when
+// cancelled.
 var ErrRunning = errors.New("jobs: job is running")
 
 // Cancel cancels job id. A waiting job (parked, pending, retrying) ends
 // cancelled at once and its session goes on; a running session job is
 // cancelled at its worker's next lease renewal (within a third of the
 // lease): its handler's context is cancelled and the job ends cancelled. A
-// running plain job cannot be cancelled (ErrRunning). Cancelling a job that
-// has ended changes nothing and returns its state.
+// running plain job has its handler's context cancelled at once (asynq's
+// CancelProcessing); Cancel waits up to CancelWait for asynq to take it off
+// its worker, then deletes it so that it is not retried (ErrRunning when its
+// worker did not answer). Cancelling a job that has ended changes nothing
+// and returns its state.
 func (c *Client) Cancel(ctx context.Context, id string) (State, error) {
 	if err := ValidateJobID(id); err != nil {
 		return "", err
@@ -340,7 +373,7 @@ func (c *Client) cancelPlain(ctx context.Context, id string) (State, error) {
 	case in.State.Terminal():
 		return in.State, nil
 	case in.State == StateRunning:
-		return StateRunning, fmt.Errorf("job %s: %w", id, ErrRunning)
+		return c.cancelRunningPlain(ctx, in)
 	}
 	if err := c.insp.DeleteTask(in.Queue, id); err != nil {
 		return "", fmt.Errorf("cancelling job %s: %w", id, err)
@@ -384,7 +417,7 @@ func infoFromRecord(id string, m map[string]string) *Info {
 		Seq: n("seq"), State: State(m["state"]), Policy: Policy(m["policy"]),
 		Attempts: int(n("att")), MaxRetry: int(n("maxr")), LastError: m["err"],
 		Payload: []byte(m["payload"]), Created: t("ct"), Started: t("st"), Finished: t("ft"),
-		FencingTok: n("tok"), OutOfSession: m["oos"] == "1",
+		FencingTok: n("tok"), OutOfSession: m["oos"] == "1", Worker: m["wid"],
 	}
 	if r, ok := m["res"]; ok {
 		in.Result = []byte(r)
@@ -456,18 +489,7 @@ func (c *Client) getPlain(ctx context.Context, id string) (*Info, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading job %s in queue %s: %w", id, q, err)
 		}
-		in := &Info{
-			ID: id, Type: ti.Type, Queue: ti.Queue, State: stateFromAsynq(ti.State),
-			Attempts: ti.Retried, MaxRetry: ti.MaxRetry, LastError: ti.LastErr,
-			Result: ti.Result, Payload: ti.Payload, Finished: ti.CompletedAt, NextRunAt: ti.NextProcessAt,
-		}
-		if in.State.Terminal() || in.State == StateRunning || in.State == StateRetrying {
-			in.Attempts = ti.Retried + 1
-		}
-		if ti.State == asynq.TaskStateArchived {
-			in.Finished = ti.LastFailedAt
-		}
-		return in, nil
+		return plainInfo(ti), nil
 	}
 	return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
 }

@@ -74,6 +74,7 @@ type Info struct {
 	Finished     time.Time `json:"finished,omitzero"`
 	NextRunAt    time.Time `json:"next_run_at,omitzero"`
 	FencingTok   int64     `json:"fencing_token,omitempty"`
+	Worker       string    `json:"worker,omitempty"` // the worker of the last run of a session job
 	OutOfSession bool      `json:"out_of_session,omitempty"`
 }
 

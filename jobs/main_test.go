@@ -3,7 +3,9 @@ package jobs_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/sessionq/sessionq/internal/redistest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs the tests with the shared Redis of redistest, and checks
+// for leaked goroutines (redistest.Main uses goleak).
+func TestMain(m *testing.M) { redistest.Main(m) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -76,7 +77,7 @@ func (r *reconciler) pass(ctx context.Context) (Report, error) {
 		n := (r.shard + i) % keys.DueShards
 		for left > 0 {
 			if r.now().After(deadline) || ctx.Err() != nil {
-				rep.More = true
+				rep.More = true // perhaps: shards were left unread
 				break
 			}
 			es, err := r.led.Due(ctx, n, r.now(), min(left, inspectBatch))
@@ -220,6 +221,9 @@ func (r *reconciler) session(ctx context.Context, snap ledger.Snapshot) (time.Ti
 		return at(snap.LockUntil), false, nil // running under a live lease
 	case snap.LockJob != "":
 		why = "lease expired"
+	case snap.Paused:
+		// Its jobs wait for a resume (which dispatches the head).
+		return now.Add(time.Minute), false, nil
 	case snap.State == ledger.StatePending || snap.State == ledger.StateRetrying:
 		due := snap.Dispatch
 		if snap.At.After(due) {
@@ -282,13 +286,13 @@ func (r *reconciler) taskAlive(snap ledger.Snapshot) (bool, error) {
 // puts those missing from the repair index back, due now. It is the safety
 // net of the index, run every FullScanEvery.
 func (r *reconciler) fullScan(ctx context.Context) (int, error) {
-	found := 0
+	var found atomic.Int64 // the masters of a cluster are scanned at once
 	scan := func(ctx context.Context, c redis.Cmdable) error {
 		it := c.Scan(ctx, 0, keys.PendingPattern, int64(r.cfg.ScanCount)).Iterator()
 		var batch []string
 		flush := func() error {
 			n, err := r.led.DueMissing(ctx, batch, r.now())
-			found += n
+			found.Add(int64(n))
 			batch = batch[:0]
 			return err
 		}
@@ -314,7 +318,7 @@ func (r *reconciler) fullScan(ctx context.Context) (int, error) {
 		err = scan(ctx, r.rdb)
 	}
 	if err != nil {
-		return found, fmt.Errorf("full scan: %w", err)
+		return int(found.Load()), fmt.Errorf("full scan: %w", err)
 	}
-	return found, nil
+	return int(found.Load()), nil
 }

@@ -25,7 +25,7 @@
 // The leader claims its lease before each pass and again before the tasks,
 // so claims are never more than max(Interval, PassBudget, the tasks' own
 // time) apart; LeaderTerm must be at least twice Interval and PassBudget,
-// and defaults to 3*Interval + PassBudget, so that leadership cannot lapse
+// and defaults to 3*Interval + 2*PassBudget, so that leadership cannot lapse
 // between two claims of a live leader. A leader that dies is replaced
 // within LeaderTerm.
 package scheduler
@@ -58,6 +58,10 @@ const (
 	DefaultDeadRetention = 7 * 24 * time.Hour
 )
 
+// minPassBudget is the least default pass budget: a short interval does not
+// make a pass give up before it has read the index on a loaded machine.
+const minPassBudget = 250 * time.Millisecond
+
 // Config configures a Scheduler. Zero values take the defaults named.
 type Config struct {
 	// ID names this scheduler as a leadership candidate. Default host-pid-random.
@@ -72,12 +76,13 @@ type Config struct {
 	// before it is dispatched again. Default 5s (ledger.DispatchGrace).
 	DispatchGrace time.Duration
 	// LeaderTerm is the leadership lease: at least 2*Interval and
-	// 2*PassBudget. Default 3*Interval + PassBudget.
+	// 2*PassBudget. Default 3*Interval + 2*PassBudget.
 	LeaderTerm time.Duration
 	// PassLimit is the most sessions one pass looks at. Default 5000.
 	PassLimit int
 	// PassBudget is the most time one pass takes; what is left stays due
-	// for the next. Default Interval/2.
+	// for the next. Default Interval/2, and at least 250ms unless
+	// LeaderTerm/2 is less.
 	PassBudget time.Duration
 	// FullScanEvery is the time between full scans of the keyspace that put
 	// back into the repair index any session it misses (a safety net: an
@@ -95,6 +100,12 @@ type Config struct {
 	// Registerer receives the scheduler's Prometheus metrics
 	// (sessionq_reconciler_*, sessionq_scheduler_leader). Default none.
 	Registerer prometheus.Registerer
+	// Periodic are jobs submitted on a schedule (see Periodic), checked
+	// every Interval. They have a leadership of their own, Name +
+	// "-periodic", among the schedulers that have periodic jobs: workers
+	// lead the maintenance as often as not, and know no periodic jobs.
+	// Default none.
+	Periodic []Periodic
 }
 
 // Task is periodic singleton work run by the leader. Run should bound its
@@ -121,10 +132,13 @@ func (c Config) withDefaults() (Config, error) {
 		c.PassLimit = DefaultPassLimit
 	}
 	if c.PassBudget == 0 {
-		c.PassBudget = c.Interval / 2
+		c.PassBudget = max(c.Interval/2, minPassBudget)
+		if c.LeaderTerm > 0 {
+			c.PassBudget = max(c.Interval/2, min(c.PassBudget, c.LeaderTerm/2))
+		}
 	}
 	if c.LeaderTerm == 0 {
-		c.LeaderTerm = 3*c.Interval + c.PassBudget
+		c.LeaderTerm = 3*c.Interval + 2*c.PassBudget
 	}
 	if c.FullScanEvery == 0 {
 		c.FullScanEvery = DefaultFullScanEvery
@@ -172,9 +186,12 @@ type Scheduler struct {
 	cfg   Config
 	rdb   redis.UniversalClient
 	elect *leadership.Elector
-	rec   *reconciler
-	log   *slog.Logger
-	m     *metrics
+	// periodic and its own leadership, when there are periodic jobs
+	periodic *periodicRunner
+	pelect   *leadership.Elector
+	rec      *reconciler
+	log      *slog.Logger
+	m        *metrics
 
 	leading atomic.Bool
 
@@ -195,12 +212,20 @@ func New(rdb redis.UniversalClient, cfg Config) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	var periodic *periodicRunner
+	if len(c.Periodic) > 0 {
+		if periodic, err = newPeriodicRunner(rdb, c.Periodic, c.Interval, log); err != nil {
+			return nil, err
+		}
+	}
 	s := &Scheduler{
-		m:     m,
-		cfg:   c,
-		rdb:   rdb,
-		elect: leadership.New(rdb, c.Name, c.ID, c.LeaderTerm),
-		log:   log,
+		periodic: periodic,
+		m:        m,
+		cfg:      c,
+		rdb:      rdb,
+		elect:    leadership.New(rdb, c.Name, c.ID, c.LeaderTerm),
+		pelect:   leadership.New(rdb, c.Name+"-periodic", c.ID, c.LeaderTerm),
+		log:      log,
 	}
 	s.rec = &reconciler{
 		rdb: rdb, led: ledger.New(rdb), aq: asynq.NewClientFromRedisClient(rdb),
@@ -263,6 +288,9 @@ func (s *Scheduler) loop(ctx context.Context) {
 		rctx, c := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer c()
 		_ = s.elect.Resign(rctx)
+		if s.periodic != nil {
+			_ = s.pelect.Resign(rctx)
+		}
 	}()
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
@@ -275,7 +303,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 			switch {
 			case err != nil && ctx.Err() == nil:
 				s.log.Error("reconciler pass", "err", err)
-			case rep.Repaired > 0 || rep.Errors > 0 || rep.More:
+			case rep.Repaired > 0 || rep.Errors > 0 || rep.More && rep.Looked > 0:
 				s.log.Info("reconciler pass", "looked_at", rep.Looked, "repaired", rep.Repaired, "errors", rep.Errors, "more_due", rep.More)
 			}
 			if len(s.cfg.Tasks) > 0 && s.claim(ctx) {
@@ -283,6 +311,17 @@ func (s *Scheduler) loop(ctx context.Context) {
 					if err := task.Run(ctx); err != nil && ctx.Err() == nil {
 						s.log.Error("scheduled task", "task", task.Name, "err", err)
 					}
+				}
+			}
+		}
+		if s.periodic != nil {
+			lead, err := s.pelect.Claim(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("claiming periodic leadership", "err", err)
+			}
+			if lead && err == nil {
+				if err := s.periodic.run(ctx); err != nil && ctx.Err() == nil {
+					s.log.Error("periodic jobs", "err", err)
 				}
 			}
 		}

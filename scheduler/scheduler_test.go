@@ -45,7 +45,7 @@ func TestOneLeaderAndTakeover(t *testing.T) {
 		return -1
 	}
 	require.Eventually(t, func() bool { return leaderGauge(regs[0])+leaderGauge(regs[1]) == 1 }, 5*time.Second, 10*time.Millisecond)
-	first := rdb.Get(ctx, keys.Leader("scheduler")).Val()
+	first := rdb.Get(ctx, keys.Leader(scheduler.DefaultName)).Val()
 	require.Contains(t, []string{"a", "b"}, first)
 	i := 0
 	if first == "b" {
@@ -54,7 +54,7 @@ func TestOneLeaderAndTakeover(t *testing.T) {
 	ss[i].Stop() // resigns
 	other := regs[1-i]
 	require.Eventually(t, func() bool { return leaderGauge(other) == 1 }, 5*time.Second, 10*time.Millisecond)
-	require.Equal(t, []string{"a", "b"}[1-i], rdb.Get(ctx, keys.Leader("scheduler")).Val())
+	require.Equal(t, []string{"a", "b"}[1-i], rdb.Get(ctx, keys.Leader(scheduler.DefaultName)).Val())
 	n, err := testutil.GatherAndCount(other, "sessionq_sessions_pending")
 	require.NoError(t, err)
 	require.Equal(t, 1, n)

@@ -68,7 +68,7 @@ func NewSweeper(t *Table, cfg SweeperConfig) (*Sweeper, error) {
 
 // Run is one Sweep that logs what it did: the sweep as periodic singleton
 // work, for instance a scheduler.Task{Name: "session-sweep", Run: s.Run}
-// of the leader that every worker elects (worker.Config.MaintenanceTasks).
+// of the leader that every worker elects (worker.Config.Maintenance).
 func (s *Sweeper) Run(ctx context.Context) error {
 	rep, err := s.Sweep(ctx)
 	if rep.Ended > 0 || rep.More {

@@ -38,7 +38,7 @@ func TestCancelWaitingAndRunningJobs(t *testing.T) {
 	var mu sync.Mutex
 	var ran []string
 	causes := make(chan error, 1)
-	startWorker(t, rdb, worker.Config{Concurrency: 2, Lease: 300 * time.Millisecond}, map[string]worker.HandlerFunc{
+	startWorker(t, rdb, worker.Config{Concurrency: 2, Lease: time.Second}, map[string]worker.HandlerFunc{
 		"doc": func(ctx context.Context, j *worker.Job) error {
 			mu.Lock()
 			ran = append(ran, string(j.Payload))

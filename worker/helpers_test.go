@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionq/sessionq/jobs"
-	"github.com/sessionq/sessionq/scheduler"
 	"github.com/sessionq/sessionq/worker"
 )
 
@@ -38,6 +37,12 @@ func testConfig(cfg worker.Config) worker.Config {
 	if cfg.Logger == nil {
 		cfg.Logger = quiet
 	}
+	if cfg.Maintenance.Interval == 0 {
+		cfg.Maintenance.Interval = 50 * time.Millisecond
+	}
+	if cfg.Maintenance.DispatchGrace == 0 {
+		cfg.Maintenance.DispatchGrace = 200 * time.Millisecond
+	}
 	return cfg
 }
 
@@ -52,16 +57,6 @@ func startWorker(t *testing.T, rdb redis.UniversalClient, cfg worker.Config, han
 	require.NoError(t, w.Start(context.Background()))
 	t.Cleanup(w.Stop)
 	return w
-}
-
-// startScheduler starts a scheduler with short timings.
-func startScheduler(t *testing.T, rdb redis.UniversalClient) *scheduler.Scheduler {
-	t.Helper()
-	s, err := scheduler.New(rdb, scheduler.Config{Interval: 50 * time.Millisecond, DispatchGrace: 200 * time.Millisecond, Logger: quiet})
-	require.NoError(t, err)
-	require.NoError(t, s.Start(context.Background()))
-	t.Cleanup(s.Stop)
-	return s
 }
 
 func newClient(t *testing.T, rdb redis.UniversalClient) *jobs.Client {

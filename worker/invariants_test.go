@@ -269,10 +269,10 @@ func TestReconcilerRepairsLostDispatches(t *testing.T) {
 		return []any{"id", id, "type", "doc", "queue", "default", "maxr", 3, "tmo", 10000, "policy", "block", "sess", "s"}
 	}
 	// 1. Submitter died after the ledger write: no asynq task.
-	r1, err := led.Submit(ctx, "s", "died-submitter", false, fields("died-submitter"), time.Hour)
+	r1, err := led.Submit(ctx, "s", "died-submitter", fields("died-submitter"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	require.Equal(t, ledger.Dispatch, r1.Verdict)
-	_, err = led.Submit(ctx, "s", "second", false, fields("second"), time.Hour)
+	_, err = led.Submit(ctx, "s", "second", fields("second"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	// 2. An operator deletes a task: a job on another session whose task is
 	// removed from asynq.
@@ -281,21 +281,24 @@ func TestReconcilerRepairsLostDispatches(t *testing.T) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	require.NoError(t, insp.DeleteTask("default", ledger.TaskID(sub.ID, 1)))
 
-	startWorker(t, rdb, worker.Config{Concurrency: 2}, map[string]worker.HandlerFunc{
+	doc := map[string]worker.HandlerFunc{
 		"doc": func(ctx context.Context, j *worker.Job) error {
 			rec.Start(j.SessionID, j.Seq)
 			defer rec.End(j.SessionID)
 			ran <- j.ID
 			return nil
 		},
-	})
+	}
+	startWorker(t, rdb, worker.Config{Concurrency: 2, NoMaintenance: true}, doc)
 	// Nothing runs without the reconciler.
 	select {
 	case id := <-ran:
 		t.Fatalf("job %s ran with no dispatch", id)
 	case <-time.After(300 * time.Millisecond):
 	}
-	startScheduler(t, rdb)
+	// A second worker, taking part in the maintenance, repairs them: no
+	// scheduler process is needed.
+	startWorker(t, rdb, worker.Config{Concurrency: 2}, doc)
 	got := map[string]bool{}
 	for len(got) < 3 {
 		select {
@@ -337,7 +340,7 @@ func TestReconcilerRepairsInterruptedHandoff(t *testing.T) {
 	startWorker(t, rdb, worker.Config{Concurrency: 1}, map[string]worker.HandlerFunc{
 		"doc": func(ctx context.Context, j *worker.Job) error { done <- j.ID; return nil },
 	})
-	startScheduler(t, rdb)
+	// The worker's own maintenance repairs it; no scheduler runs.
 	select {
 	case id := <-done:
 		require.Equal(t, b.ID, id)

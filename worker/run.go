@@ -216,7 +216,12 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 			w.enqueue(ctx, fr.Retry)
 			return
 		}
-		w.tidy.ended(rj.Session, rj.ID, fr.This, w.cfg.Retention)
+		if fr.This == ledger.StateFailed {
+			if err := w.led.DeadLetter(context.WithoutCancel(ctx), rj.Session, rj.ID); err != nil {
+				w.log.Error("dead-lettering job; its record says failed", "job", rj.ID, "session", rj.Session, "err", err)
+			}
+		}
+		w.tidy.ended(rj.ID, w.cfg.Retention)
 		switch fr.Next {
 		case ledger.Run:
 			w.m.inline.Inc()

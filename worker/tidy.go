@@ -12,8 +12,7 @@ import (
 )
 
 // tidier sends, off the jobs' path and in batches, what follows the end of
-// a session job (ledger.Ended): its ID index expires with its record, and
-// a failed job enters the dead-letter index. A batch goes every tidyEvery,
+// a session job (ledger.Ended): its ID index expires with its record. A batch goes every tidyEvery,
 // or when tidyBatch are waiting; Stop sends what is left.
 type tidier struct {
 	rdb redis.UniversalClient
@@ -28,8 +27,8 @@ type tidier struct {
 }
 
 type ended struct {
-	session, id, state string
-	retention          time.Duration
+	id        string
+	retention time.Duration
 }
 
 const (
@@ -62,9 +61,9 @@ func (t *tidier) stop() {
 	<-t.done
 }
 
-func (t *tidier) ended(s, id, state string, retention time.Duration) {
+func (t *tidier) ended(id string, retention time.Duration) {
 	t.mu.Lock()
-	t.batch = append(t.batch, ended{s, id, state, retention})
+	t.batch = append(t.batch, ended{id, retention})
 	full := len(t.batch) >= tidyBatch
 	t.mu.Unlock()
 	if full {
@@ -103,11 +102,10 @@ func (t *tidier) flush() {
 	defer cancel()
 	p := t.rdb.Pipeline()
 	for _, e := range b {
-		ledger.Ended(ctx, p, e.session, e.id, e.state, e.retention)
+		ledger.Ended(ctx, p, e.id, e.retention)
 	}
 	if _, err := p.Exec(ctx); err != nil {
-		// The indexes expire by themselves, later; the dead-letter
-		// index may miss a job (its record still says failed).
+		// The indexes expire by themselves, later.
 		t.log.Warn("tidying after finished jobs", "jobs", len(b), "err", err)
 	}
 }

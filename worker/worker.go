@@ -45,8 +45,16 @@ type Config struct {
 	ID string
 	// Concurrency is the number of slots. Default 10.
 	Concurrency int
-	// Queues are the queues served, with equal priority. Default ["default"].
+	// Queues are the queues served. Default ["default"].
 	Queues []string
+	// Priorities weighs the queues of Queues (asynq's weighted priority): a
+	// queue of weight 6 is taken from about six times as often as one of
+	// weight 1. A queue not named here has weight 1; every name must be in
+	// Queues and every weight 1 or more. Default: all equal.
+	Priorities map[string]int
+	// StrictPriority takes from a queue only when every queue of higher
+	// weight is empty (asynq's StrictPriority). Default false.
+	StrictPriority bool
 	// Lease is the session lease duration. It is renewed every Lease/3
 	// while a job runs (a failed renewal is retried sooner); when no
 	// renewal has succeeded for long enough that the lease could run out,
@@ -91,19 +99,18 @@ type Config struct {
 	// maintenance (sessionq_reconciler_*, ...). Default none.
 	Registerer prometheus.Registerer
 	// NoMaintenance keeps this worker out of the maintenance election: it
-	// never repairs sessions nor runs MaintenanceTasks. Default false: every
-	// worker takes part, one leads at a time, and a fleet of workers needs
-	// no other process to recover from crashes.
+	// never repairs sessions nor runs maintenance tasks. Default false:
+	// every worker takes part, one leads at a time, and a fleet of workers
+	// needs no other process to recover from crashes.
 	NoMaintenance bool
-	// MaintenanceInterval is the time between repair passes of the leading
-	// worker. A session whose lease holder died is repaired within Lease +
-	// MaintenanceInterval, plus the leader term (scheduler.Config) when the
-	// dead worker was the leader. Default scheduler.DefaultInterval (2s).
-	MaintenanceInterval time.Duration
-	// MaintenanceTasks are more periodic singleton tasks the leader runs
-	// after each pass, such as the session table's expiry sweep
-	// (scheduler.Task{Name: "session-sweep", Run: sweeper.Run}).
-	MaintenanceTasks []scheduler.Task
+	// Maintenance configures this worker's part in the election (package
+	// scheduler): Interval is the time between repair passes of the leader
+	// (default 2s), so a session whose lease holder died is repaired within
+	// Lease + Interval, plus the leader term when the dead worker led; Tasks
+	// are more periodic singleton tasks, such as the session table's expiry
+	// sweep (scheduler.Task{Name: "session-sweep", Run: sweeper.Run}). Its
+	// ID, Logger and Registerer default to the worker's.
+	Maintenance scheduler.Config
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -146,8 +153,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.MaintenanceInterval == 0 {
-		c.MaintenanceInterval = scheduler.DefaultInterval
+	if c.Maintenance.ID == "" {
+		c.Maintenance.ID = c.ID
+	}
+	if c.Maintenance.Logger == nil {
+		c.Maintenance.Logger = c.Logger
+	}
+	if c.Maintenance.Registerer == nil {
+		c.Maintenance.Registerer = c.Registerer
 	}
 	return c, c.validate()
 }
@@ -168,8 +181,6 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: poll interval %s shorter than 1ms", c.PollInterval)
 	case c.MaxResult < 0:
 		return fmt.Errorf("worker: max result %d is negative", c.MaxResult)
-	case c.MaintenanceInterval < 10*time.Millisecond:
-		return fmt.Errorf("worker: maintenance interval %s shorter than 10ms", c.MaintenanceInterval)
 	}
 	seen := map[string]bool{}
 	for _, q := range c.Queues {
@@ -180,6 +191,11 @@ func (c Config) validate() error {
 			return fmt.Errorf("worker: queue %q named twice", q)
 		}
 		seen[q] = true
+	}
+	for q, n := range c.Priorities {
+		if !seen[q] || n < 1 {
+			return fmt.Errorf("worker: priority %s:%d: want a served queue and a weight of 1 or more", q, n)
+		}
 	}
 	return nil
 }
@@ -251,10 +267,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Worker, error) {
 	}
 	w.tidy = newTidier(rdb, log)
 	if !c.NoMaintenance {
-		w.maint, err = scheduler.New(rdb, scheduler.Config{
-			ID: c.ID, Interval: c.MaintenanceInterval, Tasks: c.MaintenanceTasks,
-			Logger: c.Logger, Registerer: c.Registerer,
-		})
+		w.maint, err = scheduler.New(rdb, c.Maintenance)
 		if err != nil {
 			return nil, fmt.Errorf("worker: maintenance: %w", err)
 		}
@@ -309,7 +322,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	qs := make(map[string]int, len(w.cfg.Queues))
 	for _, q := range w.cfg.Queues {
-		qs[q] = 1
+		qs[q] = max(w.cfg.Priorities[q], 1)
 	}
 	base := context.WithoutCancel(ctx)
 	w.srv = asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
@@ -318,6 +331,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		TaskCheckInterval:        w.cfg.PollInterval,
 		DelayedTaskCheckInterval: w.cfg.DelayedCheckInterval,
 		Queues:                   qs,
+		StrictPriority:           w.cfg.StrictPriority,
 		// Session jobs still running at the end of the grace period are
 		// cancelled and handed back by Stop; asynq requeues plain ones a
 		// little later, when this runs out.

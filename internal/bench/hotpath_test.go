@@ -194,7 +194,7 @@ func loneJobs(ctx context.Context, b *testing.B, led *ledger.Ledger, n int) {
 	b.Helper()
 	for i := range n {
 		s, id := "s"+strconv.Itoa(i), "j"+strconv.Itoa(i)
-		if _, err := led.Submit(ctx, s, id, false, record(id, s), time.Hour); err != nil {
+		if _, err := led.Submit(ctx, s, id, record(id, s), ledger.SubmitOptions{IndexTTL: time.Hour}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -206,7 +206,7 @@ func oneSession(ctx context.Context, b *testing.B, led *ledger.Ledger, s string,
 	b.Helper()
 	for i := range n {
 		id := "j" + strconv.Itoa(i)
-		if _, err := led.Submit(ctx, s, id, false, record(id, s), time.Hour); err != nil {
+		if _, err := led.Submit(ctx, s, id, record(id, s), ledger.SubmitOptions{IndexTTL: time.Hour}); err != nil {
 			b.Fatal(err)
 		}
 	}

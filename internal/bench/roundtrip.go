@@ -54,11 +54,28 @@ func (c *Counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 		}
 		if len(names) == 1 && names[0] == LabelConnect {
 			c.add(LabelConnect, 1)
+		} else if l, ok := ledgerCall(names); ok {
+			// A ledger script with the index writes that ride along.
+			c.add(l, 1)
 		} else {
 			c.add("pipeline("+strings.Join(names, "+")+")", 1)
 		}
 		return err
 	}
+}
+
+// ledgerCall finds the one ledger script among the names of a pipeline.
+func ledgerCall(names []string) (string, bool) {
+	found := ""
+	for _, n := range names {
+		if strings.HasPrefix(n, "ledger.") {
+			if found != "" {
+				return "", false
+			}
+			found = n
+		}
+	}
+	return found, found != ""
 }
 
 func (c *Counter) add(l string, n int64) {

@@ -5,11 +5,17 @@ import "github.com/spf13/cobra"
 // commands lists the subcommand constructors, in help order.
 var commands = []func(*env) *cobra.Command{
 	newBenchCmd,
+	newBenchFleetCmd,
+	newBenchWorkerCmd,
+	newBenchMemoryCmd,
 	newWorkerCmd,
 	newSchedulerCmd,
 	newSubmitCmd,
 	newJobCmd,
+	newQueueCmd,
+	newScheduleCmd,
 	newSessionCmd,
 	newDevCmd,
 	newDemoCmd,
+	newHealthCmd,
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/sessionq/sessionq/internal/durable"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/scheduler"
 	"github.com/sessionq/sessionq/worker"
@@ -39,6 +40,14 @@ type RedisConfig struct {
 	// Mode is single (default), cluster (a Redis Cluster) or sentinel (a
 	// master found through Redis Sentinel).
 	Mode string `mapstructure:"mode"`
+	// WaitReplicas, when positive, makes every write wait until that many
+	// replicas acknowledged it (WAIT), so that what was acknowledged
+	// survives a failover; a write they do not acknowledge in WaitTimeout
+	// fails. Single and sentinel mode only. Default 0: no waiting.
+	WaitReplicas int `mapstructure:"wait_replicas"`
+	// WaitTimeout bounds each wait for replicas. Default
+	// durable.DefaultTimeout (1s).
+	WaitTimeout time.Duration `mapstructure:"wait_timeout"`
 }
 
 // LogConfig configures logging.
@@ -62,8 +71,12 @@ type WorkerConfig struct {
 	ID string `mapstructure:"id"`
 	// Concurrency is the number of slots. Default 10.
 	Concurrency int `mapstructure:"concurrency"`
-	// Queues are the queues served. Default [default].
+	// Queues are the queues served, each NAME or NAME:WEIGHT (weighted
+	// priority, e.g. critical:6). Default [default].
 	Queues []string `mapstructure:"queues"`
+	// StrictPriority serves a queue only when every queue of higher weight
+	// is empty. Default false.
+	StrictPriority bool `mapstructure:"strict_priority"`
 	// Lease is the session lease. Default 10s.
 	Lease time.Duration `mapstructure:"lease"`
 	// ShutdownGrace is how long a stopping worker lets running jobs finish.
@@ -106,6 +119,29 @@ type SchedulerConfig struct {
 	// MetricsAddr is where Prometheus metrics are served (/metrics), e.g.
 	// ":9091". Default "": not served.
 	MetricsAddr string `mapstructure:"metrics_addr"`
+	// Periodic are the periodic jobs the leader submits (config file
+	// only). Default none.
+	Periodic []PeriodicConfig `mapstructure:"periodic"`
+}
+
+// PeriodicConfig is one periodic job (see scheduler.Periodic).
+type PeriodicConfig struct {
+	// Name identifies it. Required.
+	Name string `mapstructure:"name"`
+	// Spec is a cron spec (5 fields, 6 with seconds, or @daily, @every 10m).
+	Spec string `mapstructure:"spec"`
+	// Every is an interval, e.g. 10m, instead of Spec.
+	Every time.Duration `mapstructure:"every"`
+	// Type is the job type. Required.
+	Type string `mapstructure:"type"`
+	// Payload is the job's payload. Default empty.
+	Payload string `mapstructure:"payload"`
+	// Session is the session of the jobs. Default none.
+	Session string `mapstructure:"session"`
+	// Queue is the queue of the jobs. Default "default".
+	Queue string `mapstructure:"queue"`
+	// CatchUp is how late a missed tick may be fired. Default 1m.
+	CatchUp time.Duration `mapstructure:"catch_up"`
 }
 
 // execList is a list of TYPE=COMMAND mappings. Its own type lets the
@@ -118,12 +154,15 @@ type execList []string
 var configKeys = map[string]any{
 	"redis.url":                "redis://127.0.0.1:6379/0",
 	"redis.mode":               "single",
+	"redis.wait_replicas":      0,
+	"redis.wait_timeout":       durable.DefaultTimeout,
 	"log.level":                "info",
 	"client.max_payload":       jobs.DefaultMaxPayload,
 	"client.retention":         jobs.DefaultRetention,
 	"worker.id":                "",
 	"worker.concurrency":       10,
 	"worker.queues":            []string{jobs.DefaultQueue},
+	"worker.strict_priority":   false,
 	"worker.lease":             10 * time.Second,
 	"worker.shutdown_grace":    10 * time.Second,
 	"worker.retention":         jobs.DefaultRetention,
@@ -210,6 +249,7 @@ func decodeSection(name string, m map[string]any, c *Config) error {
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		Result:           field.Addr().Interface(),
 		WeaklyTypedInput: true,
+		ErrorUnused:      true, // unknown keys nested in a section (scheduler.periodic)
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			execListHook,
 			durationHook,
@@ -322,11 +362,25 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s %v: must be positive", p.key, p.val)
 		}
 	}
+	if c.Redis.WaitReplicas < 0 || c.Redis.WaitReplicas > durable.MaxReplicas {
+		return fmt.Errorf("redis.wait_replicas %d: want 0 to %d", c.Redis.WaitReplicas, durable.MaxReplicas)
+	}
+	if c.Redis.WaitTimeout <= 0 {
+		return fmt.Errorf("redis.wait_timeout %v: must be positive", c.Redis.WaitTimeout)
+	}
 	if c.Worker.ExecMaxOutput < 0 {
 		return fmt.Errorf("worker.exec_max_output %d: must not be negative", c.Worker.ExecMaxOutput)
 	}
 	if _, err := c.Worker.execMappings(); err != nil {
 		return err
+	}
+	if _, _, err := parseQueues(c.Worker.Queues); err != nil {
+		return err
+	}
+	for i, p := range c.Scheduler.periodic() {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("scheduler.periodic[%d]: %w", i, err)
+		}
 	}
 	return nil
 }
@@ -369,16 +423,19 @@ func (w WorkerConfig) execMappings() ([]execMapping, error) {
 
 // workerConfig is the library configuration of a worker.
 func (w WorkerConfig) workerConfig() worker.Config {
+	queues, weights, _ := parseQueues(w.Queues) // checked by validate
 	return worker.Config{
-		ID:            w.ID,
-		Concurrency:   w.Concurrency,
-		Queues:        w.Queues,
-		Lease:         w.Lease,
-		ShutdownGrace: w.ShutdownGrace,
-		Retention:     w.Retention,
+		ID:             w.ID,
+		Concurrency:    w.Concurrency,
+		Queues:         queues,
+		Priorities:     weights,
+		StrictPriority: w.StrictPriority,
+		Lease:          w.Lease,
+		ShutdownGrace:  w.ShutdownGrace,
+		Retention:      w.Retention,
 
-		MaintenanceInterval: w.RepairInterval,
-		NoMaintenance:       w.NoRepair,
+		Maintenance:   scheduler.Config{Interval: w.RepairInterval},
+		NoMaintenance: w.NoRepair,
 	}
 }
 
@@ -389,7 +446,20 @@ func (s SchedulerConfig) schedulerConfig() scheduler.Config {
 		Interval:      s.Interval,
 		DispatchGrace: s.DispatchGrace,
 		LeaderTerm:    s.LeaderTerm,
+		Periodic:      s.periodic(),
 	}
+}
+
+// periodic is the library form of the periodic jobs.
+func (s SchedulerConfig) periodic() []scheduler.Periodic {
+	var out []scheduler.Periodic
+	for _, p := range s.Periodic {
+		out = append(out, scheduler.Periodic{
+			Name: p.Name, Spec: p.Spec, Every: p.Every, Type: p.Type, Payload: []byte(p.Payload),
+			Session: p.Session, Queue: p.Queue, CatchUp: p.CatchUp,
+		})
+	}
+	return out
 }
 
 // jobsConfig is the library configuration of a jobs client.

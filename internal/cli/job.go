@@ -13,13 +13,14 @@ import (
 func newJobCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "job",
-		Short: "Inspect jobs",
+		Short: "List, inspect, cancel, retry and delete jobs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newJobGetCmd(e), newJobCancelCmd(e), newJobDeadCmd(e))
+	cmd.AddCommand(newJobGetCmd(e), newJobCancelCmd(e), newJobDeadCmd(e),
+		newJobListCmd(e), newJobRetryCmd(e), newJobDeleteCmd(e))
 	return cmd
 }
 
@@ -59,7 +60,10 @@ func newJobCancelCmd(e *env) *cobra.Command {
 once and its session goes on. A running session job is cancelled at its
 worker's next lease renewal: its handler's context is cancelled (an exec
 command is killed) and it ends cancelled. A running job without a session
-cannot be cancelled. Prints the job's state after the call.`,
+has its handler's context cancelled at once (an exec command is killed) and
+is deleted so that it is not retried; when its worker does not answer within
+5s (it died), the command fails and may be run again. Prints the job's state
+after the call.`,
 		Args: oneJobID("cancel"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, done, err := e.jobsClient(cmd)

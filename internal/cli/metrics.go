@@ -12,12 +12,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 )
 
+// readyTimeout bounds the Redis PING of /readyz, so that a probe answers
+// before the prober gives up on it (Kubernetes' default timeout is 1s).
+const readyTimeout = 800 * time.Millisecond
+
 // serveMetrics serves reg (plus the Go and process collectors) on
-// addr/metrics until the returned stop is called. An empty addr serves
-// nothing. A busy or invalid address is an error at once.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) (stop func(), err error) {
+// addr/metrics until the returned stop is called, with /healthz (the
+// process is up: always 200) and /readyz (200 when rdb answers PING
+// within readyTimeout, else 503). An empty addr serves nothing. A busy or
+// invalid address is an error at once.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, rdb redis.UniversalClient) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
@@ -28,6 +35,10 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) (s
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", readyHandler(rdb))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	done := make(chan struct{})
 	go func() {
@@ -43,4 +54,19 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry) (s
 		_ = srv.Shutdown(sctx)
 		<-done
 	}, nil
+}
+
+// readyHandler answers 200 when rdb answers PING within readyTimeout, else
+// 503 with a line that names no address or password.
+func readyHandler(rdb redis.UniversalClient) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			slog.Warn("readiness: Redis does not answer", "err", err)
+			http.Error(w, "redis: not reachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = fmt.Fprintln(w, "ok")
+	}
 }

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+
+	"github.com/sessionq/sessionq/internal/durable"
 )
 
 // env is what every command shares.
@@ -42,10 +45,14 @@ func NewRootCmd() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.String("redis", "redis://127.0.0.1:6379/0", "Redis URL (env SESSIONQ_REDIS_URL)")
 	pf.String("redis-mode", "single", "single, cluster (a Redis Cluster: more nodes as ?addr=host:port&addr=...) or sentinel (?master_name=NAME&addr=...) (env SESSIONQ_REDIS_MODE)")
+	pf.Int("redis-wait-replicas", defInt("redis.wait_replicas"), "make every write wait until this many replicas acknowledged it (WAIT); single and sentinel mode (env SESSIONQ_REDIS_WAIT_REPLICAS)")
+	pf.Duration("redis-wait-timeout", defDuration("redis.wait_timeout"), "how long a write waits for its replicas before it fails (env SESSIONQ_REDIS_WAIT_TIMEOUT)")
 	pf.String("config", "", "config file (default ./sessionq.yaml when present; env SESSIONQ_CONFIG)")
 	pf.String("log-level", "info", "log level: debug, info, warn, error (env SESSIONQ_LOG_LEVEL)")
 	_ = e.v.BindPFlag("redis.url", pf.Lookup("redis"))
 	_ = e.v.BindPFlag("redis.mode", pf.Lookup("redis-mode"))
+	_ = e.v.BindPFlag("redis.wait_replicas", pf.Lookup("redis-wait-replicas"))
+	_ = e.v.BindPFlag("redis.wait_timeout", pf.Lookup("redis-wait-timeout"))
 	_ = e.v.BindPFlag("config", pf.Lookup("config"))
 	_ = e.v.BindPFlag("log.level", pf.Lookup("log-level"))
 	e.v.SetEnvPrefix("SESSIONQ")
@@ -134,8 +141,19 @@ func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, erro
 	var rdb redis.UniversalClient
 	switch rc.Mode {
 	case "", "single":
-		return openSingle(ctx, url)
+		c, err := openSingle(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		if err := waitReplicas(c, rc); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		return c, nil
 	case "cluster":
+		if rc.WaitReplicas > 0 {
+			return nil, errors.New("redis.wait_replicas is not supported in cluster mode")
+		}
 		opt, err := redis.ParseClusterURL(url)
 		if err != nil {
 			return nil, fmt.Errorf("invalid Redis Cluster URL %q: %w", url, err)
@@ -151,7 +169,12 @@ func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, erro
 			return nil, fmt.Errorf("invalid Redis Sentinel URL %q: give the master as ?master_name=NAME", url)
 		}
 		opt.ContextTimeoutEnabled = true
-		rdb = redis.NewFailoverClient(opt)
+		c := redis.NewFailoverClient(opt)
+		if err := waitReplicas(c, rc); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		rdb = c
 	default:
 		return nil, fmt.Errorf("invalid Redis mode %q: want single, cluster or sentinel", rc.Mode)
 	}
@@ -162,6 +185,18 @@ func openRedis(ctx context.Context, rc RedisConfig) (redis.UniversalClient, erro
 		return nil, fmt.Errorf("cannot reach Redis (%s) at %s: %w", rc.Mode, url, err)
 	}
 	return rdb, nil
+}
+
+// waitReplicas makes c's writes wait for rc.WaitReplicas replicas, when
+// asked.
+func waitReplicas(c *redis.Client, rc RedisConfig) error {
+	if rc.WaitReplicas <= 0 {
+		return nil
+	}
+	if err := durable.Install(c, durable.Config{Replicas: rc.WaitReplicas, Timeout: rc.WaitTimeout}); err != nil {
+		return fmt.Errorf("redis.wait_replicas: %w", err)
+	}
+	return nil
 }
 
 // openSingle opens a single Redis server.

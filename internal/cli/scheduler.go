@@ -12,13 +12,17 @@ import (
 func newSchedulerCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scheduler",
-		Short: "Run the scheduler: the reconciler that repairs stuck sessions",
+		Short: "Run a maintenance candidate that also submits periodic jobs",
 		Long: `Run the scheduler until SIGINT or SIGTERM.
 
-Any number of schedulers may run: they elect a leader through a lease in
-Redis, and only the leader works. Its reconciler finds sessions that cannot
-move on by themselves (a worker died holding the lease, a dispatch was lost)
-and dispatches their head job again.`,
+Every worker already takes part in the maintenance election, so a fleet of
+workers needs no scheduler for repair. A scheduler is one more candidate that
+does no job work: while it leads the maintenance, its reconciler finds
+sessions that cannot move on by themselves (a worker died holding the lease,
+a dispatch was lost) and dispatches their head job again, and it runs the
+session expiry sweep. Schedulers also elect a leader among themselves for
+the periodic jobs of scheduler.periodic in the config file, each tick
+submitted once (see sessionq schedule list).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := e.bindFlags(cmd, schedulerFlagKeys); err != nil {
@@ -53,7 +57,7 @@ and dispatches their head job again.`,
 			if err != nil {
 				return err
 			}
-			stopMetrics, err := serveMetrics(ctx, cfg.Scheduler.MetricsAddr, reg)
+			stopMetrics, err := serveMetrics(ctx, cfg.Scheduler.MetricsAddr, reg, rdb)
 			if err != nil {
 				return err
 			}
@@ -69,7 +73,7 @@ and dispatches their head job again.`,
 		},
 	}
 	cmd.Flags().String("id", defString("scheduler.id"), usage("scheduler ID as a leadership candidate (default host-pid-random)", "scheduler.id"))
-	cmd.Flags().String("metrics-addr", defString("scheduler.metrics_addr"), usage("serve Prometheus metrics on this address (/metrics), e.g. :9091", "scheduler.metrics_addr"))
+	cmd.Flags().String("metrics-addr", defString("scheduler.metrics_addr"), usage("serve /metrics, /healthz and /readyz on this address, e.g. :9091", "scheduler.metrics_addr"))
 	addSchedulerFlags(cmd.Flags())
 	return cmd
 }

@@ -67,7 +67,7 @@ exits at once.`,
 			if err != nil {
 				return err
 			}
-			stopMetrics, err := serveMetrics(ctx, cfg.Worker.MetricsAddr, reg)
+			stopMetrics, err := serveMetrics(ctx, cfg.Worker.MetricsAddr, reg, rdb)
 			if err != nil {
 				return err
 			}
@@ -95,6 +95,7 @@ var workerFlagKeys = map[string]string{
 	"id":              "worker.id",
 	"concurrency":     "worker.concurrency",
 	"queues":          "worker.queues",
+	"strict-priority": "worker.strict_priority",
 	"lease":           "worker.lease",
 	"shutdown-grace":  "worker.shutdown_grace",
 	"exec":            "worker.exec",
@@ -107,10 +108,11 @@ var workerFlagKeys = map[string]string{
 }
 
 func addWorkerFlags(fs *pflag.FlagSet) {
-	fs.String("metrics-addr", defString("worker.metrics_addr"), usage("serve Prometheus metrics on this address (/metrics), e.g. :9090", "worker.metrics_addr"))
+	fs.String("metrics-addr", defString("worker.metrics_addr"), usage("serve /metrics, /healthz and /readyz on this address, e.g. :9090", "worker.metrics_addr"))
 	fs.String("id", defString("worker.id"), usage("worker ID in leases and logs (default host-pid-random)", "worker.id"))
 	fs.IntP("concurrency", "c", defInt("worker.concurrency"), usage("number of slots (jobs run at once)", "worker.concurrency"))
-	fs.StringSlice("queues", defStrings("worker.queues"), usage("queues to serve, comma-separated", "worker.queues"))
+	fs.StringSlice("queues", defStrings("worker.queues"), usage("queues to serve, comma-separated, each NAME or NAME:WEIGHT (e.g. critical:6,default:3,low:1)", "worker.queues"))
+	fs.Bool("strict-priority", false, usage("serve a queue only when every queue of higher weight is empty", "worker.strict_priority"))
 	fs.Duration("lease", defDuration("worker.lease"), usage("session lease; renewed every third of it while a job runs", "worker.lease"))
 	fs.Duration("shutdown-grace", defDuration("worker.shutdown_grace"), usage("how long running jobs may finish on shutdown", "worker.shutdown_grace"))
 	fs.StringArray("exec", defStrings("worker.exec"), usage("TYPE=COMMAND: run COMMAND for jobs of TYPE (repeatable; in the env one per line)", "worker.exec"))
@@ -135,7 +137,7 @@ func newWorker(rdb redis.UniversalClient, wc WorkerConfig, log *slog.Logger, bui
 	c.Logger = log
 	c.Registerer = reg
 	c.Attacher = worker.SessionTable(tbl)
-	if c.MaintenanceTasks, err = sweepTasks(tbl); err != nil {
+	if c.Maintenance.Tasks, err = sweepTasks(tbl); err != nil {
 		return nil, nil, err
 	}
 	w, err := worker.New(rdb, c)

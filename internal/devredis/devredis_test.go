@@ -93,15 +93,15 @@ func TestLedgerScripts(t *testing.T) {
 	}
 	opt := ledger.FinishOptions{Worker: "w", Lease: time.Second, Retention: time.Hour, Inline: true, Queues: ",default,"}
 
-	r, err := l.Submit(ctx, "S", "a", false, fields("a"), time.Hour)
+	r, err := l.Submit(ctx, "S", "a", fields("a"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	require.Equal(t, ledger.SubmitResult{Verdict: ledger.Dispatch, State: ledger.StatePending, Seq: 1, Gen: 1}, r)
-	r, err = l.Submit(ctx, "S", "b", false, fields("b"), time.Hour)
+	r, err = l.Submit(ctx, "S", "b", fields("b"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	require.Equal(t, ledger.Parked, r.Verdict)
 	// A session record with an idle timeout: submit refreshes it (PEXPIREAT).
 	require.NoError(t, rdb.HSet(ctx, keys.Session("S"), "idle", 60000, "dl", 0).Err())
-	r, err = l.Submit(ctx, "S", "c", false, fields("c"), time.Hour)
+	r, err = l.Submit(ctx, "S", "c", fields("c"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	require.Equal(t, int64(3), r.Seq)
 	require.InDelta(t, time.Minute, rdb.PTTL(ctx, keys.Session("S")).Val(), float64(time.Second))
@@ -168,9 +168,9 @@ func TestLedgerScripts(t *testing.T) {
 	require.Equal(t, "S", rdb.Get(ctx, keys.JobIndex("a")).Val())
 
 	// Cancel: a waiting job at once, a running one at its next renewal.
-	_, err = l.Submit(ctx, "T", "x", true, fields("x"), time.Hour)
+	_, err = l.Submit(ctx, "T", "x", fields("x"), ledger.SubmitOptions{OutOfSession: true, IndexTTL: time.Hour})
 	require.NoError(t, err)
-	_, err = l.Submit(ctx, "T", "y", true, fields("y"), time.Hour)
+	_, err = l.Submit(ctx, "T", "y", fields("y"), ledger.SubmitOptions{OutOfSession: true, IndexTTL: time.Hour})
 	require.NoError(t, err)
 	cr, err := l.Cancel(ctx, "T", "y", time.Hour)
 	require.NoError(t, err)
@@ -252,5 +252,6 @@ func TestRunsTheStack(t *testing.T) {
 	}
 	rep, err := s.Reconcile(ctx)
 	require.NoError(t, err)
-	require.Equal(t, scheduler.Report{}, rep)
+	require.Zero(t, rep.Repaired, "%+v", rep)
+	require.Zero(t, rep.Errors, "%+v", rep)
 }

@@ -37,9 +37,9 @@ func TestPausedWorkerIsFenced(t *testing.T) {
 	require.NoError(t, os.WriteFile(job, []byte(fmt.Sprintf(`#!/bin/sh
 echo "$SESSIONQ_FENCING_TOKEN $PPID" >> %s
 echo "$SESSIONQ_FENCING_TOKEN" > "$SESSIONQ_SESSION_DIR/owner.txt"
-if [ "$SESSIONQ_ATTEMPT" = 1 ]; then sleep 3; fi
+if [ "$SESSIONQ_ATTEMPT" = 1 ]; then sleep 5; fi
 `, startedFile)), 0o755))
-	args := []string{"worker", "--redis", url, "--concurrency", "1", "--lease", "1s", "--exec", "doc=" + job}
+	args := []string{"worker", "--redis", url, "--concurrency", "1", "--lease", "2s", "--exec", "doc=" + job}
 	w1 := start(t, "worker-1", args...).ready(t, "worker started")
 	start(t, "scheduler", "scheduler", "--redis", url, "--interval", "100ms", "--dispatch-grace", "1s").ready(t, "scheduler started")
 	tbl, err := sessiontable.New(rdb, sessiontable.Config{})

@@ -108,16 +108,21 @@ func (l *Ledger) InspectMany(ctx context.Context, ss []string) (snaps []Snapshot
 	return snaps, errs
 }
 
-// Ended queues on p what follows the end of job id of session s in state
-// state (StateSucceeded, StateFailed or StateCancelled): its ID index
-// expires with its record, after retention, and a failed job enters the
-// dead-letter index. Callers batch these off the job's path; one that is
-// lost (a crash) leaves an index that expires by itself, later.
-func Ended(ctx context.Context, p redis.Pipeliner, s, id, state string, retention time.Duration) {
+// Ended queues on p what follows the end of job id: its ID index expires
+// with its record, after retention. Callers batch these off the job's path;
+// one that is lost (a crash) leaves an index that expires by itself, later.
+func Ended(ctx context.Context, p redis.Pipeliner, id string, retention time.Duration) {
 	p.PExpire(ctx, keys.JobIndex(id), retention)
-	if state == StateFailed {
-		p.ZAdd(ctx, keys.Dead, redis.Z{Score: float64(time.Now().UnixMilli()), Member: s + "/" + id})
+}
+
+// DeadLetter enters failed job id of session s into the dead-letter index.
+func (l *Ledger) DeadLetter(ctx context.Context, s, id string) error {
+	p := l.rdb.Pipeline()
+	p.ZAdd(ctx, keys.Dead, redis.Z{Score: float64(time.Now().UnixMilli()), Member: s + "/" + id})
+	if _, err := p.Exec(ctx); err != nil {
+		return fmt.Errorf("writing dead-letter index: %w", err)
 	}
+	return nil
 }
 
 // DueMissing puts the sessions ss that are not in the repair index into it,

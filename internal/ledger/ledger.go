@@ -46,6 +46,8 @@ var (
 	cancelLua string
 	//go:embed lua/due.lua
 	dueLua string
+	//go:embed lua/pause.lua
+	pauseLua string
 
 	submitScript     = script(submitLua)
 	acquireScript    = script(acquireLua)
@@ -56,6 +58,7 @@ var (
 	redispatchScript = script(redispatchLua)
 	cancelScript     = script(cancelLua)
 	dueScript        = redis.NewScript(dueLua)
+	pauseScript      = script(pauseLua)
 )
 
 // script builds a ledger script: its file, after the shared pieces of
@@ -63,9 +66,13 @@ var (
 func script(src string) *redis.Script { return redis.NewScript(libLua + "\n" + src) }
 
 // DispatchGrace is how long a dispatched job may wait without an asynq task
-// before the reconciler dispatches it again, and when the repair index first
-// looks at a session after a submit (scheduler.Config.DispatchGrace).
+// before the reconciler dispatches it again (scheduler.Config.DispatchGrace).
 const DispatchGrace = 5 * time.Second
+
+// FirstLook is when the repair index first looks at a session after a
+// submit: soon, so that a shorter DispatchGrace is honoured too; a session
+// still busy then is looked at again when it could next go wrong.
+const FirstLook = time.Second
 
 // Job states as stored in a record.
 const (
@@ -95,6 +102,10 @@ const (
 	Run          = "run"
 	Moved        = "moved"
 	Redispatched = "redispatched"
+	Full         = "full"
+	Paused       = "paused"
+	Resumed      = "resumed"
+	Running      = "running"
 	Released     = "released"
 	Requested    = "requested"
 	Cancelled    = "cancelled"
@@ -111,6 +122,7 @@ type Client interface {
 	redis.Scripter
 	Pipeline() redis.Pipeliner
 	ZRangeByScoreWithScores(ctx context.Context, key string, opt *redis.ZRangeBy) *redis.ZSliceCmd
+	Del(ctx context.Context, keys ...string) *redis.IntCmd
 }
 
 var _ Client = redis.UniversalClient(nil)
@@ -142,26 +154,34 @@ func TaskID(id string, gen int64) string { return id + ":" + strconv.FormatInt(g
 
 // SubmitResult is the outcome of Submit.
 type SubmitResult struct {
-	Verdict string // Dispatch, Parked or Exists
+	Verdict string // Dispatch, Parked, Exists or Full
 	State   string // the record's state
 	Seq     int64  // the job's sequence number in its session
 	Gen     int64  // dispatch generation (Dispatch: 1)
 }
 
+// SubmitOptions are the submitter's side of Submit.
+type SubmitOptions struct {
+	OutOfSession bool          // the job does not refresh the session's idle timer
+	IndexTTL     time.Duration // life of the job's ID index until the job ends
+	MaxBacklog   int64         // most unfinished jobs of the session, this one included (0: no cap)
+}
+
 // Submit appends job id to session s with the given record fields (pairs).
-// An out-of-session job (oos) does not refresh the session's idle timer.
+// A session that holds opt.MaxBacklog unfinished jobs already refuses it
+// (verdict Full, Seq the backlog) and keeps nothing of it.
 // In the same round trip, and before the script, it writes the job's ID
 // index (keys.JobIndex) with indexTTL, and puts the session in the repair
-// index, due DispatchGrace from now: a crash between the writes leaves an
+// index, due FirstLook from now: a crash between the writes leaves an
 // index to nothing, or a session the reconciler looks at for nothing, never
 // a job that cannot be found or a session that nothing repairs.
-func (l *Ledger) Submit(ctx context.Context, s, id string, oos bool, fields []any, indexTTL time.Duration) (SubmitResult, error) {
-	args := append([]any{id, flag(oos)}, fields...)
+func (l *Ledger) Submit(ctx context.Context, s, id string, fields []any, opt SubmitOptions) (SubmitResult, error) {
+	args := append([]any{id, flag(opt.OutOfSession), opt.MaxBacklog}, fields...)
 	var set *redis.StatusCmd
 	var due *redis.FloatCmd
 	cmd := l.piped(ctx, submitScript, sessionKeys(s, id), args, func(p redis.Pipeliner) {
-		set = p.Set(ctx, keys.JobIndex(id), s, indexTTL)
-		dueLT(ctx, p, s, time.Now().Add(DispatchGrace))
+		set = p.Set(ctx, keys.JobIndex(id), s, opt.IndexTTL)
+		dueLT(ctx, p, s, time.Now().Add(FirstLook))
 		// The score always changes, so that a reconciler that saw the
 		// session empty just before cannot remove the entry (its removal
 		// compares the score it read).
@@ -180,7 +200,14 @@ func (l *Ledger) Submit(ctx context.Context, s, id string, oos bool, fields []an
 	if len(v) != 4 {
 		return SubmitResult{}, fmt.Errorf("submit: %w: %v", ErrUnexpectedReply, v)
 	}
-	return SubmitResult{Verdict: str(v[0]), State: str(v[1]), Seq: num(v[2]), Gen: num(v[3])}, nil
+	r := SubmitResult{Verdict: str(v[0]), State: str(v[1]), Seq: num(v[2]), Gen: num(v[3])}
+	if r.Verdict == Full {
+		// Nothing of the job is kept: not even the index written beside.
+		if err := l.rdb.Del(ctx, keys.JobIndex(id)).Err(); err != nil {
+			return r, fmt.Errorf("removing the index of a refused job: %w", err)
+		}
+	}
+	return r, nil
 }
 
 // piped runs sc in one pipeline after the commands pre adds, falling back
@@ -438,8 +465,21 @@ type CancelResult struct {
 // Cancel cancels job id of session s: at once when it waits, at its next
 // lease renewal when it runs.
 func (l *Ledger) Cancel(ctx context.Context, s, id string, retention time.Duration) (CancelResult, error) {
+	return l.cancel(ctx, s, id, retention, "cancel")
+}
+
+// Skip dead-letters job id, the head of session s, on purpose (it ends
+// failed) and moves the session on: verdict Cancelled with Next set as for
+// Cancel, Running when the head runs (cancel it instead), Moved when id is
+// not the head, Gone or Done as for Cancel. The caller enters it into the
+// dead-letter index (DeadLetter).
+func (l *Ledger) Skip(ctx context.Context, s, id string, retention time.Duration) (CancelResult, error) {
+	return l.cancel(ctx, s, id, retention, "skip")
+}
+
+func (l *Ledger) cancel(ctx context.Context, s, id string, retention time.Duration, mode string) (CancelResult, error) {
 	v, err := l.piped(ctx, cancelScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id)},
-		[]any{id, retention.Milliseconds(), keys.JobPrefix(s)},
+		[]any{id, retention.Milliseconds(), keys.JobPrefix(s), mode},
 		func(p redis.Pipeliner) { dueLT(ctx, p, s, time.Now().Add(DispatchGrace)) }).Slice()
 	if err != nil {
 		return CancelResult{}, fmt.Errorf("running cancel script: %w", err)
@@ -468,6 +508,7 @@ type Snapshot struct {
 	LockUntil time.Time
 	State     string // head's state
 	Gen       string // head's generation, as stored
+	Paused    bool   // the session is paused
 	Dispatch  time.Time
 	Queue     string
 	At        time.Time
@@ -483,14 +524,39 @@ func (l *Ledger) Inspect(ctx context.Context, s string) (Snapshot, error) {
 }
 
 func snapshot(s string, v []any) (Snapshot, error) {
-	if len(v) != 11 {
+	if len(v) != 12 {
 		return Snapshot{}, fmt.Errorf("inspect: %w: %v", ErrUnexpectedReply, v)
 	}
 	return Snapshot{
 		Session: s, Now: ms(num(v[0])), Pending: num(v[1]), Head: str(v[2]),
 		LockJob: str(v[3]), LockToken: str(v[4]), LockUntil: ms(num(v[5])),
 		State: str(v[6]), Gen: str(v[7]), Dispatch: ms(num(v[8])), Queue: str(v[9]), At: ms(num(v[10])),
+		Paused: str(v[11]) != "",
 	}, nil
+}
+
+// Pause pauses session s (pause true) or resumes it. A resume returns the
+// head job to enqueue when it waits with no lease, else nil.
+func (l *Ledger) Pause(ctx context.Context, s string, pause bool, retention time.Duration) (*Task, error) {
+	mode := "resume"
+	if pause {
+		mode = "pause"
+	}
+	v, err := l.piped(ctx, pauseScript, []string{keys.Run(s), keys.Pending(s)},
+		[]any{mode, keys.JobPrefix(s), retention.Milliseconds()},
+		func(p redis.Pipeliner) { dueLT(ctx, p, s, time.Now().Add(FirstLook)) }).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("running pause script: %w", err)
+	}
+	switch {
+	case len(v) == 1 && str(v[0]) == Paused:
+		return nil, nil
+	case len(v) == 2 && str(v[0]) == Resumed:
+		return nil, nil
+	case len(v) == 7 && str(v[0]) == Resumed && str(v[1]) == Enqueue:
+		return &Task{Session: s, ID: str(v[2]), Gen: num(v[3]), Queue: str(v[4]), At: ms(num(v[5])), Type: str(v[6])}, nil
+	}
+	return nil, fmt.Errorf("pause: %w: %v", ErrUnexpectedReply, v)
 }
 
 // Redispatch dispatches the head of a session again if nothing moved since

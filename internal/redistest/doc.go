@@ -16,7 +16,10 @@
 // [Client] hands each test a client on a Redis database of its own, flushed at
 // start and closed when the test ends, together with the redis:// URL of that
 // database for subprocesses and for asynq. [Spawn] starts a separate
-// redis-server process that a test may stop, kill and restart.
+// redis-server process that a test may stop, kill and restart (or a replica
+// of another, with SpawnOptions.ReplicaOf). [Cluster] starts a Redis Cluster,
+// and [Sentinel] a primary, a replica and three sentinels that a test may
+// fail over.
 //
 // Use [Main] in TestMain so that the shared server is stopped at the end and
 // leaked goroutines are reported:

@@ -405,6 +405,8 @@ type SpawnOptions struct {
 	AppendOnly bool
 	// Port is the TCP port to listen on; 0 picks a free one.
 	Port int
+	// ReplicaOf, a host:port, makes the server a replica of that server.
+	ReplicaOf string
 }
 
 // Proc is a redis-server process of its own, started by Spawn. Its port
@@ -438,6 +440,13 @@ func Spawn(t testing.TB, opts SpawnOptions) *Proc {
 	persistence := []string{"--appendonly", "no"}
 	if opts.AppendOnly {
 		persistence = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	if opts.ReplicaOf != "" {
+		host, port, err := net.SplitHostPort(opts.ReplicaOf)
+		if err != nil {
+			t.Fatalf("redistest: ReplicaOf %q: %v", opts.ReplicaOf, err)
+		}
+		persistence = append(persistence, "--replicaof", host, port)
 	}
 	// The directory is created before the Stop cleanup is registered, so
 	// it is removed after the server has stopped.
@@ -479,6 +488,8 @@ func spawnProc(bin, dir string, port int, extra ...string) (*Proc, error) {
 				"--save", "",
 				"--dir", dir,
 				"--daemonize", "no",
+				// A replica syncs at once, not after the default 5 s.
+				"--repl-diskless-sync-delay", "0",
 			}, extra...),
 		}
 		proc.mu.Lock()
@@ -489,6 +500,17 @@ func spawnProc(bin, dir string, port int, extra ...string) (*Proc, error) {
 		}
 	}
 	return nil, err
+}
+
+// PID returns the process ID of the running server, or 0 when it is not
+// running.
+func (p *Proc) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }
 
 // URL returns the redis:// URL of the server (database 0).

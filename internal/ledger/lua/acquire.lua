@@ -17,6 +17,8 @@
 --   {"busy"}            this very job holds a live lease elsewhere: drop it
 --   {"wait"}            not the job's turn: it is parked, drop the task; it
 --                       is dispatched again when its turn comes
+--   {"paused"}          the session is paused (pause.lua): the job is parked
+--                       and dispatched again when the session is resumed
 --   {"ok", token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog, committed}
 --                       the lease is taken with fencing token `token`; the
 --                       fields after it are run_reply's (lib.lua)
@@ -30,10 +32,14 @@ if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[1] then
   redis.call('HSET', KEYS[3], 'state', 'parked')
   return {'wait'}
 end
-local l = redis.call('HMGET', KEYS[1], 'job', 'until')
+local l = redis.call('HMGET', KEYS[1], 'job', 'until', 'paused')
 if l[1] and tonumber(l[2]) > now then
   if l[1] == ARGV[1] then return {'busy'} end
   return {'wait'}
+end
+if l[3] then
+  redis.call('HSET', KEYS[3], 'state', 'parked')
+  return {'paused'}
 end
 local tok = next_token(KEYS[1], now)
 redis.call('HSET', KEYS[1], 'job', ARGV[1], 'tok', tok, 'until', now + tonumber(ARGV[4]), 'wid', ARGV[3])

@@ -31,7 +31,8 @@
 --   this = "succeeded" | "failed" | "cancelled"
 --                                    the job ended (failed: dead-lettered)
 -- and, when the job ended:
---   next = "none"                    the session is empty; lease released
+--   next = "none"                    the session is empty, or paused (its next
+--                                    job stays parked); lease released
 --   next = "enqueue", id, gen, queue, process-at ms, type
 --                                    lease released; caller enqueues "id:gen"
 --   next = "run", id, token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog, committed
@@ -70,9 +71,11 @@ else
   redis.call('LREM', KEYS[2], 1, ARGV[1])
 end
 local nxt = redis.call('LINDEX', KEYS[2], 0)
-if not nxt then
+local paused = redis.call('HEXISTS', KEYS[1], 'paused') == 1
+if not nxt or paused then
   redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
-  redis.call('PEXPIRE', KEYS[1], ARGV[12])
+  if not nxt and not paused then redis.call('PEXPIRE', KEYS[1], ARGV[12]) end
+  if nxt then redis.call('HSET', ARGV[6] .. nxt, 'state', 'parked') end
   return {this, false, false, false, 'none'}
 end
 local nk = ARGV[6] .. nxt

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sessionq/sessionq/scheduler"
+)
+
+func newScheduleCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "schedule",
+		Short: "Show the periodic jobs of the scheduler",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(newScheduleListCmd(e))
+	return cmd
+}
+
+func newScheduleListCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the periodic jobs: schedule, next tick, last fire",
+		Long: `List the periodic jobs configured under scheduler.periodic in sessionq.yaml,
+with their next tick and their last fire as recorded in Redis by the leading
+scheduler. Times are UTC.`,
+		Example: `  sessionq schedule list --config sessionq.yaml`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := cmd.Flags().GetBool("json")
+			if err != nil {
+				return err
+			}
+			cfg, err := e.config()
+			if err != nil {
+				return err
+			}
+			rdb, err := openRedis(cmd.Context(), cfg.Redis)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			list, err := scheduler.ListPeriodic(cmd.Context(), rdb, cfg.Scheduler.periodic(), time.Now())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(e.out)
+				for _, p := range list {
+					if err := enc.Encode(p); err != nil {
+						return fmt.Errorf("encoding periodic job %s: %w", p.Name, err)
+					}
+				}
+				return nil
+			}
+			if len(list) == 0 {
+				_, err := fmt.Fprintln(e.errOut, "no periodic jobs configured (scheduler.periodic in sessionq.yaml)")
+				return err
+			}
+			tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSCHEDULE\tTYPE\tQUEUE\tSESSION\tNEXT\tLAST FIRE\tLAST JOB")
+			for _, p := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Schedule, p.Type, p.Queue, dash(p.Session),
+					stamp(p.Next), stamp(p.LastFire), dash(p.LastJob))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().Bool("json", false, "print JSON lines, one periodic job each")
+	return cmd
+}
+
+// stamp is t in UTC to the second, or "-" when zero.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

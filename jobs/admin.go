@@ -1,0 +1,176 @@
+package jobs
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionq/sessionq/internal/keys"
+)
+
+// ErrNotDead means a job is not dead-lettered, so it cannot be retried or
+// deleted as a dead letter.
+var ErrNotDead = errors.New("jobs: job is not dead-lettered")
+
+// ErrNotImplemented means the operation exists in the API but not yet for
+// this kind of job.
+var ErrNotImplemented = errors.New("jobs: not implemented")
+
+var (
+	//go:embed lua/deletedead.lua
+	deleteDeadLua    string
+	deleteDeadScript = redis.NewScript(deleteDeadLua)
+)
+
+// CancelWait bounds how long Cancel waits for asynq to take a running plain
+// job off its worker once its cancellation was sent.
+const CancelWait = 5 * time.Second
+
+// Retry runs a dead-lettered (failed) job again: a plain job goes back to
+// its queue as pending, with its attempts counted afresh by asynq. A job
+// that is not dead-lettered is refused with an error wrapping ErrNotDead. A
+// session job is requeued by RequeueDead.
+func (c *Client) Retry(ctx context.Context, id string) (State, error) {
+	in, session, err := c.lookup(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if in.State != StateFailed {
+		return in.State, fmt.Errorf("job %s is %s: %w", id, in.State, ErrNotDead)
+	}
+	if session {
+		if err := c.RequeueDead(ctx, id); err != nil {
+			return in.State, err
+		}
+		return StatePending, nil
+	}
+	if err := c.insp.RunTask(in.Queue, id); err != nil {
+		return "", fmt.Errorf("retrying job %s: %w", id, err)
+	}
+	return StatePending, nil
+}
+
+// RequeueDead puts a dead-lettered session job back into its session. Not
+// yet available: it needs a ledger script that puts the job back at the head
+// of its session (policy block) or at its tail when the session has moved on.
+// It returns an error wrapping ErrNotImplemented.
+func (c *Client) RequeueDead(ctx context.Context, id string) error {
+	if err := ValidateJobID(id); err != nil {
+		return err
+	}
+	return fmt.Errorf("requeueing dead session job %s: %w", id, ErrNotImplemented)
+}
+
+// Delete removes a dead-lettered (failed) job for good: its record, and its
+// entry in the dead-letter set. A job that is not dead-lettered is refused
+// with an error wrapping ErrNotDead (cancel a waiting job instead).
+func (c *Client) Delete(ctx context.Context, id string) error {
+	in, session, err := c.lookup(ctx, id)
+	if err != nil {
+		return err
+	}
+	if in.State != StateFailed {
+		return fmt.Errorf("job %s is %s: %w", id, in.State, ErrNotDead)
+	}
+	if !session {
+		if err := c.insp.DeleteTask(in.Queue, id); err != nil {
+			if errors.Is(err, asynq.ErrTaskNotFound) {
+				return fmt.Errorf("job %s: %w", id, ErrNotFound)
+			}
+			return fmt.Errorf("deleting job %s: %w", id, err)
+		}
+		return nil
+	}
+	s := in.SessionID
+	v, err := deleteDeadScript.Run(ctx, c.rdb, []string{keys.Job(s, id)}).Text()
+	if err != nil {
+		return fmt.Errorf("deleting job %s: %w", id, err)
+	}
+	switch v {
+	case "deleted", "gone":
+	default:
+		return fmt.Errorf("job %s is %s: %w", id, v, ErrNotDead)
+	}
+	// The index and the dead-letter entry live in other slots. Left behind
+	// by a crash here, the entry names no record (DeadLetters skips it, the
+	// reconciler trims it) and the index expires.
+	if err := c.rdb.ZRem(ctx, keys.Dead, s+"/"+id).Err(); err != nil {
+		return fmt.Errorf("deleting job %s from the dead-letter set: %w", id, err)
+	}
+	if err := c.rdb.Del(ctx, keys.JobIndex(id)).Err(); err != nil {
+		return fmt.Errorf("deleting the index of job %s: %w", id, err)
+	}
+	if v == "gone" {
+		return fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// lookup reads job id and says whether it is a session job.
+func (c *Client) lookup(ctx context.Context, id string) (*Info, bool, error) {
+	if err := ValidateJobID(id); err != nil {
+		return nil, false, err
+	}
+	in, err := c.Get(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	return in, in.SessionID != "", nil
+}
+
+// cancelRunningPlain cancels the handler's context of a running plain job
+// (asynq's CancelProcessing, a message to the worker that runs it) and, once
+// asynq has taken the job off its worker (it then waits for a retry, or is
+// archived), deletes it so that it is not run again. A job that succeeded
+// meanwhile stays succeeded. When the job is still active after CancelWait
+// (its worker did not get the message: it died, or lost Redis), the error
+// wraps ErrRunning; asynq hands the job of a dead worker back after its
+// lease, and Cancel may then be called again.
+func (c *Client) cancelRunningPlain(ctx context.Context, in *Info) (State, error) {
+	if err := c.insp.CancelProcessing(in.ID); err != nil {
+		return "", fmt.Errorf("cancelling running job %s: %w", in.ID, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, CancelWait)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ti, err := c.insp.GetTaskInfo(in.Queue, in.ID)
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+			// It ended and its record was not kept (Retention < 0).
+			return "", fmt.Errorf("job %s: %w", in.ID, ErrNotFound)
+		case err != nil:
+			return "", fmt.Errorf("reading job %s: %w", in.ID, err)
+		}
+		switch ti.State {
+		case asynq.TaskStateCompleted:
+			return StateSucceeded, nil
+		case asynq.TaskStateActive:
+		default:
+			// Failed by the cancellation: waiting for a retry, or archived.
+			err := c.insp.DeleteTask(in.Queue, in.ID)
+			if err == nil {
+				return StateCancelled, nil
+			}
+			if !errors.Is(err, asynq.ErrTaskNotFound) && ctx.Err() == nil {
+				// Taken again in between (active): wait for it again.
+				if ti2, err2 := c.insp.GetTaskInfo(in.Queue, in.ID); err2 != nil || ti2.State != asynq.TaskStateActive {
+					return "", fmt.Errorf("cancelling job %s: %w", in.ID, err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("cancelling job %s: %w", in.ID, ctx.Err())
+		case <-wctx.Done():
+			return StateRunning, fmt.Errorf("job %s still running %s after its cancellation was sent (is its worker alive?): %w", in.ID, CancelWait, ErrRunning)
+		case <-tick.C:
+		}
+	}
+}

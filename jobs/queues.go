@@ -1,0 +1,198 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
+)
+
+// QueueInfo is one queue as Queues reports it. Pending, Scheduled, Retrying
+// and Running count asynq tasks, a dispatched session job included; Parked
+// counts the session jobs waiting in their session's ledger for their turn
+// (not yet in asynq); Dead counts failed jobs, plain and session.
+type QueueInfo struct {
+	Name      string `json:"name"`
+	Paused    bool   `json:"paused"`
+	Pending   int    `json:"pending"`
+	Scheduled int    `json:"scheduled"`
+	Retrying  int    `json:"retrying"`
+	Running   int    `json:"running"`
+	Parked    int    `json:"parked"`
+	Dead      int    `json:"dead"`
+	Succeeded int    `json:"succeeded"`
+}
+
+// Depth is how many jobs of the queue wait: pending, scheduled, retrying
+// and parked.
+func (q QueueInfo) Depth() int { return q.Pending + q.Scheduled + q.Retrying + q.Parked }
+
+// Queues reports every queue that holds or held jobs, by name. Counting
+// parked and dead session jobs reads every unfinished session job and every
+// dead-letter entry: an operator's command, not a hot path.
+func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
+	byName := map[string]*QueueInfo{}
+	get := func(name string) *QueueInfo {
+		if q := byName[name]; q != nil {
+			return q
+		}
+		q := &QueueInfo{Name: name}
+		byName[name] = q
+		return q
+	}
+	names, err := c.insp.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("listing queues: %w", err)
+	}
+	for _, name := range names {
+		qi, err := c.insp.GetQueueInfo(name)
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading queue %s: %w", name, err)
+		}
+		q := get(name)
+		q.Paused, q.Pending, q.Scheduled, q.Retrying = qi.Paused, qi.Pending, qi.Scheduled, qi.Retry
+		q.Running, q.Dead, q.Succeeded = qi.Active, qi.Archived, qi.Completed
+		// The archived carrier of a session job is not a dead job: the
+		// ledger's dead-letter set has the session jobs.
+	}
+	err = c.eachSession(ctx, func(ctx context.Context, s string) error {
+		ids, err := c.rdb.LRange(ctx, keys.Pending(s), 0, -1).Result()
+		if err != nil {
+			return fmt.Errorf("reading session %s: %w", s, err)
+		}
+		recs, err := c.records(ctx, s, ids, "state", "queue")
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if r[0] == ledger.StateParked {
+				get(r[1]).Parked++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	dead, err := c.rdb.ZRange(ctx, keys.Dead, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading dead-letter index: %w", err)
+	}
+	for _, m := range dead {
+		s, id, ok := strings.Cut(m, "/")
+		if !ok {
+			continue
+		}
+		recs, err := c.records(ctx, s, []string{id}, "state", "queue")
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) == 1 && recs[0][0] == ledger.StateFailed {
+			get(recs[0][1]).Dead++
+		}
+	}
+	out := make([]QueueInfo, 0, len(byName))
+	for _, q := range byName {
+		out = append(out, *q)
+	}
+	slices.SortFunc(out, func(a, b QueueInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// PauseQueue stops workers from taking jobs of queue name (asynq's
+// PauseQueue): running jobs finish, the rest wait. Pausing a paused queue
+// is not an error, nor is pausing a queue that has no job yet. A session job
+// of a paused queue waits too, and so do the jobs of its session behind it.
+func (c *Client) PauseQueue(ctx context.Context, name string) error {
+	if err := ValidateQueue(name); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// asynq says "already paused" only in its error text.
+	if err := c.insp.PauseQueue(name); err != nil && !strings.Contains(err.Error(), "already paused") {
+		return fmt.Errorf("pausing queue %s: %w", name, err)
+	}
+	return nil
+}
+
+// ResumeQueue lets workers take jobs of queue name again. Resuming a queue
+// that is not paused is not an error.
+func (c *Client) ResumeQueue(ctx context.Context, name string) error {
+	if err := ValidateQueue(name); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// asynq says "not paused" only in its error text.
+	if err := c.insp.UnpauseQueue(name); err != nil && !strings.Contains(err.Error(), "is not paused") {
+		return fmt.Errorf("resuming queue %s: %w", name, err)
+	}
+	return nil
+}
+
+// eachSession calls f for every session with unfinished jobs, scanning
+// every master of a Redis Cluster.
+func (c *Client) eachSession(ctx context.Context, f func(ctx context.Context, s string) error) error {
+	scan := func(ctx context.Context, r redis.Cmdable) error {
+		it := r.Scan(ctx, 0, keys.PendingPattern, 1000).Iterator()
+		for it.Next(ctx) {
+			s, ok := keys.SessionFromPending(it.Val())
+			if !ok {
+				continue
+			}
+			if err := f(ctx, s); err != nil {
+				return err
+			}
+		}
+		if err := it.Err(); err != nil {
+			return fmt.Errorf("scanning sessions: %w", err)
+		}
+		return nil
+	}
+	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return scan(ctx, m) })
+	}
+	return scan(ctx, c.rdb)
+}
+
+// records reads fields of the records of jobs ids of session s in one round
+// trip; a job without a record is left out.
+func (c *Client) records(ctx context.Context, s string, ids []string, fields ...string) ([][]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	p := c.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = p.HMGet(ctx, keys.Job(s, id), fields...)
+	}
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("reading jobs of session %s: %w", s, err)
+	}
+	var out [][]string
+	for _, cmd := range cmds {
+		v := cmd.Val()
+		if len(v) == 0 || v[0] == nil {
+			continue
+		}
+		row := make([]string, len(v))
+		for i, x := range v {
+			row[i], _ = x.(string)
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}

@@ -1,0 +1,194 @@
+package scheduler_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
+	"github.com/sessionq/sessionq/internal/redistest"
+	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/scheduler"
+)
+
+// stuck makes n sessions whose head job is held by a worker that died: a
+// lease that ran out.
+func stuck(t *testing.T, rdb *redis.Client, prefix string, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	jc, err := jobs.NewClient(rdb, jobs.ClientConfig{})
+	require.NoError(t, err)
+	led := ledger.New(rdb)
+	var ss []string
+	for i := range n {
+		s := fmt.Sprintf("%s-%d", prefix, i)
+		sub, err := jc.Submit(ctx, "t", nil, jobs.Session(s))
+		require.NoError(t, err)
+		r, err := led.Acquire(ctx, s, sub.ID, 1, "dead-worker", time.Millisecond)
+		require.NoError(t, err)
+		require.Equal(t, ledger.OK, r.Verdict)
+		ss = append(ss, s)
+	}
+	// The leases run out.
+	require.Eventually(t, func() bool {
+		snap, err := led.Inspect(ctx, ss[n-1])
+		require.NoError(t, err)
+		return snap.LockUntil.Before(snap.Now)
+	}, 5*time.Second, time.Millisecond)
+	return ss
+}
+
+func newScheduler(t *testing.T, rdb *redis.Client, cfg scheduler.Config) *scheduler.Scheduler {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	s, err := scheduler.New(rdb, cfg)
+	require.NoError(t, err)
+	return s
+}
+
+// A pass looks at the sessions that are due, not at every session in
+// Redis: idle sessions cost it nothing.
+func TestPassLooksOnlyAtDueSessions(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	p := rdb.Pipeline()
+	for i := range 3000 {
+		s := fmt.Sprintf("idle-%d", i)
+		p.HSet(ctx, keys.Session(s), "own", "u", "la", 1)
+		p.HSet(ctx, keys.Run(s), "seq", 1, "fence", 1)
+	}
+	_, err := p.Exec(ctx)
+	require.NoError(t, err)
+	stuck(t, rdb, "stuck", 3)
+	s := newScheduler(t, rdb, scheduler.Config{FullScanEvery: -1})
+	rep, err := s.Reconcile(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, rep.Looked, "%+v", rep)
+	require.Equal(t, 3, rep.Repaired, "%+v", rep)
+	require.Equal(t, 3, rep.Indexed, "%+v", rep)
+}
+
+// A session that cannot be looked at is counted and tried again later; the
+// pass goes on with the others.
+func TestPassGoesOnPastAFailingSession(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	// A broken session: its run state is not a hash.
+	require.NoError(t, rdb.Set(ctx, keys.Run("broken"), "x", 0).Err())
+	require.NoError(t, rdb.RPush(ctx, keys.Pending("broken"), "j").Err())
+	require.NoError(t, rdb.ZAdd(ctx, keys.DueOf("broken"), redis.Z{Score: 1, Member: "broken"}).Err())
+	ss := stuck(t, rdb, "fine", 4)
+	s := newScheduler(t, rdb, scheduler.Config{FullScanEvery: -1})
+	rep, err := s.Reconcile(ctx)
+	require.NoError(t, err, "one failing session is not the pass's failure")
+	require.Equal(t, 1, rep.Errors, "%+v", rep)
+	require.Equal(t, len(ss), rep.Repaired, "%+v", rep)
+	// Tried again later, not at once.
+	score, err := rdb.ZScore(ctx, keys.DueOf("broken"), "broken").Result()
+	require.NoError(t, err)
+	require.Greater(t, score, float64(time.Now().UnixMilli()))
+}
+
+// A pass stops at its limit; the rest stays due for the next one.
+func TestPassLimit(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	stuck(t, rdb, "s", 12)
+	s := newScheduler(t, rdb, scheduler.Config{PassLimit: 5, FullScanEvery: -1})
+	rep, err := s.Reconcile(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 5, rep.Repaired, "%+v", rep)
+	require.True(t, rep.More)
+	total := rep.Repaired
+	for range 3 {
+		rep, err = s.Reconcile(ctx)
+		require.NoError(t, err)
+		total += rep.Repaired
+	}
+	require.Equal(t, 12, total)
+}
+
+// The full scan puts back a session the repair index lost, and the next
+// pass repairs it.
+func TestFullScanPutsBackALostEntry(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	ss := stuck(t, rdb, "lost", 1)
+	require.NoError(t, rdb.Del(ctx, keys.DueOf(ss[0])).Err())
+	noScan := newScheduler(t, rdb, scheduler.Config{FullScanEvery: -1})
+	rep, err := noScan.Reconcile(ctx)
+	require.NoError(t, err)
+	require.Zero(t, rep.Repaired, "without the index the session is not seen")
+	s := newScheduler(t, rdb, scheduler.Config{FullScanEvery: time.Millisecond})
+	rep, err = s.Reconcile(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Reindexed, "%+v", rep)
+	rep, err = s.Reconcile(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Repaired, "%+v", rep)
+}
+
+// A session with nothing left leaves the repair index at its next look;
+// a session still running under its lease is looked at again when that
+// lease runs out.
+func TestIndexFollowsTheSession(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	led := ledger.New(rdb)
+	jc, err := jobs.NewClient(rdb, jobs.ClientConfig{})
+	require.NoError(t, err)
+	done, err := jc.Submit(ctx, "t", nil, jobs.Session("done"))
+	require.NoError(t, err)
+	r, err := led.Acquire(ctx, "done", done.ID, 1, "w", time.Minute)
+	require.NoError(t, err)
+	_, err = led.Finish(ctx, "done", done.ID, r.Job.Token, ledger.Outcome{OK: true},
+		ledger.FinishOptions{Worker: "w", Lease: time.Minute, Retention: time.Hour, Queues: ",default,"})
+	require.NoError(t, err)
+	busy, err := jc.Submit(ctx, "t", nil, jobs.Session("busy"))
+	require.NoError(t, err)
+	r, err = led.Acquire(ctx, "busy", busy.ID, 1, "w", time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, ledger.OK, r.Verdict)
+	// Make both due now.
+	for _, s := range []string{"done", "busy"} {
+		require.NoError(t, rdb.ZAdd(ctx, keys.DueOf(s), redis.Z{Score: 1, Member: s}).Err())
+	}
+	s := newScheduler(t, rdb, scheduler.Config{FullScanEvery: -1})
+	rep, err := s.Reconcile(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, rep.Looked, "%+v", rep)
+	_, err = rdb.ZScore(ctx, keys.DueOf("done"), "done").Result()
+	require.ErrorIs(t, err, redis.Nil, "an empty session leaves the index")
+	score, err := rdb.ZScore(ctx, keys.DueOf("busy"), "busy").Result()
+	require.NoError(t, err)
+	require.InDelta(t, float64(time.Now().Add(time.Hour).UnixMilli()), score, float64(time.Minute.Milliseconds()),
+		"a leased session is due when its lease runs out")
+}
+
+// The leader term must cover the time between two claims of a live leader.
+func TestLeaderTermRule(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	for _, cfg := range []scheduler.Config{
+		{Interval: time.Second, LeaderTerm: 1500 * time.Millisecond},
+		{Interval: time.Second, PassBudget: 2 * time.Second, LeaderTerm: 3 * time.Second},
+	} {
+		_, err := scheduler.New(rdb, cfg)
+		require.ErrorContains(t, err, "leader term", "%+v", cfg)
+	}
+	// The default is derived from the interval.
+	_, err := scheduler.New(rdb, scheduler.Config{Interval: 100 * time.Millisecond})
+	require.NoError(t, err)
+}
