@@ -27,6 +27,10 @@ test: ## run every test with the race detector against a real Redis (progress pe
 test-sentinel: ## run the Sentinel failover tests alone (also part of test; needs redis-sentinel)
 	$(GO) test $(TESTFLAGS) -run 'TestSentinel' -v ./internal/redistest/ ./internal/e2e/
 
+.PHONY: chaos
+chaos: ## run the fault-injection scenarios (kill, pause, cut, restart, soak; ~15 min; CHAOS_RUN=regexp picks some)
+	SESSIONQ_CHAOS=1 $(GO) test -count=1 -v -timeout 60m -run '$(or $(CHAOS_RUN),.)' ./internal/chaos/
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	@$(GO) list -f '{{.ImportPath}}' ./... | while read p; do \
