@@ -192,18 +192,16 @@ func TestFinishedJobsLeaveNothingBehind(t *testing.T) {
 	rdb, _ := redistest.Client(t)
 	ctx := context.Background()
 	c := newClient(t, rdb)
+	var done atomic.Int64
 	startWorker(t, rdb, worker.Config{Concurrency: 4, Retention: 300 * time.Millisecond}, map[string]worker.HandlerFunc{
-		"noop": func(context.Context, *worker.Job) error { return nil },
+		"noop": func(context.Context, *worker.Job) error { done.Add(1); return nil },
 	})
-	var ids []string
 	for i := range 60 {
-		sub, err := c.Submit(ctx, "noop", nil, jobs.Session("keep-"+strconv.Itoa(i%6)))
+		_, err := c.Submit(ctx, "noop", nil, jobs.Session("keep-"+strconv.Itoa(i%6)))
 		require.NoError(t, err)
-		ids = append(ids, sub.ID)
 	}
-	for id, in := range waitTerminal(t, c, ids, 15*time.Second) {
-		require.Equal(t, jobs.StateSucceeded, in.State, id)
-	}
+	// (A job's record may expire before a poll could read it: count runs.)
+	eventually(t, 15*time.Second, func() bool { return done.Load() == 60 }, "60 jobs to run")
 	patterns := []string{"sq:ji:*", "sq:{*}:j:*", "sq:{*}:run", "sq:{*}:pend", "sq:due:*", "asynq:{default}:t:*"}
 	left := func() map[string]int {
 		out := map[string]int{}
