@@ -26,6 +26,8 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeConflict         = "conflict"
 	CodeJobRunning       = "job_running"
+	CodeNotDead          = "not_dead"
+	CodeBacklogFull      = "backlog_full"
 	CodeBodyTooLarge     = "body_too_large"
 	CodeLimit            = "limit_exceeded"
 	CodeQuota            = "quota_exceeded"

@@ -124,7 +124,7 @@ func (s *Server) followJob(ctx context.Context, send sender, info *jobs.Info, ow
 	if send("job", JobEvent{Job: jobView(info, owner)}) != nil || info.State.Terminal() {
 		return
 	}
-	last := info.State
+	last, lastProg := info.State, info.Progress
 	t := time.NewTicker(s.cfg.EventPoll)
 	defer t.Stop()
 	for {
@@ -140,13 +140,21 @@ func (s *Server) followJob(ctx context.Context, send sender, info *jobs.Info, ow
 		if err != nil {
 			continue // Redis away for a moment: look again
 		}
-		if in.State != last {
-			last = in.State
+		if in.State != last || progressChanged(lastProg, in.Progress) {
+			last, lastProg = in.State, in.Progress
 			if send("job", JobEvent{Job: jobView(in, owner)}) != nil || in.State.Terminal() {
 				return
 			}
 		}
 	}
+}
+
+// progressChanged reports whether a job's progress moved since it was seen.
+func progressChanged(was, now *jobs.Progress) bool {
+	if was == nil || now == nil {
+		return was != now
+	}
+	return *was != *now
 }
 
 // followSession sends a "job" event each time a job of the session changes

@@ -43,6 +43,15 @@ type JobView struct {
 	Finished      *time.Time `json:"finished,omitempty"`
 	NextRunAt     *time.Time `json:"next_run_at,omitempty"`
 	OutOfSession  bool       `json:"out_of_session,omitempty"`
+	Progress      *Progress  `json:"progress,omitempty" doc:"What the running (or last) run reported"`
+}
+
+// Progress is how far a running job says it got.
+type Progress struct {
+	Done    int64     `json:"done"`
+	Total   int64     `json:"total,omitempty" doc:"0: unknown"`
+	Message string    `json:"message,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 func data(b []byte) (text, b64 *string) {
@@ -71,6 +80,9 @@ func jobView(in *jobs.Info, owner string) JobView {
 		Finished: tptr(in.Finished), NextRunAt: tptr(in.NextRunAt), OutOfSession: in.OutOfSession}
 	v.Payload, v.PayloadBase64 = data(in.Payload)
 	v.Result, v.ResultBase64 = data(in.Result)
+	if p := in.Progress; p != nil {
+		v.Progress = &Progress{Done: p.Done, Total: p.Total, Message: p.Message, At: p.At}
+	}
 	return v
 }
 
@@ -171,6 +183,30 @@ func (s *Server) registerJobs() {
 			return nil, apiErr(http.StatusConflict, CodeJobRunning, "a running job without a session cannot be cancelled")
 		case cerr != nil:
 			return nil, s.jobErr(ctx, "cancelling a job", cerr)
+		}
+		out := &cancelOut{}
+		out.Body.ID, out.Body.State = in.ID, string(st)
+		return out, nil
+	})
+	huma.Register(api, huma.Operation{
+		OperationID: "requeueDead", Method: http.MethodPost, Path: "/v1/dead/{id}/requeue", Tags: tags,
+		Summary:     "Run a dead-lettered (failed) job again",
+		Description: "A job without a session goes back to its queue; a session job goes back to the head of its session when the session has not moved on since it failed, else to its tail. Needs write rights on the job.",
+		Errors:      []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
+	}, func(ctx context.Context, in *jobIn) (*cancelOut, error) {
+		_, owner, err := s.readJob(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !scopeOf(ctx).canWrite(owner) {
+			return nil, apiErr(http.StatusForbidden, CodeForbidden, "requeueing this job needs write:own (its owner) or write:all")
+		}
+		st, rerr := s.jobs.Retry(ctx, in.ID)
+		switch {
+		case errors.Is(rerr, jobs.ErrNotDead):
+			return nil, apiErr(http.StatusConflict, CodeNotDead, "only a dead-lettered (failed) job can be requeued")
+		case rerr != nil:
+			return nil, s.jobErr(ctx, "requeueing a job", rerr)
 		}
 		out := &cancelOut{}
 		out.Body.ID, out.Body.State = in.ID, string(st)
@@ -326,6 +362,8 @@ func (s *Server) jobErr(ctx context.Context, doing string, err error) *apiError 
 		return apiErr(http.StatusNotFound, CodeJobNotFound, "no such job")
 	case errors.Is(err, jobs.ErrInvalid):
 		return apiErr(http.StatusBadRequest, CodeInvalidRequest, err.Error())
+	case errors.Is(err, jobs.ErrBacklogFull):
+		return apiErr(http.StatusTooManyRequests, CodeBacklogFull, err.Error())
 	}
 	return s.internal(ctx, doing, err)
 }

@@ -163,6 +163,15 @@ func TestProtocol(t *testing.T) {
 	r = e.req(alice, "GET", "/v1/dead", nil)
 	require.Equal(t, 200, r.status, "%s", r)
 	require.Contains(t, string(r.body), failed)
+	// Requeued, it runs again (and fails again); a job that did not fail
+	// is refused.
+	r = e.req(alice, "POST", "/v1/dead/"+failed+"/requeue", nil)
+	require.Equal(t, 200, r.status, "%s", r)
+	require.Equal(t, "pending", r.json(t)["state"])
+	require.Equal(t, "failed", e.waitJob(alice, failed)["state"])
+	r = e.req(alice, "POST", "/v1/dead/"+parked+"/requeue", nil)
+	require.Equal(t, 409, r.status, "%s", r)
+	require.Equal(t, "not_dead", r.json(t)["error"].(map[string]any)["code"])
 
 	// Session events: a job started and ended, then the close.
 	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo"}, "Sessionq-Session", s2)
