@@ -332,3 +332,125 @@ func (d *dropper) drop() {
 	}
 	d.conns = nil
 }
+
+// recorder collects a listener's events, and the session of the context
+// each came with.
+type recorder struct {
+	mu     sync.Mutex
+	events []client.Event
+	sess   []*client.Session
+}
+
+func (r *recorder) listen(ctx context.Context, ev client.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+	r.sess = append(r.sess, client.SessionFrom(ctx))
+}
+
+// count is how many events say job id reached state.
+func (r *recorder) count(id string, state client.State) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, ev := range r.events {
+		if ev.Job != nil && ev.Job.ID == id && ev.Job.State == state {
+			n++
+		}
+	}
+	return n
+}
+
+// A listener attached under bob's session gets bob's events, each with a
+// context carrying bob's session, and never alice's.
+func TestListenerIsolation(t *testing.T) {
+	t.Parallel()
+	st := testStack(t, stackOptions{})
+	ctx := context.Background()
+	for _, u := range []string{"alice", "bob"} {
+		_, err := st.user(ctx, u, userRights...)
+		require.NoError(t, err)
+	}
+	root := st.dial(t, "root", "impersonate", "read:all", "write:all")
+	sa, err := root.LoginAs(ctx, "alice")
+	require.NoError(t, err)
+	sb, err := root.LoginAs(ctx, "bob")
+	require.NoError(t, err)
+	actx, bctx := sa.Activate(ctx), sb.Activate(ctx)
+
+	var ra, rb recorder
+	la, err := root.Listen(actx, ra.listen)
+	require.NoError(t, err)
+	defer la.Close()
+	lb, err := root.Listen(bctx, rb.listen)
+	require.NoError(t, err)
+	defer lb.Close()
+
+	ja, err := root.Submit(actx, "echo", []byte("alice's"))
+	require.NoError(t, err)
+	jb, err := root.Submit(bctx, "echo", []byte("bob's"))
+	require.NoError(t, err)
+	eventually(t, 20*time.Second, func() bool {
+		return ra.count(ja.ID, client.StateSucceeded) == 1 && rb.count(jb.ID, client.StateSucceeded) == 1
+	}, "both listeners to see their job end")
+
+	require.NoError(t, sb.Close(ctx))
+	select {
+	case <-lb.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("bob's listener did not stop when his session closed")
+	}
+	require.NoError(t, lb.Err())
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	require.Equal(t, "session.closed", rb.events[len(rb.events)-1].Type)
+	for i, ev := range rb.events {
+		require.Same(t, sb, rb.sess[i], "delivered with bob's session")
+		require.Equal(t, sb.ID(), ev.SessionID)
+		if ev.Job != nil {
+			require.NotEqual(t, ja.ID, ev.Job.ID, "alice's job reached bob's listener")
+			require.Equal(t, "bob", ev.Job.Owner)
+		}
+	}
+}
+
+// A listener whose stream drops opens it again, and delivers each state
+// of each job once: none lost, none repeated.
+func TestListenerReconnects(t *testing.T) {
+	t.Parallel()
+	st := testStack(t, stackOptions{})
+	ctx := context.Background()
+	tok, err := st.user(ctx, "alice", userRights...)
+	require.NoError(t, err)
+	var d dropper
+	c, err := client.Dial(ctx, st.url, client.Token(tok), client.HTTPClient(d.client(t)), client.Retries(3, time.Millisecond))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, c.Close(ctx)) }()
+
+	var r recorder
+	l, err := c.Listen(ctx, r.listen)
+	require.NoError(t, err)
+	defer l.Close()
+	j1, err := c.Submit(ctx, "echo", []byte("1"))
+	require.NoError(t, err)
+	eventually(t, 20*time.Second, func() bool { return r.count(j1.ID, client.StateSucceeded) == 1 }, "job 1 to end")
+
+	for range 3 {
+		d.drop()
+	}
+	j2, err := c.Submit(ctx, "echo", []byte("2"))
+	require.NoError(t, err)
+	eventually(t, 20*time.Second, func() bool { return r.count(j2.ID, client.StateSucceeded) == 1 }, "job 2 to end after the drop")
+	d.drop()
+	j3, err := c.Submit(ctx, "echo", []byte("3"))
+	require.NoError(t, err)
+	eventually(t, 20*time.Second, func() bool { return r.count(j3.ID, client.StateSucceeded) == 1 }, "job 3 to end after the drop")
+	for _, id := range []string{j1.ID, j2.ID, j3.ID} {
+		require.Equal(t, 1, r.count(id, client.StateSucceeded), "job %s ended once", id)
+	}
+	select {
+	case <-l.Done():
+		t.Fatalf("the listener stopped: %v", l.Err())
+	default:
+	}
+}

@@ -45,8 +45,18 @@ type Pool struct {
 }
 
 type userPool struct {
-	open int // sessions held: in use and idle
-	idle []idleSession
+	open    int // sessions held: in use and idle
+	opening int // LoginAs calls in flight
+	limit   int // the server's quota, once it answered it; 0 unknown
+	idle    []idleSession
+}
+
+// room reports whether the pool may open another session for the user.
+func (up *userPool) room(max int) bool {
+	if up.limit > 0 {
+		max = min(max, up.limit)
+	}
+	return up.open+up.opening < max
 }
 
 type idleSession struct {
@@ -100,21 +110,29 @@ func (p *Pool) Acquire(ctx context.Context, user string) (*Session, error) {
 			return s, nil
 		}
 		wake := p.wake
-		if up.open < p.cfg.MaxPerUser {
-			up.open++
+		if up.room(p.cfg.MaxPerUser) {
+			up.opening++
 			p.mu.Unlock()
 			s, err := p.conn.LoginAs(ctx, user)
+			p.mu.Lock()
+			up.opening--
 			if err == nil {
+				up.open++
+				p.mu.Unlock()
 				return s, nil
 			}
-			p.mu.Lock()
-			up.open--
-			held := up.open
+			p.broadcast() // a waiter may try in its place
+			quota := errors.Is(err, ErrQuota)
+			if quota && up.open > 0 {
+				// The server's quota is below MaxPerUser: hold no more than
+				// now, and wait for one of ours to come back.
+				up.limit = up.open
+			}
+			held := up.open + up.opening
 			p.mu.Unlock()
-			if !errors.Is(err, ErrQuota) || held == 0 {
+			if !quota || held == 0 {
 				return nil, fmt.Errorf("acquiring a session of %q: %w", user, err)
 			}
-			// The server's quota is below MaxPerUser: wait for one of ours.
 		} else {
 			p.mu.Unlock()
 		}
@@ -141,6 +159,11 @@ func (p *Pool) Release(s *Session) {
 		return
 	}
 	up.idle = append(up.idle, idleSession{s: s, since: time.Now()})
+	p.broadcast()
+}
+
+// broadcast wakes the Acquire calls that wait; p.mu is held.
+func (p *Pool) broadcast() {
 	close(p.wake)
 	p.wake = make(chan struct{})
 }
@@ -157,8 +180,7 @@ func (p *Pool) Discard(s *Session) {
 		up.open--
 	}
 	if !p.closed {
-		close(p.wake)
-		p.wake = make(chan struct{})
+		p.broadcast()
 	}
 }
 
@@ -204,8 +226,7 @@ func (p *Pool) reap() {
 			up.idle = keep
 		}
 		if len(old) > 0 {
-			close(p.wake)
-			p.wake = make(chan struct{})
+			p.broadcast()
 		}
 		p.mu.Unlock()
 		for _, s := range old {
