@@ -78,6 +78,7 @@ func Password(user, password string) Credentials { return passwordCreds{user, pa
 type Option func(*config)
 
 type config struct {
+	noSess  bool
 	hc      *http.Client
 	timeout time.Duration
 	retries int
@@ -87,6 +88,13 @@ type config struct {
 // HTTPClient makes the connection use hc (its Timeout should be 0: streams
 // are long). Default a keep-alive client of its own.
 func HTTPClient(hc *http.Client) Option { return func(c *config) { c.hc = hc } }
+
+// WithoutConnectionSession opens no connection session: Session is nil,
+// and a call whose context carries no session either acts outside any
+// session (Submit, Job, Wait, Cancel) or fails with ErrInvalid (parameters,
+// files, Listen). For one-shot tools and privileged services that only
+// act in the sessions they open.
+func WithoutConnectionSession() Option { return func(c *config) { c.noSess = true } }
 
 // RequestTimeout bounds each request but event streams. Default 30s.
 func RequestTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
@@ -153,6 +161,9 @@ func Dial(ctx context.Context, rawURL string, creds Credentials, opts ...Option)
 	default:
 		return nil, fmt.Errorf("%w: Dial needs client.Token or client.Password", ErrInvalid)
 	}
+	if cfg.noSess {
+		return c, nil
+	}
 	s, err := c.establish(ctx, establishBody{CreateSession: true})
 	if err != nil {
 		c.closeIdle()
@@ -162,8 +173,22 @@ func Dial(ctx context.Context, rawURL string, creds Credentials, opts ...Option)
 	return c, nil
 }
 
-// Session is the connection session.
+// Session is the connection session (nil with WithoutConnectionSession).
 func (c *Conn) Session() *Session { return c.sess }
+
+// Attach is a handle on the existing session id, to use through this
+// connection (opts: Application only). The server checks at each call that
+// the connection may use it; Attach itself sends nothing.
+func (c *Conn) Attach(id string, opts ...EstablishOption) (*Session, error) {
+	if id == "" {
+		return nil, fmt.Errorf("%w: empty session ID", ErrInvalid)
+	}
+	var b establishBody
+	for _, o := range opts {
+		o(&b)
+	}
+	return &Session{conn: c, id: id, app: b.ApplicationID}, nil
+}
 
 // Requests is the number of HTTP requests the connection has sent
 // (retries included): what buffering saves.
@@ -176,7 +201,10 @@ func (c *Conn) Close(ctx context.Context) error {
 	if c.closed.Load() {
 		return nil
 	}
-	err := c.sess.Close(ctx)
+	var err error
+	if c.sess != nil {
+		err = c.sess.Close(ctx)
+	}
 	c.closed.Store(true)
 	c.closeIdle()
 	if errors.Is(err, ErrNotFound) {
@@ -191,12 +219,23 @@ func (c *Conn) closeIdle() {
 	}
 }
 
-// sessionFor is the session a call with ctx acts in.
+// sessionFor is the session a call with ctx acts in: nil for none.
 func (c *Conn) sessionFor(ctx context.Context) *Session {
 	if s := SessionFrom(ctx); s != nil && s.conn == c {
 		return s
 	}
 	return c.sess
+}
+
+// errNoSession: a call that needs a session got none.
+var errNoSession = fmt.Errorf("%w: no session: activate one in the context (the connection has no connection session)", ErrInvalid)
+
+// needSession is the session a call with ctx acts in, or errNoSession.
+func (c *Conn) needSession(ctx context.Context) (*Session, error) {
+	if s := c.sessionFor(ctx); s != nil {
+		return s, nil
+	}
+	return nil, errNoSession
 }
 
 // idempotent methods are retried.

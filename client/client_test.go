@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -453,4 +454,48 @@ func TestListenerReconnects(t *testing.T) {
 		t.Fatalf("the listener stopped: %v", l.Err())
 	default:
 	}
+}
+
+// Without a connection session: jobs outside any session, and an Attach
+// handle on an existing session.
+func TestWithoutConnectionSession(t *testing.T) {
+	t.Parallel()
+	st := testStack(t, stackOptions{})
+	ctx := context.Background()
+	tok, err := st.user(ctx, "alice", userRights...)
+	require.NoError(t, err)
+	c, err := client.Dial(ctx, st.url, client.Token(tok), client.WithoutConnectionSession())
+	require.NoError(t, err)
+	defer func() { require.NoError(t, c.Close(ctx)) }()
+	require.Nil(t, c.Session())
+	l, err := st.tbl.List(ctx, sessiontable.ListOptions{Owner: "alice"})
+	require.NoError(t, err)
+	require.Empty(t, l, "no session opened")
+	require.ErrorIs(t, c.SetParam(ctx, "k", "v"), client.ErrInvalid)
+	_, err = c.Params(ctx)
+	require.ErrorIs(t, err, client.ErrInvalid)
+
+	sub, err := c.Submit(ctx, "echo", []byte{0xff, 0})
+	require.NoError(t, err)
+	require.Empty(t, sub.SessionID)
+	j, err := c.Wait(ctx, sub.ID)
+	require.NoError(t, err)
+	require.Equal(t, []byte{0xff, 0}, j.Result)
+	b, err := json.Marshal(j)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"result_base64":"/wA="`)
+	var back client.Job
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Equal(t, *j, back)
+
+	s, err := c.Establish(ctx, client.Create())
+	require.NoError(t, err)
+	h, err := c.Attach(s.ID())
+	require.NoError(t, err)
+	hctx := h.Activate(ctx)
+	require.NoError(t, c.SetParam(hctx, "k", "v"))
+	require.NoError(t, c.Flush(hctx))
+	require.Equal(t, map[string]string{"k": "v"}, st.serverParams(t, s.ID()))
+	_, err = c.Attach("")
+	require.ErrorIs(t, err, client.ErrInvalid)
 }

@@ -28,7 +28,10 @@ func (c *Conn) PutFile(ctx context.Context, name string, data []byte) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	s := c.sessionFor(ctx)
+	s, err := c.needSession(ctx)
+	if err != nil {
+		return err
+	}
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}
@@ -46,7 +49,10 @@ func (c *Conn) File(ctx context.Context, name string) ([]byte, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	s := c.sessionFor(ctx)
+	s, err := c.needSession(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -59,7 +65,10 @@ func (c *Conn) File(ctx context.Context, name string) ([]byte, error) {
 
 // Files lists the files of the context's session, after flushing.
 func (c *Conn) Files(ctx context.Context) ([]File, error) {
-	s := c.sessionFor(ctx)
+	s, err := c.needSession(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -77,7 +86,10 @@ func (c *Conn) DeleteFile(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	s := c.sessionFor(ctx)
+	s, err := c.needSession(ctx)
+	if err != nil {
+		return err
+	}
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}

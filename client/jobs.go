@@ -77,6 +77,34 @@ func (j *Job) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// MarshalJSON writes the job as the server does: the payload and result
+// as text when valid UTF-8, else base64.
+func (j Job) MarshalJSON() ([]byte, error) {
+	type plain Job
+	w := struct {
+		plain
+		Payload       *string `json:"payload,omitempty"`
+		PayloadBase64 *string `json:"payload_base64,omitempty"`
+		Result        *string `json:"result,omitempty"`
+		ResultBase64  *string `json:"result_base64,omitempty"`
+	}{plain: plain(j)}
+	w.Payload, w.PayloadBase64 = textOf(j.Payload)
+	w.Result, w.ResultBase64 = textOf(j.Result)
+	return json.Marshal(w)
+}
+
+func textOf(b []byte) (text, b64 *string) {
+	if b == nil {
+		return nil, nil
+	}
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, nil
+	}
+	s := base64.StdEncoding.EncodeToString(b)
+	return nil, &s
+}
+
 func bytesOf(text, b64 *string) ([]byte, error) {
 	switch {
 	case text != nil:

@@ -59,7 +59,10 @@ func (c *Conn) Listen(ctx context.Context, fn func(ctx context.Context, ev Event
 	if fn == nil {
 		return nil, fmt.Errorf("%w: Listen needs a function", ErrInvalid)
 	}
-	s := c.sessionFor(ctx)
+	s, err := c.needSession(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.Flush(ctx); err != nil {
 		return nil, err
 	}

@@ -36,7 +36,11 @@ func (c *Conn) SetParam(ctx context.Context, k, v string) error {
 	if err := validKey(k); err != nil {
 		return err
 	}
-	b := &c.sessionFor(ctx).buf
+	s, err := c.needSession(ctx)
+	if err != nil {
+		return err
+	}
+	b := &s.buf
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.set == nil {
@@ -53,7 +57,11 @@ func (c *Conn) DeleteParam(ctx context.Context, k string) error {
 	if err := validKey(k); err != nil {
 		return err
 	}
-	b := &c.sessionFor(ctx).buf
+	s, err := c.needSession(ctx)
+	if err != nil {
+		return err
+	}
+	b := &s.buf
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.del == nil {
@@ -71,7 +79,10 @@ func (c *Conn) Param(ctx context.Context, k string) (string, error) {
 	if err := validKey(k); err != nil {
 		return "", err
 	}
-	s := c.sessionFor(ctx)
+	s, err := c.needSession(ctx)
+	if err != nil {
+		return "", err
+	}
 	s.buf.mu.Lock()
 	v, set := s.buf.set[k]
 	deleted := s.buf.del[k]
@@ -96,7 +107,10 @@ func (c *Conn) Param(ctx context.Context, k string) (string, error) {
 
 // Params reads every parameter of the context's session, after flushing.
 func (c *Conn) Params(ctx context.Context) (map[string]string, error) {
-	s := c.sessionFor(ctx)
+	s, err := c.needSession(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.Flush(ctx); err != nil {
 		return nil, err
 	}
@@ -116,8 +130,12 @@ func (c *Conn) Params(ctx context.Context) (map[string]string, error) {
 // (the server unreachable) the buffer is kept for the next flush.
 func (c *Conn) Flush(ctx context.Context) error { return c.sessionFor(ctx).Flush(ctx) }
 
-// Flush sends the session's buffered writes: see Conn.Flush.
+// Flush sends the session's buffered writes: see Conn.Flush. A nil
+// session has none.
 func (s *Session) Flush(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
 	b := &s.buf
 	b.mu.Lock()
 	defer b.mu.Unlock() // held: writes buffered meanwhile wait, and keep their order
@@ -143,7 +161,11 @@ func (s *Session) Flush(ctx context.Context) error {
 
 // Buffered is the number of writes buffered in the context's session.
 func (c *Conn) Buffered(ctx context.Context) int {
-	b := &c.sessionFor(ctx).buf
+	s := c.sessionFor(ctx)
+	if s == nil {
+		return 0
+	}
+	b := &s.buf
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.set) + len(b.del)
