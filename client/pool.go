@@ -158,6 +158,11 @@ func (p *Pool) Release(s *Session) {
 	if p.closed || up == nil {
 		return
 	}
+	for _, is := range up.idle {
+		if is.s == s {
+			return // released twice: it must not be handed out twice
+		}
+	}
 	up.idle = append(up.idle, idleSession{s: s, since: time.Now()})
 	p.broadcast()
 }

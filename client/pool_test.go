@@ -36,9 +36,14 @@ func TestPoolQuota(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "alice", s1.Owner())
 	p.Release(s1)
+	p.Release(s1) // twice: still one idle session
 	s1again, err := p.Acquire(ctx, "alice")
 	require.NoError(t, err)
 	require.Same(t, s1, s1again, "reused")
+	other, err := p.Acquire(ctx, "alice")
+	require.NoError(t, err)
+	require.NotSame(t, s1, other, "a session released twice is handed out once")
+	p.Release(other)
 
 	var wg sync.WaitGroup
 	var most atomic.Int64
