@@ -95,6 +95,7 @@ type putParamsIn struct {
 	ID   string `path:"id"`
 	Body struct {
 		Params map[string]string `json:"params"`
+		Delete []string          `json:"delete,omitempty" maxItems:"1000" doc:"Keys to delete in the same change: all of params and delete are applied, or none"`
 	}
 }
 
@@ -210,14 +211,14 @@ func (s *Server) registerSessions() {
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "putParams", Method: http.MethodPut, Path: "/v1/sessions/{id}/params", Tags: tags,
-		Summary: "Set parameters (in the sub-session when one is named)", DefaultStatus: http.StatusNoContent,
+		Summary: "Set and delete parameters at once, all or nothing (in the sub-session when one is named)", DefaultStatus: http.StatusNoContent,
 		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *putParamsIn) (*noContent, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayWrite(); err != nil {
 			return nil, err
 		}
-		if err := s.table.SetParams(ctx, in.ID, in.Body.Params, sc.opts...); err != nil {
+		if err := s.table.ChangeParams(ctx, in.ID, in.Body.Params, in.Body.Delete, sc.opts...); err != nil {
 			return nil, s.tableErr(ctx, "setting parameters", err)
 		}
 		return &noContent{}, nil

@@ -37,12 +37,12 @@ var jobEnv = []string{
 // set to secrets and substitute into SESSIONQ_REDIS_URL, or that the
 // gateway reads: their values are masked in errors and logs like the
 // URL's password.
-var secretEnv = []string{"SESSIONQ_REDIS_PASSWORD", "SESSIONQ_REDIS_SENTINEL_PASSWORD", "SESSIONQ_ADMIN_TOKEN"}
+var secretEnv = []string{"SESSIONQ_REDIS_PASSWORD", "SESSIONQ_REDIS_SENTINEL_PASSWORD", "SESSIONQ_ADMIN_TOKEN", envToken}
 
 // otherEnv are SESSIONQ_* variables read by something other than the
 // command line's configuration: the test harness (internal/redistest) and
 // secretEnv.
-var otherEnv = append([]string{"SESSIONQ_TEST_REDIS_URL"}, secretEnv...)
+var otherEnv = append([]string{"SESSIONQ_TEST_REDIS_URL", envAPIURL}, secretEnv...)
 
 // checkKeys refuses a top-level key of the configuration that is not a
 // known section, and a key of a known section that the section does not
