@@ -74,7 +74,7 @@ type Info struct {
 	Finished     time.Time `json:"finished,omitzero"`
 	NextRunAt    time.Time `json:"next_run_at,omitzero"`
 	FencingTok   int64     `json:"fencing_token,omitempty"`
-	Worker       string    `json:"worker,omitempty"` // the worker of the last run of a session job
+	Worker       string    `json:"worker,omitempty"`   // the worker of the last run of a session job
 	Progress     *Progress `json:"progress,omitempty"` // what the running (or last) run reported
 	OutOfSession bool      `json:"out_of_session,omitempty"`
 }
