@@ -124,6 +124,15 @@ func (c *Client) PauseQueue(ctx context.Context, name string) error {
 	if err := c.insp.PauseQueue(name); err != nil && !strings.Contains(err.Error(), "already paused") {
 		return fmt.Errorf("pausing queue %s: %w", name, err)
 	}
+	return c.announceQueue(ctx, name)
+}
+
+// announceQueue tells the workers at once that queue name was paused or
+// resumed (they look now and then anyway).
+func (c *Client) announceQueue(ctx context.Context, name string) error {
+	if err := c.rdb.Publish(ctx, keys.QueueEvents, name).Err(); err != nil {
+		return fmt.Errorf("announcing queue %s: %w", name, err)
+	}
 	return nil
 }
 
@@ -140,7 +149,7 @@ func (c *Client) ResumeQueue(ctx context.Context, name string) error {
 	if err := c.insp.UnpauseQueue(name); err != nil && !strings.Contains(err.Error(), "is not paused") {
 		return fmt.Errorf("resuming queue %s: %w", name, err)
 	}
-	return nil
+	return c.announceQueue(ctx, name)
 }
 
 // eachSession calls f for every session with unfinished jobs, scanning

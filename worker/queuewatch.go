@@ -8,13 +8,17 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionq/sessionq/internal/keys"
 )
 
 // queueWatch keeps track of which of the worker's queues asynq has paused
 // (jobs.Client.PauseQueue), so that a slot never runs the next job of a
 // session inline out of a paused queue: such a job goes through its queue
-// instead, where asynq holds it until the queue is resumed. It looks every
-// interval; until its first look, every queue counts as open.
+// instead, where asynq holds it until the queue is resumed. It looks at
+// once when a pause or resume is announced (keys.QueueEvents, published by
+// jobs.Client), and every interval in case one was made without (asynq's
+// own tools); until its first look, every queue counts as open.
 type queueWatch struct {
 	rdb      redis.UniversalClient
 	log      *slog.Logger
@@ -62,18 +66,22 @@ func (q *queueWatch) look(ctx context.Context) {
 }
 
 func (q *queueWatch) start() {
+	ps := q.rdb.Subscribe(context.Background(), keys.QueueEvents)
 	go func() {
 		defer close(q.done)
+		defer ps.Close()
+		events := ps.Channel()
 		t := time.NewTicker(q.interval)
 		defer t.Stop()
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), q.interval)
+			ctx, cancel := context.WithTimeout(context.Background(), max(q.interval, time.Second))
 			q.look(ctx)
 			cancel()
 			select {
 			case <-q.quit:
 				return
 			case <-t.C:
+			case <-events:
 			}
 		}
 	}()

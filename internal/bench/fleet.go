@@ -20,6 +20,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/worker"
 )
@@ -221,6 +222,8 @@ func (r *runner) fleetTrial(ctx context.Context, cfg FleetConfig, w *workload, s
 	if err := insp.UnpauseQueue(benchQueue); err != nil {
 		return nil, fmt.Errorf("unpausing queue: %w", err)
 	}
+	// As jobs.Client.ResumeQueue does: workers see the resume at once.
+	_ = r.admin.Publish(ctx, keys.QueueEvents, benchQueue).Err()
 	deadline := time.After(cfg.Timeout)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()

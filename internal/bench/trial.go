@@ -350,6 +350,8 @@ func (r *runner) drain(ctx context.Context, spec trialSpec) (*trialResult, error
 	if err := insp.UnpauseQueue(benchQueue); err != nil {
 		return nil, fmt.Errorf("unpausing queue: %w", err)
 	}
+	// As jobs.Client.ResumeQueue does: workers see the resume at once.
+	_ = r.admin.Publish(ctx, keys.QueueEvents, benchQueue).Err()
 	timer := time.NewTimer(spec.timeout)
 	defer timer.Stop()
 	select {

@@ -32,3 +32,8 @@ func Due(n int) string { return Prefix + "due:{" + strconv.Itoa(n) + "}" }
 
 // DueOf is the shard of the repair index that holds session s.
 func DueOf(s string) string { return Due(DueShard(s)) }
+
+// QueueEvents is the Pub/Sub channel on which a queue's pause or resume is
+// announced (the queue's name), so that workers see it at once; they look
+// at asynq's pause markers now and then as well.
+const QueueEvents = Prefix + "queue-events"
