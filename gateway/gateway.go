@@ -112,6 +112,9 @@ type Config struct {
 	// Registry receives the gateway's metrics and is served at /metrics.
 	// Default a new registry of its own.
 	Registry *prometheus.Registry
+	// NoDashboard leaves the operator dashboard (UIPath) out. Default false:
+	// it is served.
+	NoDashboard bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -228,6 +231,11 @@ func New(rdb redis.UniversalClient, table *sessiontable.Table, jc *jobs.Client, 
 	s.api = humachi.New(s.router, apiConfig())
 	s.api.UseMiddleware(s.middleware)
 	s.register()
+	if !c.NoDashboard {
+		if err := s.mountDashboard(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
