@@ -151,7 +151,7 @@ func TestBadInput(t *testing.T) {
 	csrf := csrfRe.FindStringSubmatch(page)[1]
 	for path, code := range map[string]int{
 		"/ui/jobs/" + url.PathEscape("a b") + "/requeue": http.StatusBadRequest,
-		"/ui/jobs/nosuchjob/requeue":                      http.StatusNotFound,
+		"/ui/jobs/nosuchjob/requeue":                     http.StatusNotFound,
 	} {
 		got, body := post(t, e, c, path, url.Values{"csrf": {csrf}})
 		require.Equal(t, code, got, "%s: %s", path, body)

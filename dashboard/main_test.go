@@ -96,12 +96,16 @@ func (e *env) session(owner, tid string, n int) (string, []string) {
 	ctx := context.Background()
 	in, err := e.tbl.Establish(ctx, true, sessiontable.Spec{Owner: owner, TID: tid, Params: map[string]string{"lang": "fr"}})
 	require.NoError(e.t, err)
+	// Paused while the jobs are submitted, so that the first starts with
+	// the whole backlog behind it (the hot check looks then).
+	require.NoError(e.t, e.jobs.PauseSession(ctx, in.ID))
 	ids := make([]string, n)
 	for i := range ids {
 		s, err := e.jobs.Submit(ctx, "block", nil, jobs.Session(in.ID))
 		require.NoError(e.t, err)
 		ids[i] = s.ID
 	}
+	require.NoError(e.t, e.jobs.ResumeSession(ctx, in.ID))
 	e.eventually("the session's first job runs", func() bool {
 		j, err := e.jobs.Get(ctx, ids[0])
 		return err == nil && j.State == jobs.StateRunning
@@ -127,4 +131,3 @@ func client() *http.Client {
 		return http.ErrUseLastResponse
 	}}
 }
-
