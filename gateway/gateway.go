@@ -219,6 +219,9 @@ func New(rdb redis.UniversalClient, table *sessiontable.Table, jc *jobs.Client, 
 	if s.met, err = newMetrics(c.Registry); err != nil {
 		return nil, err
 	}
+	if err := s.registerFleet(); err != nil {
+		return nil, err
+	}
 	s.router = chi.NewMux()
 	s.router.Use(s.observe)
 	s.router.NotFound(func(w http.ResponseWriter, _ *http.Request) {
