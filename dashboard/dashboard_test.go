@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/users"
 )
 
@@ -193,4 +194,34 @@ func TestReadRights(t *testing.T) {
 	code, h, _ := get(t, e, admin, "/ui/queues/")
 	require.Equal(t, http.StatusOK, code, "asynqmon is served")
 	require.Contains(t, h.Get("Content-Type"), "text/html")
+}
+
+// Jobs under an ID that names no session are listed, marked "no record",
+// with their backlog; read:own users do not see them.
+func TestNoRecordSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	for range 2 {
+		_, err := e.jobs.Submit(ctx, "block", nil, jobs.Session("order-key-1"), jobs.ProcessIn(time.Hour))
+		require.NoError(t, err)
+	}
+	c := login(t, e, url.Values{"token": {e.admin}})
+	code, _, body := get(t, e, c, "/ui/api/sessions")
+	require.Equal(t, http.StatusOK, code)
+	var v struct {
+		Rows []struct {
+			ID       string `json:"id"`
+			Backlog  int64  `json:"backlog"`
+			NoRecord bool   `json:"no_record"`
+		} `json:"rows"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &v))
+	require.Len(t, v.Rows, 1)
+	require.Equal(t, "order-key-1", v.Rows[0].ID)
+	require.Equal(t, int64(2), v.Rows[0].Backlog)
+	require.True(t, v.Rows[0].NoRecord)
+	code, _, page := get(t, e, c, "/ui/sessions/order-key-1")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, page, "No open session has this ID")
 }
