@@ -35,6 +35,9 @@ func (h *Handler) auth(next handlerFunc) http.HandlerFunc {
 			h.fail(w, r, http.StatusForbidden, "the dashboard needs read:own, read:all or admin")
 			return
 		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+		}
 		if r.Method == http.MethodPost && !checkCSRF(r, c.Value) {
 			h.fail(w, r, http.StatusForbidden, "the form is stale or forged (CSRF token missing or wrong); reload the page")
 			return
