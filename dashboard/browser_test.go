@@ -174,4 +174,11 @@ func TestBrowser(t *testing.T) {
 		in, err := e.jobs.Get(context.Background(), dead.ID)
 		return err == nil && in.State == jobs.StateSucceeded
 	})
+
+	// Queues: asynqmon, served from the binary, renders its queues.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(e.base+"/ui/queues/"),
+		waitJS(`document.body.innerText.includes("default")`),
+	))
+	screenshot(t, ctx, "dashboard-queues.png")
 }
