@@ -194,6 +194,7 @@ func TestReadRights(t *testing.T) {
 	code, h, _ := get(t, e, admin, "/ui/queues/")
 	require.Equal(t, http.StatusOK, code, "asynqmon is served")
 	require.Contains(t, h.Get("Content-Type"), "text/html")
+	require.Contains(t, h.Get("Content-Security-Policy"), "default-src 'self'", "asynqmon reaches no other origin")
 }
 
 // Jobs under an ID that names no session are listed, marked "no record",

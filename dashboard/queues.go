@@ -23,8 +23,8 @@ var _ asynq.RedisConnOpt = connOpt{}
 // dispatch), else as their length. It is read-only: sessionq's own pages
 // requeue jobs, and a session job's carrier must not be deleted or run by
 // hand behind the ledger's back. asynqmon's built UI configures itself with
-// an inline script, so it is served without the dashboard's
-// Content-Security-Policy.
+// an inline script, so it gets a policy of its own that allows inline
+// script but no other origin (its Google Fonts links are refused).
 func NewQueues(rdb redis.UniversalClient, prefix string) http.Handler {
 	return asynqmon.New(asynqmon.Options{
 		RootPath:         prefix + "/queues",
