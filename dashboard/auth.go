@@ -47,9 +47,8 @@ func (h *Handler) auth(next handlerFunc) http.HandlerFunc {
 	}
 }
 
-func wantsJSON(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, "/") && strings.Contains(r.URL.Path, "/api/")
-}
+// wantsJSON: the live-update routes (under api/) answer JSON, errors too.
+func wantsJSON(r *http.Request) bool { return strings.Contains(r.URL.Path, "/api/") }
 
 func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request) {
 	if wantsJSON(r) || r.Method != http.MethodGet {

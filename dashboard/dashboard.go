@@ -129,7 +129,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{cfg: c, mux: http.NewServeMux(), tmpl: map[string]*template.Template{}}
-	funcs := template.FuncMap{"ago": ago, "when": when, "prefix": func() string { return c.Prefix }}
+	funcs := template.FuncMap{"when": when, "prefix": func() string { return c.Prefix }}
 	for _, page := range []string{"login", "sessions", "session", "jobs", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(embedded, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
@@ -203,17 +203,6 @@ func csrfToken(tok string) string {
 func checkCSRF(r *http.Request, tok string) bool {
 	got := r.PostFormValue("csrf")
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(csrfToken(tok))) == 1
-}
-
-func ago(t time.Time) string {
-	if t.IsZero() {
-		return "—"
-	}
-	d := time.Since(t).Round(time.Second)
-	if d < 0 {
-		return "in " + (-d).String()
-	}
-	return d.String() + " ago"
 }
 
 func when(t time.Time) string {

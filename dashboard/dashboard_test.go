@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionq/sessionq/dashboard"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/users"
 )
@@ -225,4 +226,25 @@ func TestNoRecordSessions(t *testing.T) {
 	code, _, page := get(t, e, c, "/ui/sessions/order-key-1")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, page, "No open session has this ID")
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	_, err := dashboard.New(dashboard.Config{})
+	require.ErrorContains(t, err, "needs Redis")
+	e := newEnv(t)
+	ok := dashboard.Config{Redis: e.rdb, Table: e.tbl, Jobs: e.jobs, Users: e.users}
+	for name, mod := range map[string]func(*dashboard.Config){
+		"prefix without slash": func(c *dashboard.Config) { c.Prefix = "ui" },
+		"prefix ending in /":   func(c *dashboard.Config) { c.Prefix = "/ui/" },
+		"short login":          func(c *dashboard.Config) { c.LoginTTL = time.Second },
+		"negative rows":        func(c *dashboard.Config) { c.MaxRows = -1 },
+	} {
+		c := ok
+		mod(&c)
+		_, err := dashboard.New(c)
+		require.Error(t, err, name)
+	}
+	_, err = dashboard.New(ok)
+	require.NoError(t, err)
 }
