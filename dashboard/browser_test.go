@@ -113,8 +113,8 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 // page shows its jobs in order and updates as one finishes, and a dead job
 // is requeued from the jobs page.
 func TestBrowser(t *testing.T) {
+	ctx := browser(t) // first: without Chromium, skip before starting anything
 	e := newEnv(t)
-	ctx := browser(t)
 	sid, ids := e.session("alice", "till-7", hotBacklog+1)
 	quiet, _ := e.session("bob", "", 1)
 
