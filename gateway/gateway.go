@@ -112,6 +112,9 @@ type Config struct {
 	// Registry receives the gateway's metrics and is served at /metrics.
 	// Default a new registry of its own.
 	Registry *prometheus.Registry
+	// NoDashboard leaves the operator dashboard (UIPath) out. Default false:
+	// it is served.
+	NoDashboard bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -216,6 +219,9 @@ func New(rdb redis.UniversalClient, table *sessiontable.Table, jc *jobs.Client, 
 	if s.met, err = newMetrics(c.Registry); err != nil {
 		return nil, err
 	}
+	if err := s.registerFleet(); err != nil {
+		return nil, err
+	}
 	s.router = chi.NewMux()
 	s.router.Use(s.observe)
 	s.router.NotFound(func(w http.ResponseWriter, _ *http.Request) {
@@ -228,6 +234,11 @@ func New(rdb redis.UniversalClient, table *sessiontable.Table, jc *jobs.Client, 
 	s.api = humachi.New(s.router, apiConfig())
 	s.api.UseMiddleware(s.middleware)
 	s.register()
+	if !c.NoDashboard {
+		if err := s.mountDashboard(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

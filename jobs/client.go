@@ -253,7 +253,8 @@ func (c *Client) submitPlain(ctx context.Context, id, jobType string, payload []
 	if !o.at.IsZero() {
 		aopts = append(aopts, asynq.ProcessAt(o.at))
 	}
-	info, err := c.aq.EnqueueContext(ctx, asynq.NewTask(jobType, payload), aopts...)
+	task := asynq.NewTaskWithHeaders(jobType, payload, dispatch.PlainHeaders(time.Now()))
+	info, err := c.aq.EnqueueContext(ctx, task, aopts...)
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
 		return Submitted{ID: id, Existing: true}, nil

@@ -40,6 +40,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sessionq_scheduler_leader", Help: "1 when this process leads the maintenance (repair, sweep).",
 		}),
 	}
+	for _, r := range []string{"lease_expired", "task_missing", "no_lease"} {
+		m.repairs.WithLabelValues(r)
+	}
 	if err := promreg.Register(reg, m.repairs, m.errors, m.reindexed, m.passSeconds, m.pending, m.leader); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}

@@ -22,6 +22,12 @@ type metrics struct {
 	// renewFailed counts runs stopped because their lease could not be
 	// renewed in time.
 	renewFailed prometheus.Counter
+	// handoffs counts how a session passed to its next job: inline on the
+	// same slot, or through the queue (a new asynq task).
+	handoffs *prometheus.CounterVec
+	// wait is the time from submit to start of plain jobs (their asynq
+	// task carries the submit time in a header).
+	wait *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -54,8 +60,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		renewFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sessionq_lease_renew_failures_total", Help: "Session job runs stopped because their lease could not be renewed in time (Redis unreachable).",
 		}),
+		handoffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessionq_handoffs_total", Help: "Session hand-offs to the next job, by way: inline (same slot, no asynq task) or queue (a new asynq task).",
+		}, []string{"via"}),
+		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sessionq_job_wait_seconds", Help: "Time from submit to start of a plain job's run, by job type.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}, []string{"type"}),
 	}
-	if err := promreg.Register(reg, m.started, m.finished, m.duration, m.inline, m.dropped, m.lost, m.handback, m.running, m.renewFailed); err != nil {
+	m.handoffs.WithLabelValues("inline")
+	m.handoffs.WithLabelValues("queue")
+	for _, v := range []string{"stale", "busy", "wait", "done", "gone"} {
+		m.dropped.WithLabelValues(v)
+	}
+	if err := promreg.Register(reg, m.started, m.finished, m.duration, m.inline, m.dropped, m.lost, m.handback, m.running, m.renewFailed, m.handoffs, m.wait); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	return m, nil

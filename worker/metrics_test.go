@@ -57,4 +57,16 @@ func TestWorkerMetrics(t *testing.T) {
 	require.Equal(t, 3.0, values["sessionq_jobs_finished_total/succeeded/ok"])
 	require.Equal(t, 1.0, values["sessionq_jobs_finished_total/failed/fail"])
 	require.Equal(t, 3.0, values["sessionq_inline_runs_total"], "jobs 2 to 4 ran inline after their predecessor")
+	require.Equal(t, 3.0, values["sessionq_handoffs_total/inline"])
+	require.Equal(t, 0.0, values["sessionq_handoffs_total/queue"])
+
+	// A plain job's wait from submit to start is observed.
+	sub, err := c.Submit(ctx, "ok", nil)
+	require.NoError(t, err)
+	waitTerminal(t, c, []string{sub.ID}, 10*time.Second)
+	eventually(t, 5*time.Second, func() bool {
+		n, err := testutil.GatherAndCount(reg, "sessionq_job_wait_seconds")
+		require.NoError(t, err)
+		return n == 1
+	}, "the plain job's wait is observed")
 }

@@ -49,6 +49,9 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 	m, _ := asynq.GetMaxRetry(ctx)
 	job := &Job{ID: id, Type: t.Type(), Payload: t.Payload(), Queue: q, Attempt: n + 1, MaxRetry: m}
 	job.progress = w.progressWriter(job, w.cfg.Retention+time.Hour)
+	if at, ok := dispatch.SubmittedAt(t); ok && n == 0 {
+		w.m.wait.WithLabelValues(job.Type).Observe(time.Since(at).Seconds())
+	}
 	res, err := w.execute(ctx, job)
 	switch {
 	case err == nil:
@@ -226,8 +229,10 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 		switch fr.Next {
 		case ledger.Run:
 			w.m.inline.Inc()
+			w.m.handoffs.WithLabelValues("inline").Inc()
 			rj = fr.Run
 		case ledger.Enqueue:
+			w.m.handoffs.WithLabelValues("queue").Inc()
 			w.enqueue(ctx, fr.Task)
 			rj = nil
 		default:

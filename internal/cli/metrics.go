@@ -9,10 +9,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+
+	imetrics "github.com/sessionq/sessionq/internal/metrics"
 )
 
 // readyTimeout bounds the Redis PING of /readyz, so that a probe answers
@@ -54,6 +58,25 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, rd
 		_ = srv.Shutdown(sctx)
 		<-done
 	}, nil
+}
+
+// fleetMetrics registers what a scheduler and a gateway export beside
+// their own metrics: the fleet's state read from Redis on scrape (package
+// internal/metrics, Fleet) and asynq's queue metrics (asynq's x/metrics).
+func fleetMetrics(reg prometheus.Registerer, rdb redis.UniversalClient) error {
+	return imetrics.Register(reg, imetrics.NewFleet(rdb, 0),
+		asynqmetrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(rdb)))
+}
+
+// countRedisErrors counts rdb's failed commands in reg
+// (sessionq_redis_errors_total).
+func countRedisErrors(reg prometheus.Registerer, rdb redis.UniversalClient) error {
+	h, err := imetrics.NewRedisErrors(reg)
+	if err != nil {
+		return err
+	}
+	rdb.AddHook(h)
+	return nil
 }
 
 // readyHandler answers 200 when rdb answers PING within readyTimeout, else

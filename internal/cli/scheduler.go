@@ -53,6 +53,12 @@ submitted once (see sessionq schedule list).`,
 			}
 			reg := prometheus.NewRegistry()
 			sc.Registerer = reg
+			if err := countRedisErrors(reg, rdb); err != nil {
+				return err
+			}
+			if err := fleetMetrics(reg, rdb); err != nil {
+				return err
+			}
 			s, err := scheduler.New(rdb, sc)
 			if err != nil {
 				return err

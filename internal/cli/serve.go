@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
@@ -69,8 +70,12 @@ func startGateway(ctx context.Context, rdb redis.UniversalClient, tbl *sessionta
 	if err != nil {
 		return nil, err
 	}
+	reg := prometheus.NewRegistry()
+	if err := countRedisErrors(reg, rdb); err != nil {
+		return nil, err
+	}
 	g, err := gateway.New(rdb, tbl, jc, users.New(rdb), gateway.Config{
-		Addr: addr, Logger: log, MaxFileSize: sc.MaxFileSize,
+		Addr: addr, Logger: log, MaxFileSize: sc.MaxFileSize, Registry: reg,
 	})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -109,6 +110,18 @@ func TestDevRunsTheGateway(t *testing.T) {
 	require.NoError(t, err)
 	_ = res.Body.Close()
 	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+
+	// The dashboard: its login page, and the printed token logs in.
+	code, body := get(t, base[1]+"/ui/login")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "Log in")
+	nc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err = nc.PostForm(base[1]+"/ui/login", url.Values{"token": {tok[1]}})
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/ui/sessions", res.Header.Get("Location"))
 	http.DefaultClient.CloseIdleConnections()
 	require.NoError(t, stop())
 }

@@ -71,6 +71,9 @@ exits at once.`,
 				return err
 			}
 			reg := prometheus.NewRegistry()
+			if err := countRedisErrors(reg, rdb); err != nil {
+				return err
+			}
 			w, types, err := newWorker(rdb, cfg.Worker, log, nil, reg, tbl)
 			if err != nil {
 				return err

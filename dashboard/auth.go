@@ -1,0 +1,165 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/sessionq/sessionq/users"
+)
+
+// handlerFunc is a page of a logged-in user.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, u *users.User)
+
+// auth runs next for a logged-in user with a read right; a request with no
+// valid login is sent to the login page (a page) or answered 401 (JSON).
+func (h *Handler) auth(next handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(CookieName)
+		if err != nil || c.Value == "" {
+			h.unauthenticated(w, r)
+			return
+		}
+		u, err := h.cfg.Users.Authenticate(r.Context(), c.Value)
+		switch {
+		case errors.Is(err, users.ErrUnauthenticated):
+			h.clearCookie(w)
+			h.unauthenticated(w, r)
+			return
+		case err != nil:
+			h.unavailable(w, r, "authenticating", err)
+			return
+		}
+		if !u.Has(users.ReadAll) && !u.Has(users.ReadOwn) {
+			h.fail(w, r, http.StatusForbidden, "the dashboard needs read:own, read:all or admin")
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+		}
+		if r.Method == http.MethodPost && !checkCSRF(r, c.Value) {
+			h.fail(w, r, http.StatusForbidden, "the form is stale or forged (CSRF token missing or wrong); reload the page")
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next(w, r.WithContext(withCSRF(r.Context(), csrfToken(c.Value))), u)
+	}
+}
+
+// wantsJSON: the live-update routes (under api/) answer JSON, errors too.
+func wantsJSON(r *http.Request) bool { return strings.Contains(r.URL.Path, "/api/") }
+
+func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request) {
+	if wantsJSON(r) || r.Method != http.MethodGet {
+		h.fail(w, r, http.StatusUnauthorized, "log in first")
+		return
+	}
+	http.Redirect(w, r, h.cfg.Prefix+"/login", http.StatusSeeOther)
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, tok string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: tok, Path: h.cfg.Prefix + "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: h.cfg.Secure, SameSite: http.SameSiteStrictMode})
+}
+
+func (h *Handler) clearCookie(w http.ResponseWriter) { h.setCookie(w, "", -1) }
+
+type loginView struct {
+	Error string
+	User  string
+}
+
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, http.StatusOK, "login", loginView{})
+}
+
+// login exchanges a token, or a user name and password, for the cookie.
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, r, http.StatusBadRequest, "unreadable form")
+		return
+	}
+	tok := strings.TrimSpace(r.PostFormValue("token"))
+	name, pw := strings.TrimSpace(r.PostFormValue("user")), r.PostFormValue("password")
+	refuse := func(status int, msg string) {
+		h.render(w, r, status, "login", loginView{Error: msg, User: name})
+	}
+	var u *users.User
+	var err error
+	switch {
+	case tok != "":
+		u, err = h.cfg.Users.Authenticate(r.Context(), tok)
+	case name != "":
+		if h.cfg.AllowPassword != nil && !h.cfg.AllowPassword(r.Context(), name, r) {
+			refuse(http.StatusTooManyRequests, "Too many password attempts; wait a minute.")
+			return
+		}
+		if u, err = h.cfg.Users.CheckPassword(r.Context(), name, pw); err == nil {
+			tok, _, err = h.cfg.Users.CreateToken(r.Context(), u.Name, "dashboard", h.cfg.LoginTTL)
+		}
+	default:
+		refuse(http.StatusBadRequest, "Give an API token, or a user name and password.")
+		return
+	}
+	switch {
+	case errors.Is(err, users.ErrUnauthenticated), errors.Is(err, users.ErrInvalid), errors.Is(err, users.ErrNotFound):
+		refuse(http.StatusUnauthorized, "Wrong token, or wrong user or password.")
+		return
+	case err != nil:
+		h.unavailable(w, r, "logging in", err)
+		return
+	}
+	if !u.Has(users.ReadAll) && !u.Has(users.ReadOwn) {
+		refuse(http.StatusForbidden, "This user has no read right (read:own, read:all or admin).")
+		return
+	}
+	h.setCookie(w, tok, int(h.cfg.LoginTTL.Seconds()))
+	http.Redirect(w, r, h.cfg.Prefix+"/sessions", http.StatusSeeOther)
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *users.User) {
+	h.clearCookie(w)
+	http.Redirect(w, r, h.cfg.Prefix+"/login", http.StatusSeeOther)
+}
+
+type errorView struct {
+	Status  int
+	Message string
+}
+
+// fail answers status with a message: JSON for the API routes, else a page.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if wantsJSON(r) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+		return
+	}
+	h.render(w, r, status, "error", errorView{Status: status, Message: msg})
+}
+
+// unavailable logs err and answers 503 without its details.
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, doing string, err error) {
+	h.cfg.Logger.ErrorContext(r.Context(), "dashboard: "+doing, "err", err)
+	h.fail(w, r, http.StatusServiceUnavailable, "the service is unavailable; try again")
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	v := struct {
+		Page string
+		CSRF string
+		Data any
+	}{page, csrfOf(r.Context()), data}
+	if err := h.tmpl[page].ExecuteTemplate(w, "layout.html", v); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "dashboard: rendering "+page, "err", err)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,208 @@
+package metrics
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionq/sessionq/internal/keys"
+)
+
+// DefaultTopSessions is how many sessions Fleet names in
+// sessionq_session_backlog.
+const DefaultTopSessions = 10
+
+// fleetScanMax bounds the sessions of the repair index one scrape reads.
+const fleetScanMax = 100_000
+
+// fleetTimeout bounds one scrape's Redis reads.
+const fleetTimeout = 5 * time.Second
+
+// Fleet is a collector of the fleet's state, read from Redis when scraped
+// (never on a job's path): the backlog of sessions (total parked jobs, and
+// the top sessions by backlog as a bounded gauge vector), the open
+// sessions, the session leases held and the hot sessions. Register it in
+// one process of a fleet or a few (the gateway and the scheduler do): each
+// scrape reads the repair index, O(sessions with work).
+type Fleet struct {
+	rdb redis.UniversalClient
+	top int
+
+	backlog, topBacklog, open, leases, hot, scanned, errs *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*Fleet)(nil)
+
+// NewFleet returns a Fleet on rdb naming the top sessions (0:
+// DefaultTopSessions).
+func NewFleet(rdb redis.UniversalClient, top int) *Fleet {
+	if top <= 0 {
+		top = DefaultTopSessions
+	}
+	return &Fleet{rdb: rdb, top: top,
+		backlog:    prometheus.NewDesc("sessionq_backlog_jobs", "Unfinished session jobs (parked, pending or running) over every session with work, from the repair index.", nil, nil),
+		topBacklog: prometheus.NewDesc("sessionq_session_backlog", "Unfinished jobs of the sessions with the largest backlogs (at most the top 10 sessions).", []string{"session"}, nil),
+		open:       prometheus.NewDesc("sessionq_sessions_open", "Open sessions in the session table.", nil, nil),
+		leases:     prometheus.NewDesc("sessionq_leases_held", "Session leases held now (a job of the session runs).", nil, nil),
+		hot:        prometheus.NewDesc("sessionq_hot_sessions", "Sessions reported hot (a large backlog on one session) and not yet forgotten.", nil, nil),
+		scanned:    prometheus.NewDesc("sessionq_sessions_with_work", "Sessions in the repair index (with unfinished jobs) read by the last scrape.", nil, nil),
+		errs:       prometheus.NewDesc("sessionq_fleet_scrape_errors", "1 when the last scrape could not read the fleet's state from Redis.", nil, nil),
+	}
+}
+
+// Describe sends the descriptors of Fleet's metrics.
+func (f *Fleet) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{f.backlog, f.topBacklog, f.open, f.leases, f.hot, f.scanned, f.errs} {
+		ch <- d
+	}
+}
+
+// Collect reads the fleet's state and sends it; on a Redis error it sends
+// sessionq_fleet_scrape_errors 1 and nothing else.
+func (f *Fleet) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
+	defer cancel()
+	if err := f.collect(ctx, ch); err != nil {
+		ch <- prometheus.MustNewConstMetric(f.errs, prometheus.GaugeValue, 1)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(f.errs, prometheus.GaugeValue, 0)
+}
+
+type backlog struct {
+	id string
+	n  int64
+}
+
+func (f *Fleet) collect(ctx context.Context, ch chan<- prometheus.Metric) error {
+	p := f.rdb.Pipeline()
+	shards := make([]*redis.StringSliceCmd, keys.DueShards)
+	for n := range shards {
+		shards[n] = p.ZRange(ctx, keys.Due(n), 0, fleetScanMax/keys.DueShards-1)
+	}
+	open := p.ZCard(ctx, keys.Sessions)
+	hot := p.HLen(ctx, keys.Hot)
+	now := p.Time(ctx)
+	if _, err := p.Exec(ctx); err != nil {
+		return err
+	}
+	var ids []string
+	for _, s := range shards {
+		ids = append(ids, s.Val()...)
+	}
+	lens := make([]*redis.IntCmd, len(ids))
+	untils := make([]*redis.StringCmd, len(ids))
+	const batch = 1000
+	for start := 0; start < len(ids); start += batch {
+		p := f.rdb.Pipeline()
+		for i := start; i < min(start+batch, len(ids)); i++ {
+			lens[i] = p.LLen(ctx, keys.Pending(ids[i]))
+			untils[i] = p.HGet(ctx, keys.Run(ids[i]), "until")
+		}
+		if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	var total int64
+	var held int
+	nowMs := now.Val().UnixMilli()
+	all := make([]backlog, 0, len(ids))
+	for i, id := range ids {
+		n := lens[i].Val()
+		total += n
+		if n > 0 {
+			all = append(all, backlog{id, n})
+		}
+		if u, err := strconv.ParseInt(untils[i].Val(), 10, 64); err == nil && u > nowMs {
+			held++
+		}
+	}
+	slices.SortFunc(all, func(a, b backlog) int { return cmp.Or(cmp.Compare(b.n, a.n), cmp.Compare(a.id, b.id)) })
+	for _, b := range all[:min(f.top, len(all))] {
+		ch <- prometheus.MustNewConstMetric(f.topBacklog, prometheus.GaugeValue, float64(b.n), b.id)
+	}
+	ch <- prometheus.MustNewConstMetric(f.backlog, prometheus.GaugeValue, float64(total))
+	ch <- prometheus.MustNewConstMetric(f.open, prometheus.GaugeValue, float64(open.Val()))
+	ch <- prometheus.MustNewConstMetric(f.leases, prometheus.GaugeValue, float64(held))
+	ch <- prometheus.MustNewConstMetric(f.hot, prometheus.GaugeValue, float64(hot.Val()))
+	ch <- prometheus.MustNewConstMetric(f.scanned, prometheus.GaugeValue, float64(len(ids)))
+	return nil
+}
+
+// RedisErrors is a go-redis hook that counts failed Redis commands
+// (sessionq_redis_errors_total, by kind: network, timeout, other), redis.Nil
+// and cancelled contexts not counted. It adds no round trip.
+type RedisErrors struct {
+	c *prometheus.CounterVec
+}
+
+var _ redis.Hook = (*RedisErrors)(nil)
+
+// NewRedisErrors returns the hook, its counter registered with reg.
+func NewRedisErrors(reg prometheus.Registerer) (*RedisErrors, error) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sessionq_redis_errors_total",
+		Help: "Redis commands (or pipelines) that failed, by kind (network, timeout, other); redis.Nil not counted.",
+	}, []string{"kind"})
+	for _, k := range []string{"network", "timeout", "other"} {
+		c.WithLabelValues(k)
+	}
+	if err := Register(reg, c); err != nil {
+		return nil, err
+	}
+	return &RedisErrors{c: c}, nil
+}
+
+func (h *RedisErrors) count(err error) {
+	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
+		return
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		h.c.WithLabelValues("timeout").Inc()
+	case ne != nil, errors.Is(err, redis.ErrClosed):
+		h.c.WithLabelValues("network").Inc()
+	default:
+		var re redis.Error
+		if errors.As(err, &re) {
+			h.c.WithLabelValues("other").Inc()
+			return
+		}
+		h.c.WithLabelValues("network").Inc()
+	}
+}
+
+// DialHook counts failed dials.
+func (h *RedisErrors) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		h.count(err)
+		return c, err
+	}
+}
+
+// ProcessHook counts failed commands.
+func (h *RedisErrors) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.count(err)
+		return err
+	}
+}
+
+// ProcessPipelineHook counts failed pipelines (once each).
+func (h *RedisErrors) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		h.count(err)
+		return err
+	}
+}
