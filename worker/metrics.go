@@ -25,8 +25,9 @@ type metrics struct {
 	// handoffs counts how a session passed to its next job: inline on the
 	// same slot, or through the queue (a new asynq task).
 	handoffs *prometheus.CounterVec
-	// wait is the time from submit to start of plain jobs (their asynq
-	// task carries the submit time in a header).
+	// wait is the time from submit to the start of a job's first run (a
+	// plain job's asynq task carries the submit time in a header; a session
+	// job's record has it).
 	wait *prometheus.HistogramVec
 }
 
@@ -64,7 +65,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sessionq_handoffs_total", Help: "Session hand-offs to the next job, by way: inline (same slot, no asynq task) or queue (a new asynq task).",
 		}, []string{"via"}),
 		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "sessionq_job_wait_seconds", Help: "Time from submit to start of a plain job's run, by job type.",
+			Name: "sessionq_job_wait_seconds", Help: "Time from submit to the start of a job's first run, by job type.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"type"}),
 	}

@@ -60,13 +60,24 @@ func TestWorkerMetrics(t *testing.T) {
 	require.Equal(t, 3.0, values["sessionq_handoffs_total/inline"])
 	require.Equal(t, 0.0, values["sessionq_handoffs_total/queue"])
 
-	// A plain job's wait from submit to start is observed.
+	// Every first run's wait from submit to start is observed: the session
+	// jobs' above (types ok and fail) and a plain job's.
 	sub, err := c.Submit(ctx, "ok", nil)
 	require.NoError(t, err)
 	waitTerminal(t, c, []string{sub.ID}, 10*time.Second)
 	eventually(t, 5*time.Second, func() bool {
-		n, err := testutil.GatherAndCount(reg, "sessionq_job_wait_seconds")
+		mfs, err := reg.Gather()
 		require.NoError(t, err)
-		return n == 1
-	}, "the plain job's wait is observed")
+		for _, mf := range mfs {
+			if mf.GetName() != "sessionq_job_wait_seconds" {
+				continue
+			}
+			var total uint64
+			for _, m := range mf.GetMetric() {
+				total += m.GetHistogram().GetSampleCount()
+			}
+			return len(mf.GetMetric()) == 2 && total == 5
+		}
+		return false
+	}, "five waits observed, of types ok and fail")
 }

@@ -284,6 +284,9 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 		MaxRetry: int(rj.MaxRetry), FencingToken: rj.Token, OutOfSession: rj.OutOfSess,
 	}
 	job.progress = w.progressWriter(job, 0)
+	if rj.Attempt == 1 && !rj.Created.IsZero() {
+		w.m.wait.WithLabelValues(job.Type).Observe(max(time.Since(rj.Created), 0).Seconds())
+	}
 	if rj.Committed > 0 {
 		// An earlier run wrote its session changes and result back, then
 		// its worker died or stalled before it finished: the job is done.

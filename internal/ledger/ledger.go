@@ -275,6 +275,8 @@ type RunJob struct {
 	Seq       int64
 	Active    bool  // the session record exists
 	Backlog   int64 // the session's unfinished jobs, this one included
+	// Created is when the job was submitted (Redis time).
+	Created time.Time
 	// Sent is when the request that took the lease was sent: the lease
 	// runs until Sent + the lease duration at least, by the holder's clock.
 	Sent time.Time
@@ -286,7 +288,7 @@ type RunJob struct {
 }
 
 func parseRun(s, id string, v []any) (*RunJob, error) {
-	if len(v) != 14 {
+	if len(v) != 15 {
 		return nil, fmt.Errorf("run reply: %w: %v", ErrUnexpectedReply, v)
 	}
 	return &RunJob{
@@ -306,6 +308,7 @@ func parseRun(s, id string, v []any) (*RunJob, error) {
 		Active:    num(v[11]) == 1,
 		Backlog:   num(v[12]),
 		Committed: num(v[13]),
+		Created:   ms(num(v[14])),
 	}, nil
 }
 

@@ -19,7 +19,7 @@
 --                       is dispatched again when its turn comes
 --   {"paused"}          the session is paused (pause.lua): the job is parked
 --                       and dispatched again when the session is resumed
---   {"ok", token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog, committed}
+--   {"ok", token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog, committed, created}
 --                       the lease is taken with fencing token `token`; the
 --                       fields after it are run_reply's (lib.lua)
 local rec = redis.call('HMGET', KEYS[3], 'state', 'gen')

@@ -35,7 +35,7 @@
 --                                    job stays parked); lease released
 --   next = "enqueue", id, gen, queue, process-at ms, type
 --                                    lease released; caller enqueues "id:gen"
---   next = "run", id, token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog, committed
+--   next = "run", id, token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog, committed, created
 --                                    the lease now belongs to job id with a
 --                                    new token; this worker runs it at once
 local l = redis.call('HMGET', KEYS[1], 'job', 'tok')

@@ -26,15 +26,16 @@ end
 -- run_reply appends to the table head what a worker needs to run the job
 -- whose record is key jk, after it took the session's lease with token tok
 -- on attempt att, and returns head: head..., tok, att, type, payload, queue, maxr, tmo, policy, app, oos, seq,
---  active, backlog, committed, where active is 1 when the session record
+--  active, backlog, committed, created, where active is 1 when the session record
 -- (sess) exists, backlog counts the session's unfinished jobs (pend), this
 -- one included, and committed is the token with which this job's session
 -- changes were already written back (write.lua of the session table), or
--- false: such a job must not run again, only be finished.
+-- false: such a job must not run again, only be finished; created is the
+-- job's submit time (ms).
 local function run_reply(head, jk, sess, pend, tok, att)
-  local f = redis.call('HMGET', jk, 'type', 'payload', 'queue', 'maxr', 'tmo', 'policy', 'app', 'oos', 'seq', 'cmt')
+  local f = redis.call('HMGET', jk, 'type', 'payload', 'queue', 'maxr', 'tmo', 'policy', 'app', 'oos', 'seq', 'cmt', 'ct')
   for _, v in ipairs({tok, att, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9],
-      redis.call('EXISTS', sess), redis.call('LLEN', pend), f[10]}) do
+      redis.call('EXISTS', sess), redis.call('LLEN', pend), f[10], f[11]}) do
     head[#head + 1] = v
   end
   return head
