@@ -156,12 +156,13 @@ job once and in order; and overall the parallelism reached. demo exits non-zero 
 	return cmd
 }
 
-// demoLogger shows the workers' warnings and errors only, unless the log
-// level asks for more.
+// demoLogger shows the workers' errors only (the demo's own failures are
+// planned, and its report says how every job ended), unless the log level
+// asks for more.
 func demoLogger(w io.Writer, level string) *slog.Logger {
 	lvl := slog.LevelInfo
 	_ = lvl.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: max(lvl, slog.LevelWarn)}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: max(lvl, slog.LevelError)}))
 }
 
 // A demo session and the jobs planned for it.
@@ -246,7 +247,7 @@ func runDemo(ctx context.Context, st *stack, o demoOptions, log *slog.Logger, pr
 		wg.Wait()
 	}
 	defer stopWorkers()
-	tbl, err := sessiontable.New(st.rdb, sessiontable.Config{})
+	tbl, err := sessiontable.New(st.rdb, sessiontable.Config{Logger: log})
 	if err != nil {
 		return nil, err
 	}
