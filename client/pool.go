@@ -216,26 +216,31 @@ func (p *Pool) reap() {
 			return
 		case <-t.C:
 		}
-		var old []*Session
+		type closing struct {
+			up *userPool
+			s  *Session
+		}
+		var old []closing
 		p.mu.Lock()
 		for _, up := range p.users {
 			keep := up.idle[:0]
 			for _, is := range up.idle {
 				if time.Since(is.since) > p.cfg.IdleTimeout {
-					old = append(old, is.s)
-					up.open--
+					old = append(old, closing{up, is.s})
 				} else {
 					keep = append(keep, is)
 				}
 			}
 			up.idle = keep
 		}
-		if len(old) > 0 {
-			p.broadcast()
-		}
 		p.mu.Unlock()
-		for _, s := range old {
-			_ = s.Close(ctx) // gone already or not: the pool forgot it
+		// A session counts against the quota until the server has closed it.
+		for _, c := range old {
+			_ = c.s.Close(ctx) // gone already or not: the pool forgets it
+			p.mu.Lock()
+			c.up.open--
+			p.broadcast()
+			p.mu.Unlock()
 		}
 	}
 }
