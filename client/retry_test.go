@@ -120,9 +120,12 @@ func TestWaitReconnects(t *testing.T) {
 		done <- res{j, err}
 	}()
 	eventually(t, 20*time.Second, func() bool { return c.Requests() > before }, "Wait to open its stream")
-	d.drop()
-	d.drop()
-	eventually(t, 20*time.Second, func() bool { return c.Requests() > before+1 }, "Wait to open its stream again")
+	// The request is counted before its connection is dialled: drop until
+	// Wait has opened its stream again.
+	eventually(t, 20*time.Second, func() bool {
+		d.drop()
+		return c.Requests() > before+1
+	}, "Wait to open its stream again")
 	close(st.release)
 	r := <-done
 	require.NoError(t, r.err)

@@ -461,7 +461,9 @@ func (c *Client) DeadLetters(ctx context.Context, limit int) ([]*Info, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading job %s: %w", id, err)
 		}
-		if len(rec) > 0 {
+		// A job requeued while its dead-letter entry was being written
+		// leaves the entry behind: its record says what it is now.
+		if len(rec) > 0 && rec["state"] == string(StateFailed) {
 			out = append(out, infoFromRecord(id, rec))
 		}
 	}

@@ -207,6 +207,11 @@ func TestRequeueDeadSessionJob(t *testing.T) {
 	require.NoError(t, c.PauseSession(ctx, "h"))
 	close(aGate)
 	require.Equal(t, jobs.StateFailed, waitTerminal(t, c, []string{a.ID}, 5*time.Second)[a.ID].State)
+	eventually(t, 5*time.Second, func() bool {
+		dl, err := c.DeadLetters(ctx, 10)
+		require.NoError(t, err)
+		return len(dl) == 1 && dl[0].ID == a.ID
+	}, "a in the dead letters")
 	where, err := c.RequeueDead(ctx, a.ID)
 	require.NoError(t, err)
 	require.Equal(t, jobs.RequeuedHead, where)
@@ -227,6 +232,12 @@ func TestRequeueDeadSessionJob(t *testing.T) {
 		in, err := c.Get(ctx, b2.ID)
 		return err == nil && in.State == jobs.StateRunning
 	}, "b2 runs")
+	// An operator requeues what the dead letters show.
+	eventually(t, 5*time.Second, func() bool {
+		dl, err := c.DeadLetters(ctx, 10)
+		require.NoError(t, err)
+		return len(dl) == 1 && dl[0].ID == a2.ID
+	}, "a2 in the dead letters")
 	where, err = c.RequeueDead(ctx, a2.ID)
 	require.NoError(t, err)
 	require.Equal(t, jobs.RequeuedTail, where)
