@@ -448,6 +448,9 @@ func TestListenerReconnects(t *testing.T) {
 	eventually(t, 20*time.Second, func() bool { return r.count(j3.ID, client.StateSucceeded) == 1 }, "job 3 to end after the drop")
 	for _, id := range []string{j1.ID, j2.ID, j3.ID} {
 		require.Equal(t, 1, r.count(id, client.StateSucceeded), "job %s ended once", id)
+		// The stream resumes after the last event received: the start of
+		// a job, however short, is neither lost nor repeated.
+		require.Equal(t, 1, r.count(id, client.StateRunning), "job %s started once", id)
 	}
 	select {
 	case <-l.Done():

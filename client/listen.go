@@ -99,7 +99,11 @@ func (c *Conn) Listen(ctx context.Context, fn func(ctx context.Context, ev Event
 				case <-t.C:
 				}
 				wait = min(wait*2, 2*time.Second)
-				r, err := c.stream(lctx, nil, path, headerOutOfSession, "true")
+				hdr := []string{headerOutOfSession, "true"}
+				if st.lastID != "" {
+					hdr = append(hdr, "Last-Event-ID", st.lastID)
+				}
+				r, err := c.stream(lctx, nil, path, hdr...)
 				if err == nil {
 					body, wait = r.Body, c.cfg.backoff
 					break
@@ -121,7 +125,8 @@ func (c *Conn) Listen(ctx context.Context, fn func(ctx context.Context, ev Event
 
 // listenState is what a listener delivered: each job's last state.
 type listenState struct {
-	last map[string]State
+	last   map[string]State
+	lastID string // the ID of the last job event: a reconnect resumes after it
 }
 
 // read delivers the events of one stream; ended is true after the
@@ -139,8 +144,12 @@ func (st *listenState) read(ctx context.Context, body io.Reader, sid string, fn 
 			if json.Unmarshal([]byte(ev.data), &je) != nil {
 				return true
 			}
-			if st.last[je.Job.ID] == je.Job.State {
-				return true // sent again after a reconnect
+			if ev.id != "" {
+				// The server resumes after lastID: nothing repeats,
+				// nothing is lost.
+				st.lastID = ev.id
+			} else if st.last[je.Job.ID] == je.Job.State {
+				return true // a server without event IDs sent it again
 			}
 			st.last[je.Job.ID] = je.Job.State
 			fn(ctx, Event{Type: "job", SessionID: sid, Job: &je.Job})

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/jobs"
@@ -66,22 +66,44 @@ func (s *Server) registerEvents() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "sessionEvents", Method: http.MethodGet, Path: "/v1/sessions/{id}/events", Tags: []string{"sessions"},
 		Summary:     "Follow a session: its jobs starting and ending, and its end",
-		Description: "Follows the jobs submitted to the session through the gateway and those still queued in it.",
+		Description: "Every job of the session as it starts, waits for a retry and ends (the ledger's event stream of the session, the last 200 events kept), each event with an id; a client that reconnects with Last-Event-ID resumes after it, so that no event is lost or repeated. Then the session's end.",
 		Responses:   sseResponse(sessEvents, s.api),
 		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
-	}, func(ctx context.Context, in *sessionIn) (*huma.StreamResponse, error) {
+	}, func(ctx context.Context, in *sessionEventsIn) (*huma.StreamResponse, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayRead(); err != nil {
 			return nil, err
 		}
+		if in.LastEventID != "" && !streamID.MatchString(in.LastEventID) {
+			return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, "Last-Event-ID is not an event ID of this stream")
+		}
 		return s.stream(func(ctx context.Context, send sender) {
-			s.followSession(ctx, send, in.ID)
+			s.followSession(ctx, send, in.ID, in.LastEventID)
 		}), nil
 	})
 }
 
-// sender writes one event; an error means the client is gone.
+// sessionEventsIn is a session event stream's request: Last-Event-ID
+// resumes after that event.
+type sessionEventsIn struct {
+	Ref
+	ID          string `path:"id" doc:"Session ID"`
+	LastEventID string `header:"Last-Event-ID" maxLength:"64" doc:"Resume after this event (the id of the last job event received)"`
+}
+
+// streamID matches a Redis stream entry ID.
+var streamID = regexp.MustCompile(`^[0-9]{1,20}-[0-9]{1,20}$`)
+
+// sender writes one event; an error means the client is gone. Data of type
+// withID is written with its ID.
 type sender func(event string, data any) error
+
+// withID is event data with an event ID: a client resumes after it with
+// Last-Event-ID.
+type withID struct {
+	id string
+	v  any
+}
 
 // stream runs f with a sender on the answer, until f returns, the client
 // goes or the server stops. The write deadline is lifted for the stream.
@@ -107,9 +129,18 @@ func (s *Server) stream(f func(ctx context.Context, send sender)) *huma.StreamRe
 		bw := hctx.BodyWriter()
 		_ = rc.Flush()
 		f(ctx, func(event string, data any) error {
+			id := ""
+			if w, ok := data.(withID); ok {
+				id, data = w.id, w.v
+			}
 			b, err := json.Marshal(data)
 			if err != nil {
 				return err
+			}
+			if id != "" {
+				if _, err := fmt.Fprintf(bw, "id: %s\n", id); err != nil {
+					return err
+				}
 			}
 			if _, err := fmt.Fprintf(bw, "event: %s\ndata: %s\n\n", event, b); err != nil {
 				return err
@@ -157,11 +188,19 @@ func progressChanged(was, now *jobs.Progress) bool {
 	return *was != *now
 }
 
-// followSession sends a "job" event each time a job of the session changes
-// state (submitted, started, ended) and a "session" event when the session
-// ends, then returns.
-func (s *Server) followSession(ctx context.Context, send sender, id string) {
-	states := map[string]jobs.State{}
+// followSession sends a "job" event for each event of the session's job
+// event stream (sq:{S}:ev, written by the ledger's scripts: a job started,
+// is retrying, ended), each with its stream ID as its event ID, and a
+// "session" event when the session ends, then returns. It starts after
+// lastID when given (a client resuming), else with the events from now on.
+func (s *Server) followSession(ctx context.Context, send sender, id, lastID string) {
+	cursor := lastID
+	if cursor == "" {
+		cursor = "0-0"
+		if ms, err := s.rdb.XRevRangeN(ctx, keys.SessionEvents(id), "+", "-", 1).Result(); err == nil && len(ms) > 0 {
+			cursor = ms[0].ID
+		}
+	}
 	// Session events after now only: an end before now would have made the
 	// request a 404.
 	lastEvent := "0-0"
@@ -183,11 +222,11 @@ func (s *Server) followSession(ctx context.Context, send sender, id string) {
 			}
 		}
 		if ended != "" {
-			_ = s.pollSessionJobs(ctx, send, id, states)
+			_ = s.sessionJobEvents(ctx, send, id, &cursor)
 			_ = send("session", SessionEvent{Type: ended, SessionID: id})
 			return
 		}
-		if s.pollSessionJobs(ctx, send, id, states) != nil {
+		if s.sessionJobEvents(ctx, send, id, &cursor) != nil {
 			return
 		}
 		select {
@@ -196,6 +235,30 @@ func (s *Server) followSession(ctx context.Context, send sender, id string) {
 		case <-t.C:
 		}
 	}
+}
+
+// sessionJobEvents sends the job events of session id after *cursor, and
+// moves it on; an error means the client is gone.
+func (s *Server) sessionJobEvents(ctx context.Context, send sender, id string, cursor *string) error {
+	msgs, err := s.rdb.XRangeN(ctx, keys.SessionEvents(id), "("+*cursor, "+", 100).Result()
+	if err != nil {
+		return nil // Redis away for a moment: look again
+	}
+	for _, m := range msgs {
+		jid, _ := m.Values["job"].(string)
+		state, _ := m.Values["state"].(string)
+		view := JobView{ID: jid, State: state, SessionID: id}
+		if in, err := s.jobs.Get(ctx, jid); err == nil {
+			owner, _ := s.jobOwner(ctx, jid)
+			view = jobView(in, owner)
+			view.State = state // as it was at this event
+		}
+		if err := send("job", withID{m.ID, JobEvent{Job: view}}); err != nil {
+			return err
+		}
+		*cursor = m.ID
+	}
+	return nil
 }
 
 // endEventWait is how long a stream waits for the event of a session whose
@@ -222,37 +285,4 @@ func (s *Server) sessionEnded(ctx context.Context, id string, last *string) (str
 		return "", true, nil
 	}
 	return "", false, err
-}
-
-// pollSessionJobs sends an event for each job of the session whose state
-// changed since the last poll; an error means the client is gone.
-func (s *Server) pollSessionJobs(ctx context.Context, send sender, id string, states map[string]jobs.State) error {
-	ids, err := s.rdb.LRange(ctx, keys.GatewaySessionJobs(id), 0, maxSessionJobs-1).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil
-	}
-	queued, _, err := s.jobs.SessionJobs(ctx, id, 0, maxSessionJobs)
-	if err == nil {
-		for _, in := range queued {
-			ids = append(ids, in.ID)
-		}
-	}
-	for _, jid := range ids {
-		if st, ok := states[jid]; ok && st.Terminal() {
-			continue
-		}
-		in, err := s.jobs.Get(ctx, jid)
-		if err != nil {
-			continue
-		}
-		if states[jid] == in.State {
-			continue
-		}
-		states[jid] = in.State
-		owner, _ := s.jobOwner(ctx, jid)
-		if err := send("job", JobEvent{Job: jobView(in, owner)}); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -16,10 +16,6 @@ import (
 	"github.com/sessionq/sessionq/jobs"
 )
 
-// maxSessionJobs caps the list of a session's gateway jobs that its event
-// stream follows.
-const maxSessionJobs = 1000
-
 // JobView is a job as the gateway shows it.
 type JobView struct {
 	ID            string     `json:"id"`
@@ -305,8 +301,7 @@ func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 	return out, nil
 }
 
-// recordJob remembers who submitted a job, and lists it under its session
-// for the session's event stream. Neither is on the worker's path.
+// recordJob remembers who submitted a job (not on the worker's path).
 func (s *Server) recordJob(ctx context.Context, sub jobs.Submitted, owner, conn string) error {
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, keys.GatewayJob(sub.ID), "owner", owner, "conn", conn)
@@ -315,17 +310,7 @@ func (s *Server) recordJob(ctx context.Context, sub jobs.Submitted, owner, conn 
 	}); err != nil {
 		return err
 	}
-	if sub.SessionID == "" {
-		return nil
-	}
-	k := keys.GatewaySessionJobs(sub.SessionID)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.LPush(ctx, k, sub.ID)
-		p.LTrim(ctx, k, 0, maxSessionJobs-1)
-		p.Expire(ctx, k, 24*time.Hour)
-		return nil
-	})
-	return err
+	return nil
 }
 
 func (s *Server) jobOwner(ctx context.Context, id string) (string, error) {

@@ -163,6 +163,8 @@ func TestProtocol(t *testing.T) {
 	r = e.req(alice, "GET", "/v1/dead", nil)
 	require.Equal(t, 200, r.status, "%s", r)
 	require.Contains(t, string(r.body), failed)
+	r = e.req(alice, "GET", "/v1/sessions/"+s2+"/events", nil, "Last-Event-ID", "not-an-id")
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r)
 	// Requeued, it runs again (and fails again); a job that did not fail
 	// is refused.
 	r = e.req(alice, "POST", "/v1/dead/"+failed+"/requeue", nil)

@@ -196,7 +196,7 @@ func TestLabel(t *testing.T) {
 		}
 		return redis.NewCmd(ctx, append(args, argv...)...)
 	}
-	sess := []string{"sq:{s}:run", "sq:{s}:pend", "sq:{s}:j:j1", "sq:{s}:sess"}
+	sess := []string{"sq:{s}:run", "sq:{s}:pend", "sq:{s}:j:j1", "sq:{s}:sess", "sq:{s}:ev"}
 	argv13 := make([]any, 13)
 
 	fin := evalsha(sess, argv13...)

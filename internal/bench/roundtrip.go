@@ -167,7 +167,7 @@ func label(cmd redis.Cmder) string {
 	}
 	sh := strings.Join(shape, ",")
 	nargv := len(args) - 3 - nkeys
-	if sh == "run,pend,j,sess" {
+	if sh == "run,pend,j,sess,ev" {
 		switch nargv {
 		case 4:
 			return LabelAcquire

@@ -10,9 +10,6 @@ package keys
 //	sq:token:{H}      hash   the token whose SHA-256 is H: user, id, label, ct
 //	sq:gwj:{J}        hash   job J submitted through the gateway: owner,
 //	                         conn (the connection user); expires with the job
-//	sq:{S}:gwj        list   IDs of the jobs submitted to session S through
-//	                         the gateway, newest first, capped; it expires
-//	                         a day after the last submit
 //
 // The connection user that opened a session through the gateway is the
 // attribute "opener" of its record (sessiontable.Table.SetAttr), so it ends
@@ -32,7 +29,3 @@ func Token(h string) string { return Prefix + "token:{" + h + "}" }
 
 // GatewayJob records who submitted job j through the gateway.
 func GatewayJob(j string) string { return Prefix + "gwj:{" + j + "}" }
-
-// GatewaySessionJobs lists the jobs submitted to session s through the
-// gateway.
-func GatewaySessionJobs(s string) string { return Tag(s) + "gwj" }

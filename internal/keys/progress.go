@@ -5,3 +5,10 @@ package keys
 //
 //	sq:prog:{J}      string the job's last progress (JSON), expiring with it
 func Progress(j string) string { return Prefix + "prog:{" + j + "}" }
+
+// SessionEvents is the stream of job events of session s (started,
+// retrying, ended), written by the ledger's scripts, capped and expiring a
+// day after its last event:
+//
+//	sq:{S}:ev        stream type, job, state, seq
+func SessionEvents(s string) string { return Tag(s) + "ev" }

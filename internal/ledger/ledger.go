@@ -641,9 +641,9 @@ func (l *Ledger) Redispatch(ctx context.Context, snap Snapshot) (string, *Task, 
 	return verdict, &Task{Session: s, ID: snap.Head, Gen: num(v[1]), Queue: str(v[2]), At: ms(num(v[3])), Type: str(v[4])}, nil
 }
 
-// sessionKeys are KEYS[1..4] of the scripts that work on one job.
+// sessionKeys are KEYS[1..5] of the scripts that work on one job.
 func sessionKeys(s, id string) []string {
-	return []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.Session(s)}
+	return []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.Session(s), keys.SessionEvents(s)}
 }
 
 func flag(b bool) string {

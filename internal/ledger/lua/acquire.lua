@@ -5,6 +5,7 @@
 -- KEYS[2] pending list of the session  (sq:{S}:pend)
 -- KEYS[3] record of the job            (sq:{S}:j:ID)
 -- KEYS[4] session table record         (sq:{S}:sess; may not exist)
+-- KEYS[5] event stream of the session  (sq:{S}:ev; lib.lua emit)
 -- ARGV[1] job ID
 -- ARGV[2] dispatch generation carried by the asynq task
 -- ARGV[3] worker ID
@@ -45,5 +46,7 @@ local tok = next_token(KEYS[1], now)
 redis.call('HSET', KEYS[1], 'job', ARGV[1], 'tok', tok, 'until', now + tonumber(ARGV[4]), 'wid', ARGV[3])
 local att = redis.call('HINCRBY', KEYS[3], 'att', 1)
 redis.call('HSET', KEYS[3], 'state', 'running', 'tok', tok, 'st', now, 'wid', ARGV[3])
-redis.call('HSET', KEYS[1], 'lss', redis.call('HGET', KEYS[3], 'seq') or 0)
+local seq = redis.call('HGET', KEYS[3], 'seq')
+redis.call('HSET', KEYS[1], 'lss', seq or 0)
+emit(KEYS[5], 'job.started', ARGV[1], 'running', seq)
 return run_reply({'ok'}, KEYS[3], KEYS[4], KEYS[2], tok, att)

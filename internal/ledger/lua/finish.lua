@@ -6,6 +6,8 @@
 -- KEYS[2] pending list of the session  (sq:{S}:pend)
 -- KEYS[3] record of the job            (sq:{S}:j:ID)
 -- KEYS[4] session table record         (sq:{S}:sess; may not exist)
+-- KEYS[5] event stream of the session  (sq:{S}:ev; lib.lua emit: the run's
+--         end, and the start of a next job run inline)
 -- ARGV[1]  job ID
 -- ARGV[2]  fencing token of this run
 -- ARGV[3]  outcome: "ok", "fail", "cancel" (asked to cancel: ends cancelled)
@@ -50,6 +52,7 @@ if ARGV[3] == 'fail' then
     local at = now + tonumber(ARGV[11])
     redis.call('HSET', KEYS[3], 'state', 'retrying', 'dat', now, 'pat', at)
     redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
+    emit(KEYS[5], 'job.retrying', ARGV[1], 'retrying', redis.call('HGET', KEYS[3], 'seq'))
     return {'retry', gen, f[4], at, f[5]}
   end
   this = 'failed'
@@ -65,6 +68,7 @@ else
   redis.call('HSET', KEYS[3], 'state', 'succeeded', 'ft', now, 'res', ARGV[4])
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
+emit(KEYS[5], 'job.ended', ARGV[1], this, redis.call('HGET', KEYS[3], 'seq'))
 if redis.call('LINDEX', KEYS[2], 0) == ARGV[1] then
   redis.call('LPOP', KEYS[2])
 else
@@ -87,7 +91,9 @@ if ARGV[9] == '1' and pat <= now and n[1] and string.find(ARGV[10], ',' .. n[1] 
   local att = redis.call('HINCRBY', nk, 'att', 1)
   redis.call('HINCRBY', nk, 'gen', 1)
   redis.call('HSET', nk, 'state', 'running', 'tok', tok, 'st', now, 'wid', ARGV[7])
-  redis.call('HSET', KEYS[1], 'lss', redis.call('HGET', nk, 'seq') or 0)
+  local nseq = redis.call('HGET', nk, 'seq')
+  redis.call('HSET', KEYS[1], 'lss', nseq or 0)
+  emit(KEYS[5], 'job.started', nxt, 'running', nseq)
   return run_reply({this, false, false, false, 'run', nxt}, nk, KEYS[4], KEYS[2], tok, att)
 end
 redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')

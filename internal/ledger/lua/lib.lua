@@ -40,3 +40,12 @@ local function run_reply(head, jk, sess, pend, tok, att)
   end
   return head
 end
+
+-- emit appends an event to the session's event stream ev (sq:{S}:ev): what
+-- happened to job id (typ: job.started, job.retrying, job.ended), its state
+-- and sequence number. The stream keeps the last 200 events and lives a day
+-- past its last event; a client that follows it resumes by entry ID.
+local function emit(ev, typ, id, state, seq)
+  redis.call('XADD', ev, 'MAXLEN', '~', 200, '*', 'type', typ, 'job', id, 'state', state, 'seq', seq or '')
+  redis.call('PEXPIRE', ev, 86400000)
+end

@@ -5,6 +5,7 @@
 -- KEYS[2] pending list of the session  (sq:{S}:pend)
 -- KEYS[3] record of the new job        (sq:{S}:j:ID)
 -- KEYS[4] session table record         (sq:{S}:sess; may not exist)
+-- KEYS[5] event stream of the session  (sq:{S}:ev; not written here)
 -- ARGV[1] job ID
 -- ARGV[2] "1" when the job is out-of-session: it does not refresh the
 --         session's inactivity timer
