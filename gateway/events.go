@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/redis/go-redis/v9"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -66,7 +67,7 @@ func (s *Server) registerEvents() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "sessionEvents", Method: http.MethodGet, Path: "/v1/sessions/{id}/events", Tags: []string{"sessions"},
 		Summary:     "Follow a session: its jobs starting and ending, and its end",
-		Description: "Every job of the session as it starts, waits for a retry and ends (the ledger's event stream of the session, the last 200 events kept), each event with an id; a client that reconnects with Last-Event-ID resumes after it, so that no event is lost or repeated. Then the session's end.",
+		Description: "Every job of the session as it starts, waits for a retry and ends (the ledger's event stream of the session, kept while followed: about the last 100 events, for 10 minutes after the last look), each event with an id; a client that reconnects with Last-Event-ID resumes after it, so that no event is lost or repeated. Then the session's end.",
 		Responses:   sseResponse(sessEvents, s.api),
 		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
 	}, func(ctx context.Context, in *sessionEventsIn) (*huma.StreamResponse, error) {
@@ -194,11 +195,21 @@ func progressChanged(was, now *jobs.Progress) bool {
 // "session" event when the session ends, then returns. It starts after
 // lastID when given (a client resuming), else with the events from now on.
 func (s *Server) followSession(ctx context.Context, send sender, id, lastID string) {
+	// The ledger writes the session's events only while its stream
+	// exists: a marker entry creates it, and each look keeps it alive.
+	ev := keys.SessionEvents(id)
+	follow := time.Duration(keys.FollowTTL) * time.Millisecond
+	marker, err := s.rdb.XAdd(ctx, &redis.XAddArgs{
+		Stream: ev, MaxLen: 100, Approx: true, Values: []any{"type", "stream.followed"},
+	}).Result()
+	if err == nil {
+		_ = s.rdb.PExpire(ctx, ev, follow).Err()
+	}
 	cursor := lastID
 	if cursor == "" {
-		cursor = "0-0"
-		if ms, err := s.rdb.XRevRangeN(ctx, keys.SessionEvents(id), "+", "-", 1).Result(); err == nil && len(ms) > 0 {
-			cursor = ms[0].ID
+		cursor = marker
+		if err != nil {
+			cursor = "0-0"
 		}
 	}
 	// Session events after now only: an end before now would have made the
@@ -229,6 +240,7 @@ func (s *Server) followSession(ctx context.Context, send sender, id, lastID stri
 		if s.sessionJobEvents(ctx, send, id, &cursor) != nil {
 			return
 		}
+		_ = s.rdb.PExpire(ctx, ev, follow).Err()
 		select {
 		case <-ctx.Done():
 			return
@@ -245,6 +257,10 @@ func (s *Server) sessionJobEvents(ctx context.Context, send sender, id string, c
 		return nil // Redis away for a moment: look again
 	}
 	for _, m := range msgs {
+		*cursor = m.ID
+		if typ, _ := m.Values["type"].(string); !strings.HasPrefix(typ, "job.") {
+			continue // a follow marker
+		}
 		jid, _ := m.Values["job"].(string)
 		state, _ := m.Values["state"].(string)
 		view := JobView{ID: jid, State: state, SessionID: id}
@@ -256,7 +272,6 @@ func (s *Server) sessionJobEvents(ctx context.Context, send sender, id string, c
 		if err := send("job", withID{m.ID, JobEvent{Job: view}}); err != nil {
 			return err
 		}
-		*cursor = m.ID
 	}
 	return nil
 }

@@ -24,7 +24,9 @@ func (e DueEntry) At() time.Time { return time.UnixMilli(int64(e.Score)) }
 // at now, earliest first.
 func (l *Ledger) Due(ctx context.Context, n int, now time.Time, limit int) ([]DueEntry, error) {
 	zs, err := l.rdb.ZRangeByScoreWithScores(ctx, keys.Due(n), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
+		// Scores carry a random fraction of a millisecond (DueScore): an
+		// entry due within now's millisecond is due.
+		Min: "-inf", Max: "(" + strconv.FormatInt(now.UnixMilli()+1, 10), Count: int64(limit),
 	}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reading repair index shard %d: %w", n, err)

@@ -43,9 +43,14 @@ end
 
 -- emit appends an event to the session's event stream ev (sq:{S}:ev): what
 -- happened to job id (typ: job.started, job.retrying, job.ended), its state
--- and sequence number. The stream keeps the last 200 events and lives a day
--- past its last event; a client that follows it resumes by entry ID.
+-- and sequence number, but only while the stream exists: the gateway
+-- creates it when a client follows the session's events and keeps it alive
+-- while it does, so that a session nobody follows pays one EXISTS. The
+-- stream keeps about the last 100 events and lives 10 minutes past its last
+-- event or follow: long enough for a client to resume by entry ID after a
+-- dropped connection.
 local function emit(ev, typ, id, state, seq)
-  redis.call('XADD', ev, 'MAXLEN', '~', 200, '*', 'type', typ, 'job', id, 'state', state, 'seq', seq or '')
-  redis.call('PEXPIRE', ev, 86400000)
+  if redis.call('EXISTS', ev) == 0 then return end
+  redis.call('XADD', ev, 'MAXLEN', '~', 100, '*', 'type', typ, 'job', id, 'state', state, 'seq', seq or '')
+  redis.call('PEXPIRE', ev, 600000)
 end
