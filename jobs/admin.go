@@ -19,10 +19,6 @@ import (
 // deleted as a dead letter.
 var ErrNotDead = errors.New("jobs: job is not dead-lettered")
 
-// ErrNotImplemented means the operation exists in the API but not yet for
-// this kind of job.
-var ErrNotImplemented = errors.New("jobs: not implemented")
-
 var (
 	//go:embed lua/deletedead.lua
 	deleteDeadLua    string

@@ -103,10 +103,7 @@ func TestSessionSkip(t *testing.T) {
 	next, err := c.Submit(ctx, "doc", nil, jobs.Session("blocked"))
 	require.NoError(t, err)
 	<-failed
-	eventually(t, 5*time.Second, func() bool {
-		in, err := c.Get(ctx, head.ID)
-		return err == nil && in.State == jobs.StateRetrying
-	}, "the head waits for its retry")
+	waitState(t, c, head.ID, jobs.StateRetrying)
 	id, err := c.SkipHead(ctx, "blocked")
 	require.NoError(t, err)
 	require.Equal(t, head.ID, id)
@@ -200,18 +197,11 @@ func TestRequeueDeadSessionJob(t *testing.T) {
 	require.NoError(t, err)
 	b, err := c.Submit(ctx, "doc", []byte("b"), jobs.Session("h"))
 	require.NoError(t, err)
-	eventually(t, 5*time.Second, func() bool {
-		in, err := c.Get(ctx, a.ID)
-		return err == nil && in.State == jobs.StateRunning
-	}, "a runs")
+	waitState(t, c, a.ID, jobs.StateRunning)
 	require.NoError(t, c.PauseSession(ctx, "h"))
 	close(aGate)
 	require.Equal(t, jobs.StateFailed, waitTerminal(t, c, []string{a.ID}, 5*time.Second)[a.ID].State)
-	eventually(t, 5*time.Second, func() bool {
-		dl, err := c.DeadLetters(ctx, 10)
-		require.NoError(t, err)
-		return len(dl) == 1 && dl[0].ID == a.ID
-	}, "a in the dead letters")
+	waitDeadLetter(t, c, a.ID)
 	where, err := c.RequeueDead(ctx, a.ID)
 	require.NoError(t, err)
 	require.Equal(t, jobs.RequeuedHead, where)
@@ -228,16 +218,9 @@ func TestRequeueDeadSessionJob(t *testing.T) {
 	require.NoError(t, err)
 	c2, err := c.Submit(ctx, "doc", []byte("c2"), jobs.Session("t"))
 	require.NoError(t, err)
-	eventually(t, 5*time.Second, func() bool {
-		in, err := c.Get(ctx, b2.ID)
-		return err == nil && in.State == jobs.StateRunning
-	}, "b2 runs")
+	waitState(t, c, b2.ID, jobs.StateRunning)
 	// An operator requeues what the dead letters show.
-	eventually(t, 5*time.Second, func() bool {
-		dl, err := c.DeadLetters(ctx, 10)
-		require.NoError(t, err)
-		return len(dl) == 1 && dl[0].ID == a2.ID
-	}, "a2 in the dead letters")
+	waitDeadLetter(t, c, a2.ID)
 	where, err = c.RequeueDead(ctx, a2.ID)
 	require.NoError(t, err)
 	require.Equal(t, jobs.RequeuedTail, where)
@@ -279,13 +262,10 @@ func TestPausedQueueHoldsSessionJobs(t *testing.T) {
 	require.NoError(t, err)
 	second, err := c.Submit(ctx, "doc", []byte("2"), jobs.Session("q"))
 	require.NoError(t, err)
-	eventually(t, 5*time.Second, func() bool {
-		in, err := c.Get(ctx, first.ID)
-		return err == nil && in.State == jobs.StateRunning
-	}, "job 1 runs")
+	waitState(t, c, first.ID, jobs.StateRunning)
 	require.NoError(t, c.PauseQueue(ctx, "default"))
-	// The worker looks at queue pauses every DelayedCheckInterval (100ms
-	// in tests): let it see this one.
+	// PauseQueue announces the pause; the worker's look at it is
+	// asynchronous: let it happen.
 	time.Sleep(400 * time.Millisecond) //nolint:forbidigo // the pause must be seen before job 1 ends
 	close(gate)
 	waitTerminal(t, c, []string{first.ID}, 5*time.Second)

@@ -112,3 +112,23 @@ func eventually(t *testing.T, within time.Duration, cond func() bool, msg string
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// waitState waits until job id is in state st.
+func waitState(t *testing.T, c *jobs.Client, id string, st jobs.State) {
+	t.Helper()
+	eventually(t, 5*time.Second, func() bool {
+		in, err := c.Get(context.Background(), id)
+		return err == nil && in.State == st
+	}, "job %s to be %s", id, st)
+}
+
+// waitDeadLetter waits until job id is the one dead letter, as an operator
+// sees it before requeueing it.
+func waitDeadLetter(t *testing.T, c *jobs.Client, id string) {
+	t.Helper()
+	eventually(t, 5*time.Second, func() bool {
+		dl, err := c.DeadLetters(context.Background(), 10)
+		require.NoError(t, err)
+		return len(dl) == 1 && dl[0].ID == id
+	}, "job %s in the dead letters", id)
+}
