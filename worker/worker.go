@@ -97,6 +97,16 @@ type Config struct {
 	// (sessionq_jobs_*, sessionq_leases_lost_total, ...) and those of its
 	// maintenance (sessionq_reconciler_*, ...). Default none.
 	Registerer prometheus.Registerer
+	// NoBatching sends each ledger call of the worker (lease taken, outcome
+	// recorded, lease renewed, progress) in a round trip of its own. By
+	// default the calls that the worker's slots make at about the same time
+	// go to Redis in one pipeline, never held on a timer: a call waits for
+	// at most one round trip in flight (see BatchInFlight). Each call stays
+	// one script, atomic, fenced, and failing alone.
+	NoBatching bool
+	// BatchInFlight is the most ledger pipelines the worker has in flight
+	// at once. Default 2.
+	BatchInFlight int
 	// NoMaintenance keeps this worker out of the maintenance election: it
 	// never repairs sessions nor runs maintenance tasks. Default false:
 	// every worker takes part, one leads at a time, and a fleet of workers
@@ -262,6 +272,9 @@ func New(rdb redis.UniversalClient, cfg Config) (*Worker, error) {
 		handlers: map[string]Handler{},
 		running:  map[*runState]struct{}{},
 		stopped:  make(chan struct{}),
+	}
+	if !c.NoBatching {
+		w.led = w.led.Batched(ledger.BatchConfig{MaxInFlight: c.BatchInFlight})
 	}
 	w.tidy = newTidier(rdb, log)
 	w.qwatch = newQueueWatch(rdb, c.Queues, c.DelayedCheckInterval, log)

@@ -43,6 +43,11 @@ type Config struct {
 	// InlineBudget is the sessionq workers' InlineBudget; 0 keeps the
 	// worker's default.
 	InlineBudget int
+	// NoBatching and BatchInFlight are the sessionq workers' (worker.Config):
+	// each ledger call in a round trip of its own, or the most ledger
+	// pipelines in flight (0: the worker's default).
+	NoBatching    bool
+	BatchInFlight int
 	// Log receives the errors logged by workers. Default io.Discard.
 	Log io.Writer
 	// NaiveDefaultCap is the wall-clock cap of the naive-default baseline of

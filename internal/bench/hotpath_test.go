@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,6 +169,56 @@ func BenchmarkAcquireFinish(b *testing.B) {
 		}
 	}
 	m.report(b)
+}
+
+// BenchmarkAcquireFinishSlots is BenchmarkAcquireFinish from 10 goroutines
+// at once, as a worker's 10 slots call the ledger: each call in a round
+// trip of its own (unbatched), or the calls made at about the same time in
+// one pipeline (batched: Ledger.Batched with 1, 2 or 4 pipelines in
+// flight). calls/rt is the calls a round trip carried.
+func BenchmarkAcquireFinishSlots(b *testing.B) {
+	const slots = 10
+	for _, tc := range []struct {
+		name     string
+		inFlight int // 0: unbatched
+	}{{"unbatched", 0}, {"batched-1", 1}, {"batched-2", 2}, {"batched-4", 4}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c, cnt := benchClient(b)
+			led := ledger.New(c)
+			if tc.inFlight > 0 {
+				led = led.Batched(ledger.BatchConfig{MaxInFlight: tc.inFlight})
+			}
+			ctx := b.Context()
+			n := b.N
+			loneJobs(ctx, b, ledger.New(c), n)
+			var next atomic.Int64
+			m := start(b, c, cnt)
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for range slots {
+				wg.Go(func() {
+					for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+						s, id := "s"+strconv.Itoa(i), "j"+strconv.Itoa(i)
+						ar, err := led.Acquire(ctx, s, id, 1, "w", lease)
+						if err != nil || ar.Verdict != ledger.OK {
+							b.Errorf("acquire: %v %q", err, ar.Verdict)
+							return
+						}
+						fr, err := led.Finish(ctx, s, id, ar.Job.Token, ledger.Outcome{OK: true}, finishOpts(true))
+						if err != nil || fr.Next != ledger.None {
+							b.Errorf("finish: %v %+v", err, fr)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			m.report(b)
+			if p, calls := led.BatchStats(); p > 0 {
+				b.ReportMetric(float64(calls)/float64(p), "calls/rt")
+			}
+		})
+	}
 }
 
 // BenchmarkAcquire takes the lease of a dispatched job that heads its

@@ -215,6 +215,22 @@ func WriteTable(w io.Writer, rs []Result) error {
 // breakdown lists per-job round trips, largest first, leaving out the ones
 // below 0.005 per job (background work such as heartbeats).
 func breakdown(m map[string]float64) string {
+	rts, batched := map[string]float64{}, map[string]float64{}
+	for k, v := range m {
+		if l, ok := strings.CutPrefix(k, BatchedPrefix); ok {
+			batched[l] = v
+		} else {
+			rts[k] = v
+		}
+	}
+	out := breakdownOf(rts)
+	if len(batched) > 0 {
+		out += " (in batches: " + breakdownOf(batched) + ")"
+	}
+	return out
+}
+
+func breakdownOf(m map[string]float64) string {
 	ks := slices.Collect(maps.Keys(m))
 	slices.SortFunc(ks, func(a, b string) int {
 		if m[a] != m[b] {

@@ -42,40 +42,40 @@ func (c *Counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
-// ProcessPipelineHook counts one round trip per pipeline.
+// ProcessPipelineHook counts one round trip per pipeline. A pipeline that
+// carries several ledger calls (a worker's batch) counts as one round trip
+// labelled LabelBatch, and each call it carried is counted under its own
+// label after BatchedPrefix, outside the round trips (Total).
 func (c *Counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
 		names := make([]string, 0, len(cmds))
+		var calls []string
 		for _, cmd := range cmds {
-			if n := label(cmd); len(names) == 0 || names[len(names)-1] != n {
+			n := label(cmd)
+			if strings.HasPrefix(n, "ledger.") {
+				calls = append(calls, n)
+			}
+			if len(names) == 0 || names[len(names)-1] != n {
 				names = append(names, n)
 			}
 		}
-		if len(names) == 1 && names[0] == LabelConnect {
+		switch {
+		case len(names) == 1 && names[0] == LabelConnect:
 			c.add(LabelConnect, 1)
-		} else if l, ok := ledgerCall(names); ok {
+		case len(calls) == 1:
 			// A ledger script with the index writes that ride along.
-			c.add(l, 1)
-		} else {
+			c.add(calls[0], 1)
+		case len(calls) > 1:
+			c.add(LabelBatch, 1)
+			for _, l := range calls {
+				c.add(BatchedPrefix+l, 1)
+			}
+		default:
 			c.add("pipeline("+strings.Join(names, "+")+")", 1)
 		}
 		return err
 	}
-}
-
-// ledgerCall finds the one ledger script among the names of a pipeline.
-func ledgerCall(names []string) (string, bool) {
-	found := ""
-	for _, n := range names {
-		if strings.HasPrefix(n, "ledger.") {
-			if found != "" {
-				return "", false
-			}
-			found = n
-		}
-	}
-	return found, found != ""
 }
 
 func (c *Counter) add(l string, n int64) {
@@ -105,11 +105,14 @@ func (r RoundTrips) Sub(earlier RoundTrips) RoundTrips {
 	return out
 }
 
-// Total is the number of round trips.
+// Total is the number of round trips (the calls carried in batches are
+// not round trips of their own).
 func (r RoundTrips) Total() int64 {
 	var t int64
-	for _, v := range r {
-		t += v
+	for k, v := range r {
+		if !strings.HasPrefix(k, BatchedPrefix) {
+			t += v
+		}
 	}
 	return t
 }
@@ -130,7 +133,10 @@ const (
 	LabelComplete      = "asynq.complete" // done, keeping the task for its retention
 	LabelRetry         = "asynq.retry"
 	LabelForward       = "asynq.forward"
-	LabelConnect       = "connect" // handshake of a new connection (HELLO, CLIENT SETINFO, SELECT)
+	LabelConnect       = "connect"      // handshake of a new connection (HELLO, CLIENT SETINFO, SELECT)
+	LabelBatch         = "ledger.batch" // one pipeline of several ledger calls (a worker's batch)
+	// BatchedPrefix labels the ledger calls carried in batches.
+	BatchedPrefix = "in batches: "
 )
 
 // scripts maps the key shape of a script call (the part of each key after

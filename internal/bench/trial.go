@@ -157,12 +157,14 @@ func (r *runner) startSessionq(ctx context.Context, f *fleet, c *redis.Client, k
 		return err
 	}
 	w, err := worker.New(c, worker.Config{
-		ID:           "bench-" + strconv.Itoa(k),
-		Concurrency:  spec.concurrency,
-		Queues:       []string{benchQueue},
-		Logger:       r.logger(),
-		InlineBudget: r.cfg.InlineBudget,
-		Attacher:     worker.SessionTable(tbl),
+		ID:            "bench-" + strconv.Itoa(k),
+		Concurrency:   spec.concurrency,
+		Queues:        []string{benchQueue},
+		Logger:        r.logger(),
+		InlineBudget:  r.cfg.InlineBudget,
+		NoBatching:    r.cfg.NoBatching,
+		BatchInFlight: r.cfg.BatchInFlight,
+		Attacher:      worker.SessionTable(tbl),
 	})
 	if err != nil {
 		return err

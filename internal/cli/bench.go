@@ -25,6 +25,8 @@ func newBenchCmd(e *env) *cobra.Command {
 		only       []string
 		cpuProfile string
 		budget     int
+		noBatch    bool
+		inFlight   int
 		ndCap      time.Duration
 	)
 	cmd := &cobra.Command{
@@ -65,7 +67,7 @@ given; else the configured Redis URL. A given database must be empty: the bench 
 				}
 				defer pprof.StopCPUProfile()
 			}
-			cfg := bench.Config{RedisURL: url, Quick: quick, Rounds: rounds, Scenarios: only, InlineBudget: budget, NaiveDefaultCap: ndCap, Log: e.errOut}
+			cfg := bench.Config{RedisURL: url, Quick: quick, Rounds: rounds, Scenarios: only, InlineBudget: budget, NoBatching: noBatch, BatchInFlight: inFlight, NaiveDefaultCap: ndCap, Log: e.errOut}
 			var bar *progressbar.ProgressBar
 			if f, ok := e.errOut.(*os.File); ok && !asJSON && term.IsTerminal(int(f.Fd())) {
 				cfg.Progress = func(scenario string, done, total int64) {
@@ -102,6 +104,8 @@ given; else the configured Redis URL. A given database must be empty: the bench 
 	f.IntVar(&rounds, "rounds", 0, "rounds per scenario, systems alternating; the median is reported (default 3, --quick 2)")
 	f.StringSliceVar(&only, "scenario", nil, "run only these scenarios (repeat or comma-separate)")
 	f.IntVar(&budget, "inline-budget", 0, "sessionq workers' InlineBudget (default: the worker's default)")
+	f.BoolVar(&noBatch, "no-batch", false, "sessionq workers send each ledger call in a round trip of its own (worker --no-batch)")
+	f.IntVar(&inFlight, "batch-in-flight", 0, "sessionq workers' most ledger pipelines in flight (default: the worker's default)")
 	f.DurationVar(&ndCap, "naive-default-cap", 0, "wall-clock cap of the naive-default baseline of the zipf scenarios (default 20s, --quick 8s; negative: skip it)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return cmd

@@ -99,6 +99,9 @@ type WorkerConfig struct {
 	// NoRepair keeps the worker out of the maintenance election. Default
 	// false: every worker takes part.
 	NoRepair bool `mapstructure:"no_repair"`
+	// NoBatch sends each ledger call in a round trip of its own instead of
+	// batching the calls of the worker's slots (worker.Config.NoBatching).
+	NoBatch bool `mapstructure:"no_batch"`
 	// MetricsAddr is where Prometheus metrics are served (/metrics), e.g.
 	// ":9090". Default "": not served.
 	MetricsAddr string `mapstructure:"metrics_addr"`
@@ -168,6 +171,7 @@ var configKeys = map[string]any{
 	"worker.retention":         jobs.DefaultRetention,
 	"worker.repair_interval":   scheduler.DefaultInterval,
 	"worker.no_repair":         false,
+	"worker.no_batch":          false,
 	"worker.exec":              []string{},
 	"worker.exec_max_output":   0,
 	"worker.exec_dir":          "",
@@ -446,6 +450,7 @@ func (w WorkerConfig) workerConfig() worker.Config {
 
 		Maintenance:   scheduler.Config{Interval: w.RepairInterval},
 		NoMaintenance: w.NoRepair,
+		NoBatching:    w.NoBatch,
 	}
 }
 

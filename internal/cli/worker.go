@@ -120,6 +120,7 @@ var workerFlagKeys = map[string]string{
 	"exec-dir":        "worker.exec_dir",
 	"repair-interval": "worker.repair_interval",
 	"no-repair":       "worker.no_repair",
+	"no-batch":        "worker.no_batch",
 	"retention":       "worker.retention",
 }
 
@@ -136,6 +137,7 @@ func addWorkerFlags(fs *pflag.FlagSet) {
 	fs.String("exec-dir", defString("worker.exec_dir"), usage("working directory of exec commands (default: the worker's)", "worker.exec_dir"))
 	fs.Duration("repair-interval", defDuration("worker.repair_interval"), usage("time between repair passes while this worker leads the maintenance", "worker.repair_interval"))
 	fs.Bool("no-repair", false, usage("take no part in the maintenance election (repair, expiry sweep)", "worker.no_repair"))
+	fs.Bool("no-batch", false, usage("send each ledger call in a round trip of its own, instead of one pipeline for the calls the slots make at about the same time", "worker.no_batch"))
 	fs.Duration("retention", defDuration("worker.retention"), usage("how long a finished session job stays readable", "worker.retention"))
 }
 

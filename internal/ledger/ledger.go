@@ -137,11 +137,38 @@ var _ Client = redis.UniversalClient(nil)
 
 // Ledger runs the ledger scripts on a Redis client.
 type Ledger struct {
-	rdb Client
+	rdb   Client
+	batch *batcher // nil: each call is its own round trip
 }
 
 // New returns a Ledger on rdb.
 func New(rdb Client) *Ledger { return &Ledger{rdb: rdb} }
+
+// Batched returns a Ledger on the same client that sends the calls its
+// callers make at about the same time (the slots of a worker) in one
+// pipeline: see BatchConfig. Each call keeps its script's atomicity and
+// fencing checks, and a call that fails in a pipeline fails alone.
+func (l *Ledger) Batched(cfg BatchConfig) *Ledger {
+	return &Ledger{rdb: l.rdb, batch: newBatcher(l.rdb, cfg)}
+}
+
+// BatchQueued is the number of calls waiting to be sent by a batched
+// Ledger.
+func (l *Ledger) BatchQueued() int {
+	if l.batch == nil {
+		return 0
+	}
+	return l.batch.queued()
+}
+
+// BatchStats returns the pipelines a batched Ledger sent and the calls they
+// carried (0, 0 when it does not batch).
+func (l *Ledger) BatchStats() (pipelines, calls int64) {
+	if l.batch == nil {
+		return 0, 0
+	}
+	return l.batch.stats()
+}
 
 // Task is something the caller must enqueue on asynq: job ID of session
 // Session, under generation Gen, on Queue, not before At (zero: now).
@@ -222,6 +249,9 @@ func (l *Ledger) Submit(ctx context.Context, s, id string, fields []any, opt Sub
 // from EVALSHA to EVAL (and so sending pre's commands again: they must be
 // idempotent) when Redis does not know the script.
 func (l *Ledger) piped(ctx context.Context, sc *redis.Script, k []string, args []any, pre func(redis.Pipeliner)) *redis.Cmd {
+	if pre == nil {
+		pre = func(redis.Pipeliner) {}
+	}
 	send := func(eval bool) *redis.Cmd {
 		p := l.rdb.Pipeline()
 		pre(p)
@@ -234,8 +264,23 @@ func (l *Ledger) piped(ctx context.Context, sc *redis.Script, k []string, args [
 		_, _ = p.Exec(ctx)
 		return cmd
 	}
-	cmd := send(false)
+	var cmd *redis.Cmd
+	if l.batch == nil {
+		cmd = send(false)
+	} else if err := l.batch.do(ctx, func(p redis.Pipeliner) {
+		pre(p)
+		cmd = sc.EvalSha(ctx, p, k, args...)
+	}); err != nil {
+		// Never sent: the riders' commands exist (unsent, no error) so
+		// that the caller can read them; the script's carries err.
+		pre(l.rdb.Pipeline())
+		cmd = redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
 	if cmd.Err() != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		// Redis does not know the script (restarted, flushed): this call
+		// alone goes again with EVAL, its riders with it.
 		cmd = send(true)
 	}
 	return cmd
@@ -355,7 +400,7 @@ const (
 
 // Renew extends the lease of job id held with token.
 func (l *Ledger) Renew(ctx context.Context, s, id string, token int64, lease time.Duration) (Renewal, error) {
-	n, err := renewScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Job(s, id)}, id, token, lease.Milliseconds()).Int()
+	n, err := l.piped(ctx, renewScript, []string{keys.Run(s), keys.Job(s, id)}, []any{id, token, lease.Milliseconds()}, nil).Int()
 	if err != nil {
 		return LeaseLost, fmt.Errorf("running renew script: %w", err)
 	}
@@ -549,7 +594,7 @@ func snapshot(s string, v []any) (Snapshot, error) {
 // Progress records the progress value v (JSON) of running job id of session
 // s held with token; false when the token is not current (nothing written).
 func (l *Ledger) Progress(ctx context.Context, s, id string, token int64, v []byte) (bool, error) {
-	n, err := progressScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Job(s, id)}, id, token, v).Int()
+	n, err := l.piped(ctx, progressScript, []string{keys.Run(s), keys.Job(s, id)}, []any{id, token, v}, nil).Int()
 	if err != nil {
 		return false, fmt.Errorf("running progress script: %w", err)
 	}
