@@ -22,18 +22,22 @@
 --                       and dispatched again when the session is resumed
 --   {"ok", token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog, committed, created}
 --                       the lease is taken with fencing token `token`; the
---                       fields after it are run_reply's (lib.lua)
-local rec = redis.call('HMGET', KEYS[3], 'state', 'gen')
-if not rec[1] then return {'gone'} end
-local st = rec[1]
+--                       fields after it are take_lease's (lib.lua)
+--
+-- It reads the record once (RUN_FIELDS) and the run hash once, and writes
+-- each once: nine commands on the way to "ok" while nobody follows the
+-- session's events.
+local f = redis.call('HMGET', KEYS[3], unpack(RUN_FIELDS))
+if not f[1] then return {'gone'} end
+local st = f[1]
 if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return {'done', st} end
-if rec[2] ~= ARGV[2] then return {'stale'} end
+if f[2] ~= ARGV[2] then return {'stale'} end
 local now = now_ms()
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[1] then
   redis.call('HSET', KEYS[3], 'state', 'parked')
   return {'wait'}
 end
-local l = redis.call('HMGET', KEYS[1], 'job', 'until', 'paused')
+local l = redis.call('HMGET', KEYS[1], 'job', 'until', 'paused', 'fence')
 if l[1] and tonumber(l[2]) > now then
   if l[1] == ARGV[1] then return {'busy'} end
   return {'wait'}
@@ -42,11 +46,5 @@ if l[3] then
   redis.call('HSET', KEYS[3], 'state', 'parked')
   return {'paused'}
 end
-local tok = next_token(KEYS[1], now)
-redis.call('HSET', KEYS[1], 'job', ARGV[1], 'tok', tok, 'until', now + tonumber(ARGV[4]), 'wid', ARGV[3])
-local att = redis.call('HINCRBY', KEYS[3], 'att', 1)
-redis.call('HSET', KEYS[3], 'state', 'running', 'tok', tok, 'st', now, 'wid', ARGV[3])
-local seq = redis.call('HGET', KEYS[3], 'seq')
-redis.call('HSET', KEYS[1], 'lss', seq or 0)
-emit(KEYS[5], 'job.started', ARGV[1], 'running', seq)
-return run_reply({'ok'}, KEYS[3], KEYS[4], KEYS[2], tok, att)
+return take_lease({'ok'}, KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], f, l[4], now,
+  tonumber(ARGV[4]), ARGV[3], false)

@@ -22,7 +22,7 @@
 -- ARGV[10] the worker's queues as ",q1,q2,"
 -- ARGV[11] retry delay, ms (fail only)
 -- ARGV[12] retention of the run hash once the session has nothing left, ms
---          (its fencing tokens never repeat: see next_token in lib.lua)
+--          (its fencing tokens never repeat: see take_lease in lib.lua)
 -- ARGV[13] "1" when the failure must not be retried (final)
 --
 -- Returns {this, a, b, c, next, ...}:
@@ -40,23 +40,26 @@
 --   next = "run", id, token, attempt, type, payload, queue, maxr, tmo, policy, app, oos, seq, active, backlog, committed, created
 --                                    the lease now belongs to job id with a
 --                                    new token; this worker runs it at once
-local l = redis.call('HMGET', KEYS[1], 'job', 'tok')
+--
+-- On the way to "succeeded" with nothing behind, nine commands while nobody
+-- follows the session's events; a next job run inline adds its read and
+-- the lease's writes (take_lease).
+local l = redis.call('HMGET', KEYS[1], 'job', 'tok', 'paused', 'fence')
 if l[1] ~= ARGV[1] or l[2] ~= ARGV[2] then return {'stale'} end
 local now = now_ms()
 local this
 if ARGV[3] == 'fail' then
-  local f = redis.call('HMGET', KEYS[3], 'att', 'maxr', 'policy', 'queue', 'type')
-  redis.call('HSET', KEYS[3], 'err', ARGV[4])
+  local f = redis.call('HMGET', KEYS[3], 'att', 'maxr', 'policy', 'queue', 'type', 'gen')
   if ARGV[13] ~= '1' and f[3] ~= 'skip' and tonumber(f[1]) <= tonumber(f[2]) then
-    local gen = redis.call('HINCRBY', KEYS[3], 'gen', 1)
+    local gen = (tonumber(f[6]) or 0) + 1
     local at = now + tonumber(ARGV[11])
-    redis.call('HSET', KEYS[3], 'state', 'retrying', 'dat', now, 'pat', at)
+    redis.call('HSET', KEYS[3], 'err', ARGV[4], 'gen', gen, 'state', 'retrying', 'dat', now, 'pat', at)
     redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
-    emit(KEYS[5], 'job.retrying', ARGV[1], 'retrying', redis.call('HGET', KEYS[3], 'seq'))
+    emit(KEYS[5], 'job.retrying', ARGV[1], 'retrying', KEYS[3])
     return {'retry', gen, f[4], at, f[5]}
   end
   this = 'failed'
-  redis.call('HSET', KEYS[3], 'state', 'failed', 'ft', now)
+  redis.call('HSET', KEYS[3], 'state', 'failed', 'ft', now, 'err', ARGV[4])
 elseif ARGV[3] == 'cancel' then
   this = 'cancelled'
   redis.call('HSET', KEYS[3], 'state', 'cancelled', 'ft', now, 'err', ARGV[4])
@@ -68,14 +71,16 @@ else
   redis.call('HSET', KEYS[3], 'state', 'succeeded', 'ft', now, 'res', ARGV[4])
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
-emit(KEYS[5], 'job.ended', ARGV[1], this, redis.call('HGET', KEYS[3], 'seq'))
-if redis.call('LINDEX', KEYS[2], 0) == ARGV[1] then
-  redis.call('LPOP', KEYS[2])
-else
+emit(KEYS[5], 'job.ended', ARGV[1], this, KEYS[3])
+-- The job is the head of the list but for a cancel that raced: pop it, and
+-- put back what was popped when it is not.
+local head = redis.call('LPOP', KEYS[2])
+if head and head ~= ARGV[1] then
+  redis.call('LPUSH', KEYS[2], head)
   redis.call('LREM', KEYS[2], 1, ARGV[1])
 end
 local nxt = redis.call('LINDEX', KEYS[2], 0)
-local paused = redis.call('HEXISTS', KEYS[1], 'paused') == 1
+local paused = l[3] and true or false
 if not nxt or paused then
   redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
   if not nxt and not paused then redis.call('PEXPIRE', KEYS[1], ARGV[12]) end
@@ -83,20 +88,18 @@ if not nxt or paused then
   return {this, false, false, false, 'none'}
 end
 local nk = ARGV[6] .. nxt
-local n = redis.call('HMGET', nk, 'queue', 'pat', 'type')
-local pat = tonumber(n[2]) or 0
-if ARGV[9] == '1' and pat <= now and n[1] and string.find(ARGV[10], ',' .. n[1] .. ',', 1, true) then
-  local tok = next_token(KEYS[1], now)
-  redis.call('HSET', KEYS[1], 'job', nxt, 'tok', tok, 'until', now + tonumber(ARGV[8]), 'wid', ARGV[7])
-  local att = redis.call('HINCRBY', nk, 'att', 1)
-  redis.call('HINCRBY', nk, 'gen', 1)
-  redis.call('HSET', nk, 'state', 'running', 'tok', tok, 'st', now, 'wid', ARGV[7])
-  local nseq = redis.call('HGET', nk, 'seq')
-  redis.call('HSET', KEYS[1], 'lss', nseq or 0)
-  emit(KEYS[5], 'job.started', nxt, 'running', nseq)
-  return run_reply({this, false, false, false, 'run', nxt}, nk, KEYS[4], KEYS[2], tok, att)
+if ARGV[9] == '1' then
+  -- The worker may run it: read all it needs at once.
+  local n = redis.call('HMGET', nk, unpack(RUN_FIELDS))
+  local pat = tonumber(n[15]) or 0
+  if pat <= now and n[7] and string.find(ARGV[10], ',' .. n[7] .. ',', 1, true) then
+    return take_lease({this, false, false, false, 'run', nxt}, KEYS[1], KEYS[2], nk, KEYS[4], KEYS[5], nxt,
+      n, l[4], now, tonumber(ARGV[8]), ARGV[7], true)
+  end
 end
+local n = redis.call('HMGET', nk, 'queue', 'pat', 'type', 'gen')
+local pat = tonumber(n[2]) or 0
 redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
-local gen = redis.call('HINCRBY', nk, 'gen', 1)
-redis.call('HSET', nk, 'state', 'pending', 'dat', now)
+local gen = (tonumber(n[4]) or 0) + 1
+redis.call('HSET', nk, 'state', 'pending', 'dat', now, 'gen', gen)
 return {this, false, false, false, 'enqueue', nxt, gen, n[1], pat, n[3]}

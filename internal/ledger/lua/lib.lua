@@ -9,48 +9,60 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- next_token returns the next fencing token of the session whose run hash
--- is run: one more than the last one, and never below now * 1000, so that
--- tokens keep growing even when the run hash expired (it does once the
--- session has been idle for a retention period) and was created again.
-local function next_token(run, now)
-  local tok = redis.call('HINCRBY', run, 'fence', 1)
-  local floor = now * 1000
-  if tok < floor then
-    redis.call('HSET', run, 'fence', string.format('%.0f', floor))
-    tok = floor
-  end
-  return tok
-end
-
--- run_reply appends to the table head what a worker needs to run the job
--- whose record is key jk, after it took the session's lease with token tok
--- on attempt att, and returns head: head..., tok, att, type, payload, queue, maxr, tmo, policy, app, oos, seq,
---  active, backlog, committed, created, where active is 1 when the session record
--- (sess) exists, backlog counts the session's unfinished jobs (pend), this
--- one included, and committed is the token with which this job's session
--- changes were already written back (write.lua of the session table), or
--- false: such a job must not run again, only be finished; created is the
--- job's submit time (ms).
-local function run_reply(head, jk, sess, pend, tok, att)
-  local f = redis.call('HMGET', jk, 'type', 'payload', 'queue', 'maxr', 'tmo', 'policy', 'app', 'oos', 'seq', 'cmt', 'ct')
-  for _, v in ipairs({tok, att, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9],
-      redis.call('EXISTS', sess), redis.call('LLEN', pend), f[10], f[11]}) do
-    head[#head + 1] = v
-  end
-  return head
-end
+-- RUN_FIELDS are the fields of a job record that a lease taken for it reads
+-- (take_lease), in this order: an HMGET of them gives f with f[1] state,
+-- f[2] gen, f[3] att, f[4] seq, f[5] type, f[6] payload, f[7] queue,
+-- f[8] maxr, f[9] tmo, f[10] policy, f[11] app, f[12] oos, f[13] cmt,
+-- f[14] ct, f[15] pat.
+local RUN_FIELDS = {'state', 'gen', 'att', 'seq', 'type', 'payload', 'queue', 'maxr', 'tmo',
+  'policy', 'app', 'oos', 'cmt', 'ct', 'pat'}
 
 -- emit appends an event to the session's event stream ev (sq:{S}:ev): what
 -- happened to job id (typ: job.started, job.retrying, job.ended), its state
--- and sequence number, but only while the stream exists: the gateway
--- creates it when a client follows the session's events and keeps it alive
--- while it does, so that a session nobody follows pays one EXISTS. The
--- stream keeps about the last 100 events and lives 10 minutes past its last
--- event or follow: long enough for a client to resume by entry ID after a
--- dropped connection.
-local function emit(ev, typ, id, state, seq)
+-- and sequence number (read from its record jk, or seq when given), but only
+-- while the stream exists: the gateway creates it when a client follows the
+-- session's events and keeps it alive while it does, so that a session
+-- nobody follows pays one EXISTS. The stream keeps about the last 100 events
+-- and lives 10 minutes past its last event or follow: long enough for a
+-- client to resume by entry ID after a dropped connection.
+local function emit(ev, typ, id, state, jk, seq)
   if redis.call('EXISTS', ev) == 0 then return end
+  seq = seq or redis.call('HGET', jk, 'seq')
   redis.call('XADD', ev, 'MAXLEN', '~', 100, '*', 'type', typ, 'job', id, 'state', state, 'seq', seq or '')
   redis.call('PEXPIRE', ev, 600000)
+end
+
+-- take_lease gives the session's lease to job id, whose record is jk and
+-- whose fields f are an HMGET of RUN_FIELDS, for worker wid, for ms
+-- milliseconds from now. fence is the run hash's field fence as read (the
+-- last fencing token given, or false): the new token is one more, and never
+-- below now * 1000, so that tokens keep growing even when the run hash
+-- expired (it does once the session has been idle for a retention period)
+-- and was created again. With newgen the job gets a new dispatch generation
+-- too (its queued task, if any, is then stale). It marks the job running,
+-- emits its start, and appends to head what the worker needs to run it:
+--   tok, att, type, payload, queue, maxr, tmo, policy, app, oos, seq, active,
+--   backlog, committed, created
+-- where active is 1 when the session record (sess) exists, backlog counts
+-- the session's unfinished jobs (pend), this one included, and committed is
+-- the token with which this job's session changes were already written back
+-- (write.lua of the session table), or false: such a job must not run
+-- again, only be finished; created is the job's submit time (ms).
+local function take_lease(head, run, pend, jk, sess, ev, id, f, fence, now, ms, wid, newgen)
+  local tok = math.max((tonumber(fence) or 0) + 1, now * 1000)
+  local stok = string.format('%.0f', tok)
+  local att = (tonumber(f[3]) or 0) + 1
+  redis.call('HSET', run, 'fence', stok, 'job', id, 'tok', stok, 'until', now + ms, 'wid', wid, 'lss', f[4] or 0)
+  if newgen then
+    redis.call('HSET', jk, 'state', 'running', 'tok', stok, 'st', now, 'wid', wid, 'att', att,
+      'gen', (tonumber(f[2]) or 0) + 1)
+  else
+    redis.call('HSET', jk, 'state', 'running', 'tok', stok, 'st', now, 'wid', wid, 'att', att)
+  end
+  emit(ev, 'job.started', id, 'running', jk, f[4])
+  for _, v in ipairs({tok, att, f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[4],
+      redis.call('EXISTS', sess), redis.call('LLEN', pend), f[13], f[14]}) do
+    head[#head + 1] = v
+  end
+  return head
 end
