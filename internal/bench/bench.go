@@ -263,6 +263,9 @@ func (r *runner) run(ctx context.Context, sc scenario) (Result, error) {
 	if t := trials[sysNaive]; len(t) > 0 {
 		res.RatioVsNaive = round3(pairedRatio(trials[sysSessionq], t))
 	}
+	if l := res.Sessionq.OrderingLimit; l > 0 {
+		res.RatioVsLimit = round3(res.Sessionq.JobsPerSec / l)
+	}
 	if sq, aq := res.Sessionq.cpuPerJob(), res.Asynq.cpuPerJob(); !p.latency && sq > 0 && aq > 0 {
 		res.CPURatioVsAsynq = round3(aq / sq)
 	}
@@ -313,6 +316,7 @@ func summarize(ts []*trialResult, m metric) SystemResult {
 	s.RunRoundTrips = perJob(med.drain, n)
 	s.SubmitRoundTripsPerJob = round3(float64(med.fill.Total()) / n)
 	s.RunRoundTripsPerJob = round3(float64(med.drain.Total()) / n)
+	s.OrderingLimit = round1(med.orderingLimit())
 	s.RedisCPUPerJobUs = round1(float64(med.redisCPU.Microseconds()) / n)
 	s.GoCPUPerJobUs = round1(float64(med.goCPU.Microseconds()) / n)
 	return s

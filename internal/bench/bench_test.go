@@ -361,9 +361,18 @@ func TestRunSmall(t *testing.T) {
 	// trips, EVALSHA answered NOSCRIPT, then EVAL.)
 	require.InDelta(t, 1, byName["plain"].Sessionq.SubmitRoundTrips[LabelEnqueue], 0.15)
 	require.InDelta(t, 1, byName["plain"].Sessionq.RunRoundTrips[LabelDequeue], 0.15, "%v", byName["plain"].Sessionq.RunRoundTrips)
-	// A lone session job: acquire, then finish with nothing behind it.
-	require.InDelta(t, 1, byName["spread"].Sessionq.RunRoundTrips[LabelAcquire], 0.15)
-	require.InDelta(t, 1, byName["spread"].Sessionq.RunRoundTrips[LabelFinishNone], 0.15)
+	// A lone session job: acquire, then finish with nothing behind it, each
+	// alone or in a batch with other slots' calls; a batch is one round trip.
+	spread := byName["spread"].Sessionq.RunRoundTrips
+	for _, l := range []string{LabelAcquire, LabelFinishNone} {
+		require.InDelta(t, 1, spread[l]+spread[BatchedPrefix+l], 0.15, "%s: %v", l, spread)
+	}
+	require.LessOrEqual(t, spread[LabelBatch], spread[BatchedPrefix+LabelAcquire]+spread[BatchedPrefix+LabelFinishNone])
+	// The ordering limit: known where the jobs take time.
+	z := byName["zipf-1ms"]
+	require.Positive(t, z.Sessionq.OrderingLimit)
+	require.Greater(t, z.Sessionq.OrderingLimit, z.JobsPerSec*0.5, "the limit is an upper bound (up to noise)")
+	require.InDelta(t, z.JobsPerSec/z.Sessionq.OrderingLimit, z.RatioVsLimit, 0.01)
 	require.Positive(t, calls)
 
 	// The bench leaves its database empty.
@@ -426,4 +435,29 @@ func TestNaiveDefaultIsCapped(t *testing.T) {
 	s.TimedOut = false
 	require.Equal(t, "all 300 jobs done within the 1s cap", capLabel(&s))
 	require.Nil(t, naiveDefault(Config{NaiveDefaultCap: -1}, w, 0), "a negative cap skips it")
+}
+
+// The ordering limit is the jobs over the larger of the work spread over
+// every slot and the longest session's chain.
+func TestOrderingLimit(t *testing.T) {
+	// Sessions a (3 jobs of 10 ms) and b (1 job of 10 ms), one job with no
+	// session (20 ms), on 2 slots: work 60 ms / 2 = 30 ms, chain 30 ms.
+	w := &workload{sess: []string{"a", "a", "a", "b", ""}, seq: []int32{0, 1, 2, 0, 0}, sessions: 2}
+	r := newRecorder(w, nil)
+	ms := int64(time.Millisecond)
+	for i, d := range []int64{10, 10, 10, 10, 20} {
+		r.start[i].Store(100*ms*int64(i) + 1)
+		r.end[i].Store(100*ms*int64(i) + 1 + d*ms)
+	}
+	a := r.analyze()
+	require.Equal(t, 60*time.Millisecond, a.work)
+	require.Equal(t, 30*time.Millisecond, a.chain)
+	tr := &trialResult{spec: trialSpec{w: w, instances: 1, concurrency: 2}, a: a}
+	require.InDelta(t, 5/0.030, tr.orderingLimit(), 0.01)
+	// On 10 slots the chain is what limits: still 30 ms.
+	tr.spec.concurrency = 10
+	require.InDelta(t, 5/0.030, tr.orderingLimit(), 0.01)
+	// On 1 slot the work is: 60 ms.
+	tr.spec.concurrency = 1
+	require.InDelta(t, 5/0.060, tr.orderingLimit(), 0.01)
 }

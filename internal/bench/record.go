@@ -105,6 +105,10 @@ type analysis struct {
 	gaps []time.Duration
 	// latency are the times from submit to start, for jobs with both noted.
 	latency []time.Duration
+	// work is the sum of the jobs' handler times (start to end, each job's
+	// first run), and chain the largest sum of them over the jobs of one
+	// session: what the ordering limit is made of (orderingLimit).
+	work, chain time.Duration
 	// audit is internal/audit's verdict on the same notes; the bench
 	// reports its counts (the ones above are an independent check).
 	audit audit.Report
@@ -115,12 +119,23 @@ func (r *recorder) analyze() analysis {
 	var a analysis
 	n := len(r.end)
 	bySession := map[string][]int{}
+	chains := map[string]time.Duration{}
 	for i := range n {
 		st, en, su := r.start[i].Load(), r.end[i].Load(), r.sub[i].Load()
 		if en != 0 {
 			a.finished++
 			a.lastEnd = max(a.lastEnd, en)
 			a.duplicates += int(r.runs[i].Load()) - 1
+		}
+		if en != 0 && st != 0 && en >= st {
+			d := time.Duration(en - st)
+			a.work += d
+			if s := r.w.sess[i]; s != "" {
+				chains[s] += d
+				a.chain = max(a.chain, chains[s])
+			} else {
+				a.chain = max(a.chain, d)
+			}
 		}
 		if st != 0 && su != 0 {
 			a.latency = append(a.latency, time.Duration(st-su))

@@ -34,6 +34,9 @@ type Result struct {
 	Missed       []string `json:"missed,omitempty"`
 	Rounds       int      `json:"rounds"`
 	RatioVsNaive float64  `json:"ratio_vs_naive,omitempty"`
+	// RatioVsLimit is sessionq's jobs/s over its ordering limit (median
+	// trial): how close to the best any ordered system could do.
+	RatioVsLimit float64 `json:"ratio_vs_ordering_limit"`
 	// CPURatioVsAsynq is raw asynq's CPU time per job (Redis server and
 	// this process) over sessionq's: what the ratio would be on a machine
 	// that is saturated by the bench alone, less sensitive to other load.
@@ -72,8 +75,11 @@ type SystemResult struct {
 	RunRoundTripsPerJob    float64            `json:"run_round_trips_per_job"`
 	SubmitRoundTrips       map[string]float64 `json:"submit_round_trips"`
 	RunRoundTrips          map[string]float64 `json:"run_round_trips"`
-	RedisCPUPerJobUs       float64            `json:"redis_cpu_per_job_us"`
-	GoCPUPerJobUs          float64            `json:"go_cpu_per_job_us"`
+	// OrderingLimit is the ordering limit of the median trial, jobs/s
+	// (see Definitions).
+	OrderingLimit    float64 `json:"ordering_limit_jobs_per_sec"`
+	RedisCPUPerJobUs float64 `json:"redis_cpu_per_job_us"`
+	GoCPUPerJobUs    float64 `json:"go_cpu_per_job_us"`
 }
 
 // cpuPerJob is the CPU time per job, Redis server and bench process, in µs.
@@ -94,6 +100,11 @@ ratio: median over rounds of sessionq jobs/s over raw asynq jobs/s in the same r
   alternate who goes first); latency: asynq p50 over sessionq p50 (> 1: better).
 cpu ratio: raw asynq CPU per job over sessionq's (Redis server + bench process, median round):
   the ratio on a machine the bench has to itself.
+ordering limit: the most jobs/s an ordered system could reach on the same fleet with the
+  job times sessionq's handlers took (median round): jobs / max(total handler time / slots,
+  the longest session's sum of handler times, which must run one after another); vs limit:
+  sessionq jobs/s over it. Meaningful where jobs take time (zipf-1ms); with no-op jobs the
+  limit is far above what Redis round trips allow.
 p50/p99: hot, zipf, handoff: time from the end of a session's job to the start of its next
   (sessionq); latency: submit to handler start. Nearest rank over all rounds.
 order: jobs that started after a later-submitted job of their session; overlaps: jobs that
@@ -112,14 +123,18 @@ Every asynq server polls an empty queue every 10 ms (TaskCheckInterval = worker 
 // the round trips per job, the targets missed and the definitions.
 func WriteTable(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tjobs\tsessionq jobs/s\tasynq jobs/s\tratio\tcpu ratio\tp50 ms\tp99 ms\torder\toverlaps\tmet\t")
+	fmt.Fprintln(tw, "scenario\tjobs\tsessionq jobs/s\tasynq jobs/s\tratio\tcpu ratio\tordering limit\tvs limit\tp50 ms\tp99 ms\torder\toverlaps\tmet\t")
 	for _, r := range rs {
 		cpu := "-"
 		if r.CPURatioVsAsynq > 0 {
 			cpu = fmt.Sprintf("%.2fx", r.CPURatioVsAsynq)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2fx\t%s\t%s\t%s\t%d\t%d\t%s\t\n",
-			r.Name, r.Jobs, r.JobsPerSec, r.Asynq.JobsPerSec, r.RatioVsAsynq, cpu,
+		limit, vs := "-", "-"
+		if r.Sessionq.OrderingLimit > 0 {
+			limit, vs = fmt.Sprintf("%.0f", r.Sessionq.OrderingLimit), fmt.Sprintf("%.2fx", r.RatioVsLimit)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2fx\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n",
+			r.Name, r.Jobs, r.JobsPerSec, r.Asynq.JobsPerSec, r.RatioVsAsynq, cpu, limit, vs,
 			optMs(r.P50ms), optMs(r.P99ms), r.OrderViolations, r.Overlaps, yes(r.Met))
 	}
 	if err := tw.Flush(); err != nil {

@@ -99,6 +99,20 @@ type trialResult struct {
 	contended int64 // naive: attempts that found the lock taken
 }
 
+// orderingLimit is the most jobs/s any system that keeps each session's
+// jobs in order and apart could reach on this trial's fleet with these job
+// times: the jobs over the larger of the total work spread over every slot
+// and the longest chain of one session's jobs, which must run one after
+// another. 0 when the jobs took no measurable time.
+func (t *trialResult) orderingLimit() float64 {
+	slots := time.Duration(t.spec.instances * t.spec.concurrency)
+	bound := max(t.a.work/max(slots, 1), t.a.chain)
+	if bound <= 0 {
+		return 0
+	}
+	return float64(t.a.finished) / bound.Seconds()
+}
+
 func (t *trialResult) jobsPerSec() float64 {
 	if t.elapsed <= 0 {
 		return 0
