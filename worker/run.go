@@ -185,6 +185,12 @@ const (
 // affinity budget lasts, the jobs of the session that follow it.
 func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 	start := time.Now()
+	over := false // this chain holds one of the slots past the budget
+	defer func() {
+		if over {
+			w.overBudget.Add(-1)
+		}
+	}()
 	for n := 1; rj != nil; n++ {
 		out, how := w.runOne(ctx, rj)
 		switch how {
@@ -200,10 +206,19 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 		// Keep the session in this slot while the fairness budget lasts, or
 		// while another slot is free: then nothing is waiting for this one,
 		// and a trip through the queue would only add latency.
+		// Past the budget, a session keeps its slot while fewer than half
+		// of the slots hold sessions past theirs: the other half goes on
+		// serving the queue, and the longest sessions, which no ordered
+		// system can finish sooner than their chain of jobs, are not sent
+		// to the back of a long queue again and again.
 		elapsed := time.Since(start)
 		withinBudget := n < w.cfg.InlineBudget && elapsed < w.cfg.InlineTime
-		slotFree := w.active.Load() < int64(w.cfg.Concurrency) && elapsed < maxChain
-		inline := w.cfg.InlineBudget > 0 && (withinBudget || slotFree) && !w.stopping.Load() && ctx.Err() == nil
+		if !withinBudget && !over {
+			over = w.claimOverBudget()
+		}
+		slotFree := w.active.Load() < int64(w.cfg.Concurrency)
+		inline := w.cfg.InlineBudget > 0 && (withinBudget || ((over || slotFree) && elapsed < maxChain)) &&
+			!w.stopping.Load() && ctx.Err() == nil
 		fr, err := w.finish(ctx, rj, out, inline)
 		if err != nil {
 			// The outcome could not be recorded: the lease runs out and the
@@ -237,6 +252,21 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 			rj = nil
 		default:
 			rj = nil
+		}
+	}
+}
+
+// claimOverBudget takes one of the Concurrency/2 places for a session kept
+// in its slot past its inline budget; false when they are all taken.
+func (w *Worker) claimOverBudget() bool {
+	limit := int64(w.cfg.Concurrency / 2)
+	for {
+		n := w.overBudget.Load()
+		if n >= limit {
+			return false
+		}
+		if w.overBudget.CompareAndSwap(n, n+1) {
+			return true
 		}
 	}
 }

@@ -70,8 +70,11 @@ type Config struct {
 	// InlineBudget is how many jobs of one session a slot runs back to back
 	// before it hands the session to the queue, when every slot of the
 	// worker is busy (with a slot free, nothing waits for this one, and it
-	// goes on, for an hour at most). Default 64; negative disables session
-	// affinity.
+	// goes on, for an hour at most). Up to half of the slots (Concurrency/2)
+	// may keep their session past the budget all the same, so that a long
+	// session is not sent to the back of a long queue again and again while
+	// the other half of the slots serves the queue. Default 64; negative
+	// disables session affinity.
 	InlineBudget int
 	// InlineTime bounds the time a slot spends on one session back to back
 	// while every slot is busy. Default 5s.
@@ -237,7 +240,8 @@ type Worker struct {
 	tidy   *tidier
 	qwatch *queueWatch
 
-	active atomic.Int64 // tasks being processed: occupied slots
+	active     atomic.Int64 // tasks being processed: occupied slots
+	overBudget atomic.Int64 // slots that keep a session past its inline budget
 
 	mu       sync.Mutex
 	started  bool
