@@ -82,3 +82,37 @@ func usedMemory(t *testing.T, rdb *redis.Client) int64 {
 	t.Fatal("no used_memory in INFO")
 	return 0
 }
+
+// Where an idle session's bytes go: 10,000 sessions of 50 owners (200
+// each, past the 128 entries up to which Redis keeps a sorted set as a
+// listpack), measured as used_memory growth, then the drop of each index
+// when it is deleted. A guard against a regression of the README's figures.
+func TestMemoryFootprintParts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates thousands of sessions")
+	}
+	ctx := context.Background()
+	p := redistest.Spawn(t, redistest.SpawnOptions{})
+	rdb := p.Client(t)
+	tbl, err := sessiontable.New(rdb, sessiontable.Config{Logger: quiet})
+	require.NoError(t, err)
+	const n, owners = 10000, 50
+	before := usedMemory(t, rdb)
+	for i := range n {
+		_, err := tbl.Create(ctx, sessiontable.Spec{Owner: "user-" + strconv.Itoa(i%owners), IdleTimeout: time.Hour})
+		require.NoError(t, err)
+	}
+	all := usedMemory(t, rdb)
+	require.NoError(t, rdb.Del(ctx, keys.Sessions).Err())
+	noSweep := usedMemory(t, rdb)
+	for i := range owners {
+		require.NoError(t, rdb.Del(ctx, keys.Owner("user-"+strconv.Itoa(i))).Err())
+	}
+	records := usedMemory(t, rdb)
+	total, sweep, owner, rest := (all-before)/n, (all-noSweep)/n, (noSweep-records)/n, (records-before)/n
+	t.Logf("used_memory per idle session: %d bytes: record %d, sweep-index entry %d, owner-index entry %d", total, rest, sweep, owner)
+	require.Less(t, total, int64(600))
+	require.Less(t, rest, int64(300))
+	require.Less(t, sweep, int64(200))
+	require.Less(t, owner, int64(200))
+}
