@@ -67,7 +67,7 @@ func (s *Server) registerEvents() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "sessionEvents", Method: http.MethodGet, Path: "/v1/sessions/{id}/events", Tags: []string{"sessions"},
 		Summary:     "Follow a session: its jobs starting and ending, and its end",
-		Description: "Every job of the session as it starts, waits for a retry and ends (the ledger's event stream of the session, kept while followed: about the last 100 events, for 10 minutes after the last look), each event with an id; a client that reconnects with Last-Event-ID resumes after it, so that no event is lost or repeated. Then the session's end.",
+		Description: "Every job of the session as it is submitted, starts, waits for a retry, is requeued and ends, cancelled included (the ledger's event stream of the session, kept while followed: about the last 100 events, for 10 minutes after the last look), each event with an id; a client that reconnects with Last-Event-ID resumes after it, so that no event is lost or repeated. Then the session's end.",
 		Responses:   sseResponse(sessEvents, s.api),
 		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
 	}, func(ctx context.Context, in *sessionEventsIn) (*huma.StreamResponse, error) {
@@ -190,8 +190,8 @@ func progressChanged(was, now *jobs.Progress) bool {
 }
 
 // followSession sends a "job" event for each event of the session's job
-// event stream (sq:{S}:ev, written by the ledger's scripts: a job started,
-// is retrying, ended), each with its stream ID as its event ID, and a
+// event stream (sq:{S}:ev, written by the ledger's scripts: a job was
+// submitted, started, is retrying, was requeued, ended), each with its stream ID as its event ID, and a
 // "session" event when the session ends, then returns. It starts after
 // lastID when given (a client resuming), else with the events from now on.
 func (s *Server) followSession(ctx context.Context, send sender, id, lastID string) {

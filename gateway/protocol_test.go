@@ -175,10 +175,11 @@ func TestProtocol(t *testing.T) {
 	require.Equal(t, 409, r.status, "%s", r)
 	require.Equal(t, "not_dead", r.json(t)["error"].(map[string]any)["code"])
 
-	// Session events: a job started and ended, then the close.
-	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo"}, "Sessionq-Session", s2)
-	last := r.json(t)["id"].(string)
+	// Session events: a job submitted, started and ended, then the close.
+	var last string
 	evs = e.events(alice, "/v1/sessions/"+s2+"/events", func() {
+		r := e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo"}, "Sessionq-Session", s2)
+		last = r.json(t)["id"].(string)
 		e.waitJob(alice, last)
 		require.Equal(t, http.StatusNoContent, e.req(alice, "DELETE", "/v1/sessions/"+s2, nil).status)
 	})
@@ -187,6 +188,9 @@ func TestProtocol(t *testing.T) {
 	require.True(t, slices.ContainsFunc(evs, func(ev event) bool {
 		return ev.name == "job" && strings.Contains(ev.data, last) && strings.Contains(ev.data, `"succeeded"`)
 	}), "the job's end is an event: %v", evs)
+	require.True(t, slices.ContainsFunc(evs, func(ev event) bool {
+		return ev.name == "job" && strings.Contains(ev.data, last) && strings.Contains(ev.data, `"state":"pending"`)
+	}), "the job's submit is an event: %v", evs)
 	r = e.req(alice, "GET", "/v1/sessions/"+s2, nil)
 	require.Equal(t, http.StatusNotFound, r.status)
 

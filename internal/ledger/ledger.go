@@ -534,7 +534,7 @@ func (l *Ledger) Skip(ctx context.Context, s, id string, retention time.Duration
 }
 
 func (l *Ledger) cancel(ctx context.Context, s, id string, retention time.Duration, mode string) (CancelResult, error) {
-	v, err := l.piped(ctx, cancelScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id)},
+	v, err := l.piped(ctx, cancelScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.SessionEvents(s)},
 		[]any{id, retention.Milliseconds(), keys.JobPrefix(s), mode},
 		func(p redis.Pipeliner) { dueLT(ctx, p, s, time.Now().Add(DispatchGrace)) }).Slice()
 	if err != nil {
@@ -615,7 +615,7 @@ type RequeueResult struct {
 // (indexTTL), it leaves the dead-letter index, and the session is due in the
 // repair index.
 func (l *Ledger) Requeue(ctx context.Context, s, id string, indexTTL time.Duration) (RequeueResult, error) {
-	v, err := l.piped(ctx, requeueScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id)}, []any{id},
+	v, err := l.piped(ctx, requeueScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.SessionEvents(s)}, []any{id},
 		func(p redis.Pipeliner) {
 			p.Expire(ctx, keys.JobIndex(id), indexTTL)
 			p.ZRem(ctx, keys.Dead, s+"/"+id)

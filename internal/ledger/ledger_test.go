@@ -2,9 +2,11 @@ package ledger_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionq/sessionq/internal/keys"
@@ -142,4 +144,52 @@ func TestRedispatchIsCompareAndSet(t *testing.T) {
 	r, err := l.Acquire(ctx, "s", "a", 1, "w", time.Second)
 	require.NoError(t, err)
 	require.Equal(t, ledger.Stale, r.Verdict, "the old dispatch is dropped")
+}
+
+// While a session's event stream exists (it is followed), every change a
+// follower must see is on it: a submit, a start, the end of a job cancelled
+// or skipped while it waited, a requeue, and each end.
+func TestEventStreamHasEveryChange(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	l := ledger.New(rdb)
+	ev := keys.SessionEvents("s")
+	require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: ev, Values: []any{"type", "stream.followed"}}).Err())
+	sub := func(id string) {
+		_, err := l.Submit(ctx, "s", id, fields(id), ledger.SubmitOptions{IndexTTL: time.Hour})
+		require.NoError(t, err)
+	}
+	sub("a")
+	sub("b")
+	sub("c")
+	ar, err := l.Acquire(ctx, "s", "a", 1, "w", time.Minute)
+	require.NoError(t, err)
+	cr, err := l.Cancel(ctx, "s", "b", time.Hour) // b waits behind a
+	require.NoError(t, err)
+	require.Equal(t, ledger.Cancelled, cr.Verdict)
+	fr, err := l.Finish(ctx, "s", "a", ar.Job.Token, ledger.Outcome{Text: "no", Final: true}, opts)
+	require.NoError(t, err)
+	require.Equal(t, ledger.StateFailed, fr.This)
+	require.Equal(t, ledger.Run, fr.Next, "c runs inline")
+	rq, err := l.Requeue(ctx, "s", "a", time.Hour) // a failed; c has started since: tail
+	require.NoError(t, err)
+	require.Equal(t, ledger.Requeued, rq.Verdict)
+
+	msgs, err := rdb.XRange(ctx, ev, "-", "+").Result()
+	require.NoError(t, err)
+	var got []string
+	for _, m := range msgs[1:] {
+		got = append(got, fmt.Sprint(m.Values["type"], " ", m.Values["job"], " ", m.Values["state"], " ", m.Values["seq"]))
+	}
+	require.Equal(t, []string{
+		"job.submitted a pending 1",
+		"job.submitted b parked 2",
+		"job.submitted c parked 3",
+		"job.started a running 1",
+		"job.ended b cancelled 2",
+		"job.ended a failed 1",
+		"job.started c running 3",
+		"job.requeued a parked 1",
+	}, got)
 }

@@ -3,6 +3,8 @@
 -- KEYS[1] run hash of the session      (sq:{S}:run)
 -- KEYS[2] pending list of the session  (sq:{S}:pend)
 -- KEYS[3] record of the job            (sq:{S}:j:ID)
+-- KEYS[4] event stream of the session  (sq:{S}:ev; lib.lua emit: the end of a
+--         job cancelled or skipped while it waited)
 -- ARGV[1] job ID
 -- ARGV[2] retention of the cancelled record, ms
 -- ARGV[3] job record key prefix of the session (sq:{S}:j:)
@@ -42,6 +44,7 @@ else
   redis.call('HSET', KEYS[3], 'state', 'cancelled', 'ft', now)
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
+emit(KEYS[4], 'job.ended', ARGV[1], skip and 'failed' or 'cancelled', KEYS[3])
 local nxt = redis.call('LINDEX', KEYS[2], 0)
 if not wasHead or holder or not nxt or redis.call('HEXISTS', KEYS[1], 'paused') == 1 then
   return {'cancelled', 'none'}

@@ -18,7 +18,8 @@ local RUN_FIELDS = {'state', 'gen', 'att', 'seq', 'type', 'payload', 'queue', 'm
   'policy', 'app', 'oos', 'cmt', 'ct', 'pat'}
 
 -- emit appends an event to the session's event stream ev (sq:{S}:ev): what
--- happened to job id (typ: job.started, job.retrying, job.ended), its state
+-- happened to job id (typ: job.submitted, job.started, job.retrying,
+-- job.requeued, job.ended), its state
 -- and sequence number (read from its record jk, or seq when given), but only
 -- while the stream exists: the gateway creates it when a client follows the
 -- session's events and keeps it alive while it does, so that a session

@@ -4,6 +4,8 @@
 -- KEYS[1] run hash of the session      (sq:{S}:run)
 -- KEYS[2] pending list of the session  (sq:{S}:pend)
 -- KEYS[3] record of the job            (sq:{S}:j:ID)
+-- KEYS[4] event stream of the session  (sq:{S}:ev; lib.lua emit: the job is
+--         back, pending or parked)
 -- ARGV[1] job ID
 --
 -- Where it goes: at the head of the session when no job submitted after it
@@ -38,8 +40,10 @@ redis.call('HSET', KEYS[3], 'att', 0)
 local idle = redis.call('HEXISTS', KEYS[1], 'job') == 0 and redis.call('HEXISTS', KEYS[1], 'paused') == 0
 if idle and redis.call('LINDEX', KEYS[2], 0) == ARGV[1] then
   redis.call('HSET', KEYS[3], 'state', 'pending', 'dat', now)
+  emit(KEYS[4], 'job.requeued', ARGV[1], 'pending', KEYS[3])
   local n = redis.call('HMGET', KEYS[3], 'queue', 'type')
   return {'requeued', where, 'enqueue', ARGV[1], gen, n[1], 0, n[2]}
 end
 redis.call('HSET', KEYS[3], 'state', 'parked')
+emit(KEYS[4], 'job.requeued', ARGV[1], 'parked', KEYS[3])
 return {'requeued', where, 'none'}

@@ -5,7 +5,8 @@
 -- KEYS[2] pending list of the session  (sq:{S}:pend)
 -- KEYS[3] record of the new job        (sq:{S}:j:ID)
 -- KEYS[4] session table record         (sq:{S}:sess; may not exist)
--- KEYS[5] event stream of the session  (sq:{S}:ev; not written here)
+-- KEYS[5] event stream of the session  (sq:{S}:ev; lib.lua emit: the new job,
+--         pending or parked)
 -- ARGV[1] job ID
 -- ARGV[2] "1" when the job is out-of-session: it does not refresh the
 --         session's inactivity timer
@@ -51,7 +52,9 @@ end
 local n = redis.call('RPUSH', KEYS[2], ARGV[1])
 if n == 1 and redis.call('HEXISTS', KEYS[1], 'job') == 0 and redis.call('HEXISTS', KEYS[1], 'paused') == 0 then
   redis.call('HSET', KEYS[3], 'seq', seq, 'state', 'pending', 'gen', 1, 'ct', now, 'dat', now)
+  emit(KEYS[5], 'job.submitted', ARGV[1], 'pending', KEYS[3], seq)
   return {'dispatch', 'pending', seq, 1}
 end
 redis.call('HSET', KEYS[3], 'seq', seq, 'state', 'parked', 'gen', 0, 'ct', now)
+emit(KEYS[5], 'job.submitted', ARGV[1], 'parked', KEYS[3], seq)
 return {'parked', 'parked', seq, 0}
