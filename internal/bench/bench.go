@@ -233,6 +233,9 @@ func (r *runner) run(ctx context.Context, sc scenario) (Result, error) {
 		trials[spec.sys] = append(trials[spec.sys], t)
 	}
 	res := Result{Name: sc.name, What: sc.what, Target: sc.target, Rounds: r.cfg.Rounds}
+	if len(p.specs) > 0 {
+		res.WorkMs = ms(p.specs[0].work)
+	}
 	res.Sessionq = summarize(trials[sysSessionq], p.metric)
 	res.Asynq = summarize(trials[sysAsynq], p.metric)
 	if t := trials[sysNaive]; len(t) > 0 {
@@ -317,6 +320,7 @@ func summarize(ts []*trialResult, m metric) SystemResult {
 	s.SubmitRoundTripsPerJob = round3(float64(med.fill.Total()) / n)
 	s.RunRoundTripsPerJob = round3(float64(med.drain.Total()) / n)
 	s.OrderingLimit = round1(med.orderingLimit())
+	s.LongestChain = ChainResult{Jobs: med.a.chainJobs, WorkMs: ms(med.a.chain), SpanMs: ms(med.a.chainSpan)}
 	s.RedisCPUPerJobUs = round1(float64(med.redisCPU.Microseconds()) / n)
 	s.GoCPUPerJobUs = round1(float64(med.goCPU.Microseconds()) / n)
 	return s

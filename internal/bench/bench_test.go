@@ -452,6 +452,8 @@ func TestOrderingLimit(t *testing.T) {
 	a := r.analyze()
 	require.Equal(t, 60*time.Millisecond, a.work)
 	require.Equal(t, 30*time.Millisecond, a.chain)
+	require.Equal(t, 3, a.chainJobs, "session a")
+	require.Equal(t, 210*time.Millisecond, a.chainSpan, "a's first start to its last end")
 	tr := &trialResult{spec: trialSpec{w: w, instances: 1, concurrency: 2}, a: a}
 	require.InDelta(t, 5/0.030, tr.orderingLimit(), 0.01)
 	// On 10 slots the chain is what limits: still 30 ms.

@@ -109,6 +109,11 @@ type analysis struct {
 	// first run), and chain the largest sum of them over the jobs of one
 	// session: what the ordering limit is made of (orderingLimit).
 	work, chain time.Duration
+	// chainJobs and chainSpan are the jobs of the session with the longest
+	// chain, and the time from its first start to its last end: what the
+	// hand-offs added to its chain.
+	chainJobs int
+	chainSpan time.Duration
 	// audit is internal/audit's verdict on the same notes; the bench
 	// reports its counts (the ones above are an independent check).
 	audit audit.Report
@@ -143,6 +148,19 @@ func (r *recorder) analyze() analysis {
 		if s := r.w.sess[i]; s != "" && st != 0 {
 			bySession[s] = append(bySession[s], i)
 		}
+	}
+	longest := ""
+	for s, c := range chains {
+		if c == a.chain && (longest == "" || s < longest) {
+			longest = s
+		}
+	}
+	if jobs := bySession[longest]; longest != "" {
+		first, last := int64(math.MaxInt64), int64(0)
+		for _, i := range jobs {
+			first, last = min(first, r.start[i].Load()), max(last, r.end[i].Load())
+		}
+		a.chainJobs, a.chainSpan = len(jobs), time.Duration(last-first)
 	}
 	for _, jobs := range bySession {
 		a.orderViolations += r.orderViolations(jobs)

@@ -37,6 +37,9 @@ type Result struct {
 	// RatioVsLimit is sessionq's jobs/s over its ordering limit (median
 	// trial): how close to the best any ordered system could do.
 	RatioVsLimit float64 `json:"ratio_vs_ordering_limit"`
+	// WorkMs is what each job's handler does (a sleep), ms; 0: no-op jobs,
+	// whose ordering limit is far above what round trips allow.
+	WorkMs float64 `json:"work_ms"`
 	// CPURatioVsAsynq is raw asynq's CPU time per job (Redis server and
 	// this process) over sessionq's: what the ratio would be on a machine
 	// that is saturated by the bench alone, less sensitive to other load.
@@ -77,9 +80,20 @@ type SystemResult struct {
 	RunRoundTrips          map[string]float64 `json:"run_round_trips"`
 	// OrderingLimit is the ordering limit of the median trial, jobs/s
 	// (see Definitions).
-	OrderingLimit    float64 `json:"ordering_limit_jobs_per_sec"`
-	RedisCPUPerJobUs float64 `json:"redis_cpu_per_job_us"`
-	GoCPUPerJobUs    float64 `json:"go_cpu_per_job_us"`
+	OrderingLimit float64 `json:"ordering_limit_jobs_per_sec"`
+	// LongestChain is the session with the most handler time of the
+	// median trial: its jobs, their handler time and the time from its
+	// first start to its last end, ms.
+	LongestChain     ChainResult `json:"longest_chain"`
+	RedisCPUPerJobUs float64     `json:"redis_cpu_per_job_us"`
+	GoCPUPerJobUs    float64     `json:"go_cpu_per_job_us"`
+}
+
+// ChainResult is one session's chain of jobs in a trial.
+type ChainResult struct {
+	Jobs   int     `json:"jobs"`
+	WorkMs float64 `json:"work_ms"`
+	SpanMs float64 `json:"span_ms"`
 }
 
 // cpuPerJob is the CPU time per job, Redis server and bench process, in µs.
@@ -103,8 +117,8 @@ cpu ratio: raw asynq CPU per job over sessionq's (Redis server + bench process, 
 ordering limit: the most jobs/s an ordered system could reach on the same fleet with the
   job times sessionq's handlers took (median round): jobs / max(total handler time / slots,
   the longest session's sum of handler times, which must run one after another); vs limit:
-  sessionq jobs/s over it. Meaningful where jobs take time (zipf-1ms); with no-op jobs the
-  limit is far above what Redis round trips allow.
+  sessionq jobs/s over it. Shown where jobs take time (zipf-1ms); with no-op jobs the limit
+  is far above what Redis round trips allow (it is in the JSON all the same).
 p50/p99: hot, zipf, handoff: time from the end of a session's job to the start of its next
   (sessionq); latency: submit to handler start. Nearest rank over all rounds.
 order: jobs that started after a later-submitted job of their session; overlaps: jobs that
@@ -130,7 +144,7 @@ func WriteTable(w io.Writer, rs []Result) error {
 			cpu = fmt.Sprintf("%.2fx", r.CPURatioVsAsynq)
 		}
 		limit, vs := "-", "-"
-		if r.Sessionq.OrderingLimit > 0 {
+		if r.Sessionq.OrderingLimit > 0 && r.WorkMs > 0 {
 			limit, vs = fmt.Sprintf("%.0f", r.Sessionq.OrderingLimit), fmt.Sprintf("%.2fx", r.RatioVsLimit)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2fx\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n",
@@ -139,6 +153,13 @@ func WriteTable(w io.Writer, rs []Result) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+
+	for _, r := range rs {
+		if c := r.Sessionq.LongestChain; r.WorkMs > 0 && c.Jobs > 1 {
+			fmt.Fprintf(w, "  %s: the longest session, %d jobs: %.0f ms of handler time, %.0f ms from its first start to its last end (%.3f ms per hand-off)\n",
+				r.Name, c.Jobs, c.WorkMs, c.SpanMs, (c.SpanMs-c.WorkMs)/float64(c.Jobs-1))
+		}
 	}
 
 	fmt.Fprintln(w, "\nTargets")
