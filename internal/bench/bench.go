@@ -64,7 +64,7 @@ type Config struct {
 }
 
 // Names are the scenarios, in the order they run.
-var Names = []string{"plain", "spread", "hot", "zipf", "zipf-1ms", "latency", "handoff"}
+var Names = []string{"plain", "spread", "hot", "zipf", "zipf-1ms", "chain-1ms", "latency", "handoff"}
 
 // runner is one Run.
 type runner struct {

@@ -172,6 +172,19 @@ func scenarios() []scenario {
 			},
 		},
 		{
+			name: "chain-1ms", what: "one session of 1 ms jobs (sleep), 1 slot: the hand-off after a job that takes time",
+			target: "0 order violations, 0 overlaps (the ordering limit is shown: what hand-offs cost)",
+			plan: func(cfg Config) plan {
+				w := oneSessionWorkload("chain-1ms", size(cfg, 1000, 400))
+				p := plan{specs: specs(w, 1, 1, timeout(cfg, 60*time.Second, 20*time.Second), sysSessionq, sysAsynq), metric: metricGaps}
+				for k := range p.specs {
+					p.specs[k].work = time.Millisecond
+				}
+				return p
+			},
+			check: correct,
+		},
+		{
 			name: "latency", what: "idle system, one session job at a time",
 			target: "start p50 <= 20 ms, p99 <= 100 ms",
 			plan: func(cfg Config) plan {
