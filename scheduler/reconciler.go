@@ -126,6 +126,9 @@ func (r *reconciler) pass(ctx context.Context) (Report, error) {
 	if firstErr != nil {
 		return rep, fmt.Errorf("reconciling: %w", firstErr)
 	}
+	if err := ctx.Err(); err != nil {
+		return rep, fmt.Errorf("reconciling: stopped: %w", err)
+	}
 	return rep, nil
 }
 
@@ -136,6 +139,10 @@ func firstOf(first, err error) error {
 	return err
 }
 
+// secondLookTimeout bounds the look at the sessions a pass removed from the
+// repair index, which goes on when the pass is stopped.
+const secondLookTimeout = 2 * time.Second
+
 // batch looks at the due entries es of shard n.
 func (r *reconciler) batch(ctx context.Context, n int, es []ledger.DueEntry, rep *Report) {
 	ss := make([]string, len(es))
@@ -143,6 +150,10 @@ func (r *reconciler) batch(ctx context.Context, n int, es []ledger.DueEntry, rep
 		ss[i] = e.Session
 	}
 	snaps, errs := r.led.InspectMany(ctx, ss)
+	if ctx.Err() != nil {
+		// Stopping: the entries stay due, for the next leader.
+		return
+	}
 	var (
 		gone   []ledger.DueEntry
 		move   []ledger.DueEntry
@@ -189,6 +200,10 @@ func (r *reconciler) batch(ctx context.Context, n int, es []ledger.DueEntry, rep
 	if len(removed) == 0 {
 		return
 	}
+	// This look must happen even when the pass is being stopped: an entry
+	// removed and not put back is found again by the full scan only.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), secondLookTimeout)
+	defer cancel()
 	p := r.rdb.Pipeline()
 	ex := make([]*redis.IntCmd, len(removed))
 	for i, s := range removed {

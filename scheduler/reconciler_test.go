@@ -224,3 +224,90 @@ func TestTaskTakenByADeadWorkerIsRedispatched(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(1), n, "a new task waits in the queue")
 }
+
+// afterHook runs f after each command or pipeline that match says, once
+// it has succeeded.
+type afterHook struct {
+	match func(cmd redis.Cmder) bool
+	f     func()
+}
+
+func (h afterHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h afterHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err == nil && h.match(cmd) {
+			h.f()
+		}
+		return err
+	}
+}
+
+func (h afterHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			if c.Err() == nil && h.match(c) {
+				h.f()
+				break
+			}
+		}
+		return err
+	}
+}
+
+// argIs says whether argument k of cmd is s.
+func argIs(cmd redis.Cmder, k int, s string) bool {
+	a := cmd.Args()
+	return len(a) > k && fmt.Sprint(a[k]) == s
+}
+
+// A pass stopped while it looks at sessions changes nothing it has not
+// finished, reports no error, and says it was stopped: the entries it did
+// not finish stay due for the next leader (before, every session left was
+// logged as an error and moved later).
+func TestPassStoppedMidwayIsQuiet(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	ss := stuck(t, rdb, "cut", 5)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Stopped as soon as the first session's batch has been inspected.
+	rdb.AddHook(afterHook{match: func(c redis.Cmder) bool { return argIs(c, 3, keys.Run(ss[0])) }, f: cancel})
+	s := newScheduler(t, rdb, scheduler.Config{FullScanEvery: -1})
+	rep, err := s.Reconcile(ctx)
+	require.ErrorIs(t, err, context.Canceled, "%+v", rep)
+	require.Zero(t, rep.Errors, "%+v", rep)
+	bg := context.Background()
+	score, err := rdb.ZScore(bg, keys.DueOf(ss[0]), ss[0]).Result()
+	require.NoError(t, err)
+	require.Less(t, score, float64(time.Now().UnixMilli()), "still due")
+	snap, err := ledger.New(rdb).Inspect(bg, ss[0])
+	require.NoError(t, err)
+	require.NotEmpty(t, snap.LockJob, "not repaired by the stopped pass")
+}
+
+// The sessions a pass removed from the repair index (seen empty) are looked
+// at once more even when the pass is stopped right after the removal: one
+// that got a job meanwhile is put back.
+func TestSecondLookSurvivesAStop(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	bg := context.Background()
+	// A session seen empty by the pass: in the index, with no job.
+	require.NoError(t, rdb.ZAdd(bg, keys.DueOf("late"), redis.Z{Score: 1, Member: "late"}).Err())
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	// Right after the removal a job arrives (its submit's index write came
+	// before the pass read the entry), and the pass is stopped.
+	rdb.AddHook(afterHook{match: func(c redis.Cmder) bool { return argIs(c, 4, "remove") }, f: func() {
+		require.NoError(t, rdb.RPush(bg, keys.Pending("late"), "j").Err())
+		cancel()
+	}})
+	s := newScheduler(t, rdb, scheduler.Config{FullScanEvery: -1})
+	rep, _ := s.Reconcile(ctx)
+	require.Zero(t, rep.Errors, "%+v", rep)
+	_, err := rdb.ZScore(bg, keys.DueOf("late"), "late").Result()
+	require.NoError(t, err, "the session with work is back in the repair index")
+}
