@@ -193,6 +193,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: poll interval %s shorter than 1ms", c.PollInterval)
 	case c.MaxResult < 0:
 		return fmt.Errorf("worker: max result %d is negative", c.MaxResult)
+	case c.BatchInFlight < 0 || c.BatchInFlight > 64:
+		return fmt.Errorf("worker: batch in flight %d out of range 0..64 (0: the default, 2)", c.BatchInFlight)
+	case c.BatchInFlight > 0 && c.NoBatching:
+		return fmt.Errorf("worker: batch in flight %d set with NoBatching", c.BatchInFlight)
 	}
 	seen := map[string]bool{}
 	for _, q := range c.Queues {
