@@ -205,8 +205,17 @@ func judge(evs []event, killed map[int]bool) audit.Report {
 
 func waitAll(t *testing.T, c *jobs.Client, ids []string, within time.Duration) map[string]*jobs.Info {
 	t.Helper()
+	return waitAllMoving(t, c, ids, within, within)
+}
+
+// waitAllMoving waits for every job of ids to end, and fails when none has
+// ended for stall, or after limit: a backlog drains at the machine's pace,
+// but it must keep draining.
+func waitAllMoving(t *testing.T, c *jobs.Client, ids []string, stall, limit time.Duration) map[string]*jobs.Info {
+	t.Helper()
 	out := map[string]*jobs.Info{}
-	deadline := time.Now().Add(within)
+	start := time.Now()
+	deadline, lastPending := start.Add(stall), -1
 	for {
 		pending := 0
 		for _, id := range ids {
@@ -226,8 +235,12 @@ func waitAll(t *testing.T, c *jobs.Client, ids []string, within time.Duration) m
 		if pending == 0 {
 			return out
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d jobs not finished after %s", pending, len(ids), within)
+		if pending != lastPending {
+			lastPending, deadline = pending, time.Now().Add(stall)
+		}
+		if now := time.Now(); now.After(deadline) || now.Sub(start) > limit {
+			t.Fatalf("%d of %d jobs not finished after %s (none ended for %s at most; limit %s)",
+				pending, len(ids), time.Since(start).Round(time.Second), stall, limit)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
