@@ -77,18 +77,17 @@ func TestBatchedCallsShareAPipeline(t *testing.T) {
 
 	res := make([]ledger.AcquireResult, 9)
 	errs := make([]error, 9)
-	var wg sync.WaitGroup
-	wg.Go(func() { res[0], errs[0] = l.Acquire(ctx, "s0", "j0", 1, "w", time.Minute) })
-	<-g.held // the first call is in flight, alone
-	for i := 1; i < 9; i++ {
-		wg.Go(func() {
+	acquire := func(i int) func() {
+		return func() {
 			res[i], errs[i] = l.Acquire(ctx, "s"+strconv.Itoa(i), "j"+strconv.Itoa(i), 1, "w", time.Minute)
-		})
+		}
 	}
-	// The others queue behind it; none is sent while it is held.
-	waitQueue(t, l, 8)
-	close(g.release)
-	wg.Wait()
+	var rest []func()
+	for i := 1; i < 9; i++ {
+		rest = append(rest, acquire(i))
+	}
+	// The first call is in flight alone; the others queue behind it.
+	together(t, l, g, acquire(0), rest...)
 
 	for i := range 9 {
 		require.NoError(t, errs[i], "call %d", i)
@@ -121,15 +120,14 @@ func TestBatchKeepsEachScriptAtomicAndFenced(t *testing.T) {
 	g := newGate()
 	rdb.AddHook(g)
 	l := ledger.New(rdb).Batched(ledger.BatchConfig{MaxInFlight: 1})
-	var wg sync.WaitGroup
 	// A call to another session holds the pipeline while the duplicates queue.
-	wg.Go(func() { _, _ = l.Renew(ctx, "other", "x", 1, time.Second) })
-	<-g.held
+	hold := func() { _, _ = l.Renew(ctx, "other", "x", 1, time.Second) }
 	const dup = 8
 	verdicts := make([]string, dup)
 	tokens := make([]int64, dup)
+	var acquires []func()
 	for i := range dup {
-		wg.Go(func() {
+		acquires = append(acquires, func() {
 			r, err := l.Acquire(ctx, "s", "a", 1, "w"+strconv.Itoa(i), time.Minute)
 			if err != nil {
 				verdicts[i] = err.Error()
@@ -141,9 +139,7 @@ func TestBatchKeepsEachScriptAtomicAndFenced(t *testing.T) {
 			}
 		})
 	}
-	waitQueue(t, l, dup)
-	close(g.release)
-	wg.Wait()
+	together(t, l, g, hold, acquires...)
 	ok := 0
 	var tok int64
 	for i, v := range verdicts {
@@ -163,20 +159,19 @@ func TestBatchKeepsEachScriptAtomicAndFenced(t *testing.T) {
 	// Stale and current finishes of a, in one pipeline.
 	g2 := newGate()
 	rdb.AddHook(g2)
-	wg.Go(func() { _, _ = l.Renew(ctx, "other", "x", 1, time.Second) })
-	<-g2.held
 	stale := make([]ledger.FinishResult, 4)
 	var cur ledger.FinishResult
 	var curErr error
+	var finishes []func()
 	for i := range stale {
-		wg.Go(func() {
+		finishes = append(finishes, func() {
 			stale[i], _ = l.Finish(ctx, "s", "a", tok-1-int64(i), ledger.Outcome{OK: true}, opts)
 		})
 	}
-	wg.Go(func() { cur, curErr = l.Finish(ctx, "s", "a", tok, ledger.Outcome{OK: true, Text: "done"}, opts) })
-	waitQueue(t, l, 5)
-	close(g2.release)
-	wg.Wait()
+	finishes = append(finishes, func() {
+		cur, curErr = l.Finish(ctx, "s", "a", tok, ledger.Outcome{OK: true, Text: "done"}, opts)
+	})
+	together(t, l, g2, hold, finishes...)
 	require.NoError(t, curErr)
 	for i, s := range stale {
 		require.Equal(t, ledger.Stale, s.This, "stale finish %d", i)
@@ -196,6 +191,23 @@ func hasScript(cmds []redis.Cmder) bool {
 		}
 	}
 	return false
+}
+
+// together runs first and waits until g holds its pipeline, then runs each
+// of rest in a goroutine of its own and waits until they all wait in l's
+// queue; then it lets the held pipeline go and waits for every call to
+// return. So rest go to Redis together, in the pipeline after first's.
+func together(t *testing.T, l *ledger.Ledger, g *gate, first func(), rest ...func()) {
+	t.Helper()
+	var wg sync.WaitGroup
+	wg.Go(first)
+	<-g.held
+	for _, f := range rest {
+		wg.Go(f)
+	}
+	waitQueue(t, l, len(rest))
+	close(g.release)
+	wg.Wait()
 }
 
 // waitQueue waits until n calls wait in the batcher's queue, or fails the
@@ -223,17 +235,12 @@ func TestBatchFailureStaysWithItsCall(t *testing.T) {
 	l := ledger.New(rdb).Batched(ledger.BatchConfig{MaxInFlight: 1})
 	res := make([]ledger.AcquireResult, 6)
 	errs := make([]error, 6)
-	var wg sync.WaitGroup
-	wg.Go(func() { res[0], errs[0] = l.Acquire(ctx, "s0", "j0", 1, "w", time.Minute) })
-	<-g.held
-	for i := 1; i < 6; i++ {
-		wg.Go(func() {
+	acquire := func(i int) func() {
+		return func() {
 			res[i], errs[i] = l.Acquire(ctx, "s"+strconv.Itoa(i), "j"+strconv.Itoa(i), 1, "w", time.Minute)
-		})
+		}
 	}
-	waitQueue(t, l, 5)
-	close(g.release)
-	wg.Wait()
+	together(t, l, g, acquire(0), acquire(1), acquire(2), acquire(3), acquire(4), acquire(5))
 	for i := range 5 {
 		require.NoError(t, errs[i], "call %d", i)
 		require.Equal(t, ledger.OK, res[i].Verdict, "call %d", i)
