@@ -57,13 +57,7 @@ given; a given database must be empty.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(e.out)
-				for _, r := range rs {
-					if err := enc.Encode(r); err != nil {
-						return err
-					}
-				}
-				return nil
+				return writeJSONLines(e.out, rs)
 			}
 			return bench.WriteFleetTable(e.out, rs)
 		},

@@ -110,13 +110,7 @@ func newJobDeadCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(e.out)
-			for _, in := range dead {
-				if err := enc.Encode(in); err != nil {
-					return fmt.Errorf("encoding job %s: %w", in.ID, err)
-				}
-			}
-			return nil
+			return writeJSONLines(e.out, dead)
 		},
 	}
 	cmd.Flags().Int("limit", 100, "most jobs to list")

@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -72,15 +70,9 @@ the n*limit first matching jobs.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(e.out)
-				for _, in := range list {
-					if err := enc.Encode(in); err != nil {
-						return fmt.Errorf("encoding job %s: %w", in.ID, err)
-					}
-				}
-				return nil
+				return writeJSONLines(e.out, list)
 			}
-			tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+			tw := newTable(e.out)
 			fmt.Fprintln(tw, "ID\tSTATE\tQUEUE\tTYPE\tSESSION\tSEQ\tATTEMPTS")
 			for _, in := range list {
 				seq := "-"
@@ -101,13 +93,6 @@ the n*limit first matching jobs.`,
 	f.Int("page", 1, "page number, from 1")
 	f.Bool("json", false, "print JSON lines, one job each, as job get does")
 	return cmd
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func newJobRetryCmd(e *env) *cobra.Command {

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -49,15 +47,9 @@ for their retention.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(e.out)
-				for _, q := range qs {
-					if err := enc.Encode(q); err != nil {
-						return fmt.Errorf("encoding queue %s: %w", q.Name, err)
-					}
-				}
-				return nil
+				return writeJSONLines(e.out, qs)
 			}
-			tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+			tw := newTable(e.out)
 			fmt.Fprintln(tw, "QUEUE\tPAUSED\tDEPTH\tPENDING\tSCHEDULED\tRETRYING\tRUNNING\tPARKED\tDEAD\tSUCCEEDED")
 			for _, q := range qs {
 				fmt.Fprintf(tw, "%s\t%t\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", q.Name, q.Paused, q.Depth(),

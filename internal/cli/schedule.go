@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,19 +50,13 @@ scheduler. Times are UTC.`,
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(e.out)
-				for _, p := range list {
-					if err := enc.Encode(p); err != nil {
-						return fmt.Errorf("encoding periodic job %s: %w", p.Name, err)
-					}
-				}
-				return nil
+				return writeJSONLines(e.out, list)
 			}
 			if len(list) == 0 {
 				_, err := fmt.Fprintln(e.errOut, "no periodic jobs configured (scheduler.periodic in sessionq.yaml)")
 				return err
 			}
-			tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+			tw := newTable(e.out)
 			fmt.Fprintln(tw, "NAME\tSCHEDULE\tTYPE\tQUEUE\tSESSION\tNEXT\tLAST FIRE\tLAST JOB")
 			for _, p := range list {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Schedule, p.Type, p.Queue, dash(p.Session),

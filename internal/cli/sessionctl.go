@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,7 +51,7 @@ record.`,
 			if asJSON {
 				return e.printJSON(map[string]any{"session": args[0], "backlog": n, "jobs": list})
 			}
-			tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+			tw := newTable(e.out)
 			fmt.Fprintln(tw, "SEQ\tJOB\tTYPE\tSTATE\tATTEMPTS\tWORKER")
 			for _, in := range list {
 				w := in.Worker
