@@ -45,9 +45,6 @@ func TestHotSessionBesideManySingleJobSessions(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	for range 2 {
-		startWorker(t, rdb, worker.Config{Concurrency: 4}, map[string]worker.HandlerFunc{"doc": handler})
-	}
 	const n = 2000
 	var ids []string
 	for i := range n {
@@ -57,6 +54,14 @@ func TestHotSessionBesideManySingleJobSessions(t *testing.T) {
 		sub, err = c.Submit(ctx, "doc", nil, jobs.Session(fmt.Sprintf("single-%d", i)))
 		require.NoError(t, err)
 		ids = append(ids, sub.ID)
+	}
+	// The workers start once everything is queued: the hot session's chain
+	// is then all there, 4 s of serial work at least, whatever the pace of
+	// the submits (with workers running during slow submits, the chain kept
+	// up with them and the last single, submitted after the last hot job,
+	// could end after it).
+	for range 2 {
+		startWorker(t, rdb, worker.Config{Concurrency: 4}, map[string]worker.HandlerFunc{"doc": handler})
 	}
 	waitTerminal(t, c, ids, 3*time.Minute)
 	rep := rec.Report()
