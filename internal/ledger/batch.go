@@ -126,8 +126,10 @@ func (b *batcher) take(n int) []*call {
 	return out
 }
 
-// send runs the calls in one pipeline and wakes every one but the caller's
-// own (the last, or the first when promoted: the sender returns by itself).
+// send runs the calls in one pipeline and tells each that its replies are
+// in. The sender's own call (the last, or the first when promoted) gets the
+// word too, in its buffer, where nobody reads it: the sender returns by
+// itself.
 func (b *batcher) send(batch []*call) {
 	p := b.rdb.Pipeline()
 	for _, c := range batch {
@@ -143,7 +145,7 @@ func (b *batcher) send(batch []*call) {
 	for _, c := range batch {
 		select {
 		case c.wake <- false:
-		default: // the sender's own call: nobody waits on it
+		default: // never: each wake holds one word, and this is the call's only one
 		}
 	}
 }
