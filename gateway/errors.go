@@ -32,8 +32,17 @@ const (
 	CodeLimit            = "limit_exceeded"
 	CodeQuota            = "quota_exceeded"
 	CodeRateLimited      = "rate_limited"
-	CodeUnavailable      = "unavailable"
-	CodeInternal         = "internal"
+	// CodeIdempotencyConflict: the idempotency key was first used with
+	// another kind of job (plain or session), session, queue or type (409).
+	CodeIdempotencyConflict = "idempotency_conflict"
+	// CodeTooManyStreams: the user, or the gateway process, has as many
+	// event streams open as it may (429).
+	CodeTooManyStreams = "too_many_streams"
+	// CodeUserNotFound: a session was asked for a user that does not
+	// exist (404; only an impersonating caller can learn it).
+	CodeUserNotFound = "user_not_found"
+	CodeUnavailable  = "unavailable"
+	CodeInternal     = "internal"
 )
 
 // ErrorBody is the one shape of every error answer.

@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -70,6 +71,14 @@ const (
 	DefaultLoginTokenTTL = 24 * time.Hour
 	DefaultEventPoll     = 200 * time.Millisecond
 	DefaultJobRecordTTL  = 7 * 24 * time.Hour
+	// DefaultLoginFailureCeiling caps failed password checks per minute
+	// over every user and address of one gateway process.
+	DefaultLoginFailureCeiling = 600
+	// DefaultMaxStreams caps the event streams one gateway process holds.
+	DefaultMaxStreams = 1024
+	// DefaultMaxStreamsPerUser caps the event streams one user holds open
+	// on one gateway process.
+	DefaultMaxStreamsPerUser = 16
 )
 
 // Config configures a Server. The zero value is usable.
@@ -104,9 +113,35 @@ type Config struct {
 	// MaxFileSize is the largest file upload; it should match the session
 	// table's. Default sessiontable's default (1 MiB).
 	MaxFileSize int64
-	// CookieSecure marks the session cookie Secure (serve behind TLS).
-	// Default false.
+	// CookieSecure marks the session and dashboard cookies Secure (serve
+	// behind a TLS-terminating proxy). Default false; always true when
+	// TLSCertFile is set.
 	CookieSecure bool
+	// TLSCertFile and TLSKeyFile make Start serve HTTPS with this
+	// certificate and key (PEM files). Default "": plain HTTP.
+	TLSCertFile, TLSKeyFile string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// is believed: the client address of a request from one of them is the
+	// right-most address of that header that is not itself a trusted proxy.
+	// Default none: X-Forwarded-For is ignored and the peer address counts.
+	TrustedProxies []netip.Prefix
+	// LoginFailureCeiling caps the failed password checks per minute over
+	// every user and address of this process, against password spraying.
+	// Default DefaultLoginFailureCeiling (600).
+	LoginFailureCeiling int
+	// MetricsAddr serves /metrics on a listener of its own, without
+	// authentication (bind it to an address only the monitoring system
+	// reaches). Default "": /metrics is served on Addr and needs the token
+	// of a user with read:all (or admin).
+	MetricsAddr string
+	// MaxStreams caps the event streams this process holds open; one more
+	// is refused with 429 too_many_streams. Default DefaultMaxStreams
+	// (1024).
+	MaxStreams int
+	// MaxStreamsPerUser caps the event streams one user holds open on this
+	// process; one more is refused with 429 too_many_streams. Default
+	// DefaultMaxStreamsPerUser (16).
+	MaxStreamsPerUser int
 	// Logger receives access logs and errors. Default slog.Default().
 	Logger *slog.Logger
 	// Registry receives the gateway's metrics and is served at /metrics.
@@ -151,6 +186,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxFileSize == 0 {
 		c.MaxFileSize = 1 << 20
 	}
+	if c.LoginFailureCeiling == 0 {
+		c.LoginFailureCeiling = DefaultLoginFailureCeiling
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = DefaultMaxStreams
+	}
+	if c.MaxStreamsPerUser == 0 {
+		c.MaxStreamsPerUser = DefaultMaxStreamsPerUser
+	}
+	if c.TLSCertFile != "" {
+		c.CookieSecure = true
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -176,6 +223,14 @@ func (c Config) validate() error {
 		return fmt.Errorf("gateway: JobRecordTTL %s: want at least 1m", c.JobRecordTTL)
 	case c.MaxFileSize < 0:
 		return fmt.Errorf("gateway: MaxFileSize %d is negative", c.MaxFileSize)
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		return errors.New("gateway: TLSCertFile and TLSKeyFile go together")
+	case c.LoginFailureCeiling < 0:
+		return fmt.Errorf("gateway: LoginFailureCeiling %d is negative", c.LoginFailureCeiling)
+	case c.MaxStreams < 0 || c.MaxStreamsPerUser < 0:
+		return errors.New("gateway: MaxStreams and MaxStreamsPerUser must not be negative")
+	case c.MaxStreamsPerUser > c.MaxStreams:
+		return fmt.Errorf("gateway: MaxStreamsPerUser %d is more than MaxStreams %d", c.MaxStreamsPerUser, c.MaxStreams)
 	}
 	return nil
 }

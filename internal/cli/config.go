@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/sessionq/sessionq/gateway"
 	"github.com/sessionq/sessionq/internal/durable"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/scheduler"
@@ -29,6 +31,70 @@ type Config struct {
 	Client    ClientConfig    `mapstructure:"client"`
 	Worker    WorkerConfig    `mapstructure:"worker"`
 	Scheduler SchedulerConfig `mapstructure:"scheduler"`
+	Gateway   GatewayConfig   `mapstructure:"gateway"`
+}
+
+// GatewayConfig configures `sessionq serve` (and the gateway of `sessionq
+// dev`): the gateway section (SESSIONQ_GATEWAY_*).
+type GatewayConfig struct {
+	// Addr is where the gateway listens. Default gateway.DefaultAddr
+	// (127.0.0.1:8080).
+	Addr string `mapstructure:"addr"`
+	// CookieSecure marks the session and dashboard cookies Secure (behind
+	// a TLS-terminating proxy). Default false; on with TLSCert.
+	CookieSecure bool `mapstructure:"cookie_secure"`
+	// TLSCert and TLSKey serve HTTPS with this certificate and key (PEM
+	// files). Default "": plain HTTP.
+	TLSCert string `mapstructure:"tls_cert"`
+	TLSKey  string `mapstructure:"tls_key"`
+	// MetricsAddr serves the gateway's /metrics on a listener of its own,
+	// unauthenticated. Default "": /metrics on Addr, with a token of a user
+	// with read:all.
+	MetricsAddr string `mapstructure:"metrics_addr"`
+	// TrustedProxies are the addresses or CIDR prefixes of reverse proxies
+	// whose X-Forwarded-For is believed. Default none.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// LoginRate is the password checks per minute one user name may make
+	// from one client address (with exponential backoff after failures).
+	// Default gateway.DefaultLoginRate (10).
+	LoginRate int `mapstructure:"login_rate"`
+	// LoginFailureCeiling caps failed password checks per minute over all
+	// users and addresses. Default gateway.DefaultLoginFailureCeiling (600).
+	LoginFailureCeiling int `mapstructure:"login_failure_ceiling"`
+	// LoginTokenTTL is the life of a token from POST /v1/login. Default
+	// gateway.DefaultLoginTokenTTL (24h).
+	LoginTokenTTL time.Duration `mapstructure:"login_token_ttl"`
+	// MaxStreams caps the event streams of one gateway process. Default
+	// gateway.DefaultMaxStreams (1024).
+	MaxStreams int `mapstructure:"max_streams"`
+	// MaxStreamsPerUser caps one user's event streams on one gateway
+	// process. Default gateway.DefaultMaxStreamsPerUser (16).
+	MaxStreamsPerUser int `mapstructure:"max_streams_per_user"`
+}
+
+// gatewayConfig is the gateway.Config that c describes.
+func (c GatewayConfig) gatewayConfig() (gateway.Config, error) {
+	g := gateway.Config{
+		Addr: c.Addr, CookieSecure: c.CookieSecure, TLSCertFile: c.TLSCert, TLSKeyFile: c.TLSKey,
+		MetricsAddr: c.MetricsAddr, LoginRate: c.LoginRate, LoginFailureCeiling: c.LoginFailureCeiling,
+		LoginTokenTTL: c.LoginTokenTTL, MaxStreams: c.MaxStreams, MaxStreamsPerUser: c.MaxStreamsPerUser,
+	}
+	for _, p := range c.TrustedProxies {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		pre, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return g, fmt.Errorf("gateway.trusted_proxies: %q is neither an address nor a CIDR prefix", p)
+			}
+			pre = netip.PrefixFrom(a, a.BitLen())
+		}
+		g.TrustedProxies = append(g.TrustedProxies, pre.Masked())
+	}
+	return g, nil
 }
 
 // RedisConfig says where Redis is.
@@ -155,39 +221,50 @@ type execList []string
 // configKeys are every key of Config with its default. A flag bound to a
 // key takes its default from here, so `--help` and the config agree.
 var configKeys = map[string]any{
-	"redis.url":                "redis://127.0.0.1:6379/0",
-	"redis.mode":               "single",
-	"redis.wait_replicas":      0,
-	"redis.wait_timeout":       durable.DefaultTimeout,
-	"log.level":                "info",
-	"client.max_payload":       jobs.DefaultMaxPayload,
-	"client.retention":         jobs.DefaultRetention,
-	"worker.id":                "",
-	"worker.concurrency":       10,
-	"worker.queues":            []string{jobs.DefaultQueue},
-	"worker.strict_priority":   false,
-	"worker.lease":             10 * time.Second,
-	"worker.shutdown_grace":    10 * time.Second,
-	"worker.retention":         jobs.DefaultRetention,
-	"worker.repair_interval":   scheduler.DefaultInterval,
-	"worker.no_repair":         false,
-	"worker.no_batch":          false,
-	"worker.exec":              []string{},
-	"worker.exec_max_output":   0,
-	"worker.exec_dir":          "",
-	"worker.metrics_addr":      "",
-	"scheduler.metrics_addr":   "",
-	"scheduler.id":             "",
-	"scheduler.interval":       2 * time.Second,
-	"scheduler.dispatch_grace": 5 * time.Second,
-	"scheduler.leader_term":    15 * time.Second,
+	"redis.url":                     "redis://127.0.0.1:6379/0",
+	"redis.mode":                    "single",
+	"redis.wait_replicas":           0,
+	"redis.wait_timeout":            durable.DefaultTimeout,
+	"log.level":                     "info",
+	"client.max_payload":            jobs.DefaultMaxPayload,
+	"client.retention":              jobs.DefaultRetention,
+	"worker.id":                     "",
+	"worker.concurrency":            10,
+	"worker.queues":                 []string{jobs.DefaultQueue},
+	"worker.strict_priority":        false,
+	"worker.lease":                  10 * time.Second,
+	"worker.shutdown_grace":         10 * time.Second,
+	"worker.retention":              jobs.DefaultRetention,
+	"worker.repair_interval":        scheduler.DefaultInterval,
+	"worker.no_repair":              false,
+	"worker.no_batch":               false,
+	"worker.exec":                   []string{},
+	"worker.exec_max_output":        0,
+	"worker.exec_dir":               "",
+	"worker.metrics_addr":           "",
+	"scheduler.metrics_addr":        "",
+	"scheduler.id":                  "",
+	"scheduler.interval":            2 * time.Second,
+	"scheduler.dispatch_grace":      5 * time.Second,
+	"scheduler.leader_term":         15 * time.Second,
+	"gateway.addr":                  gateway.DefaultAddr,
+	"gateway.cookie_secure":         false,
+	"gateway.tls_cert":              "",
+	"gateway.tls_key":               "",
+	"gateway.metrics_addr":          "",
+	"gateway.trusted_proxies":       []string{},
+	"gateway.login_rate":            gateway.DefaultLoginRate,
+	"gateway.login_failure_ceiling": gateway.DefaultLoginFailureCeiling,
+	"gateway.login_token_ttl":       gateway.DefaultLoginTokenTTL,
+	"gateway.max_streams":           gateway.DefaultMaxStreams,
+	"gateway.max_streams_per_user":  gateway.DefaultMaxStreamsPerUser,
 }
 
 // sections are the top-level keys Config owns; unknown keys inside them
 // are errors. The session section is read by sessionConfig; every section
 // is listed in knownSections (known.go), and any other top-level key is an
 // error.
-var sections = []string{"redis", "log", "client", "worker", "scheduler"}
+var sections = []string{"redis", "log", "client", "worker", "scheduler", "gateway"}
 
 // bindFlags binds flags of cmd to config keys (flag name -> key). It runs
 // when the command runs, not when it is built, because a viper key holds

@@ -81,7 +81,7 @@ func TestConfigUnknownSectionsAndKeys(t *testing.T) {
 	}{
 		{"misspelled section", "workr:\n  concurrency: 3\n", []string{"submit", "--type", "t"},
 			`unknown section "workr" (did you mean worker?)`},
-		{"unknown section", "frobnicate: 1\n", []string{"job", "get", "j1"}, `unknown section "frobnicate" (known: client, log, redis, scheduler, session, worker)`},
+		{"unknown section", "frobnicate: 1\n", []string{"job", "get", "j1"}, `unknown section "frobnicate" (known: client, gateway, log, redis, scheduler, session, worker)`},
 		{"unknown key in a section the command does not read", "worker:\n  concurency: 3\n", []string{"session", "get", "sabcdefghijklmnopqrstuvwxyz"},
 			"unknown key worker.concurency (did you mean concurrency?)"},
 		{"unknown key in session", "session:\n  idle_timout: 5m\n", []string{"submit", "--type", "t"}, "unknown key session.idle_timout (did you mean idle_timeout?)"},

@@ -20,6 +20,7 @@ var knownSections = map[string]reflect.Type{
 	"worker":    reflect.TypeFor[WorkerConfig](),
 	"scheduler": reflect.TypeFor[SchedulerConfig](),
 	"session":   reflect.TypeFor[SessionConfig](),
+	"gateway":   reflect.TypeFor[GatewayConfig](),
 }
 
 // topLevelKeys are settings outside any section.

@@ -30,7 +30,10 @@ The OpenAPI description is at /openapi.json.`,
   sessionq serve --addr 127.0.0.1:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := e.bindFlags(cmd, map[string]string{"addr": "gateway.addr"}); err != nil {
+			if err := e.bindFlags(cmd, map[string]string{
+				"addr": "gateway.addr", "cookie-secure": "gateway.cookie_secure", "tls-cert": "gateway.tls_cert",
+				"tls-key": "gateway.tls_key", "metrics-addr": "gateway.metrics_addr", "trusted-proxies": "gateway.trusted_proxies",
+			}); err != nil {
 				return err
 			}
 			cfg, err := e.config()
@@ -46,19 +49,29 @@ The OpenAPI description is at /openapi.json.`,
 			if err != nil {
 				return err
 			}
-			g, err := startGateway(cn.ctx, cn.rdb, tbl, cfg, sc, e.v.GetString("gateway.addr"), e.logger(cfg))
+			g, err := startGateway(cn.ctx, cn.rdb, tbl, cfg, sc, cfg.Gateway.Addr, e.logger(cfg))
 			if err != nil {
 				return err
 			}
 			defer g.Stop()
-			fmt.Fprintf(e.errOut, "sessionq serve: listening on http://%s (OpenAPI at /openapi.json)\n", g.Addr())
+			scheme := "http"
+			if cfg.Gateway.TLSCert != "" {
+				scheme = "https"
+			}
+			fmt.Fprintf(e.errOut, "sessionq serve: listening on %s://%s (OpenAPI at /openapi.json)\n", scheme, g.Addr())
 			<-cn.ctx.Done()
 			cn.stop()
 			fmt.Fprintln(e.errOut, "sessionq serve: stopping")
 			return nil
 		},
 	}
-	cmd.Flags().String("addr", gateway.DefaultAddr, "address to listen on (env SESSIONQ_GATEWAY_ADDR)")
+	fs := cmd.Flags()
+	fs.String("addr", gateway.DefaultAddr, "address to listen on (env SESSIONQ_GATEWAY_ADDR)")
+	fs.Bool("cookie-secure", false, "mark cookies Secure, behind a TLS-terminating proxy (on with --tls-cert; env SESSIONQ_GATEWAY_COOKIE_SECURE)")
+	fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
+	fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
+	fs.String("metrics-addr", "", `serve /metrics unauthenticated on this address of its own ("": on --addr, with a read:all token)`)
+	fs.StringSlice("trusted-proxies", nil, "addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (default none)")
 	return cmd
 }
 
@@ -74,9 +87,12 @@ func startGateway(ctx context.Context, rdb redis.UniversalClient, tbl *sessionta
 	if err := countRedisErrors(reg, rdb); err != nil {
 		return nil, err
 	}
-	g, err := gateway.New(rdb, tbl, jc, users.New(rdb), gateway.Config{
-		Addr: addr, Logger: log, MaxFileSize: sc.MaxFileSize, Registry: reg,
-	})
+	gcfg, err := cfg.Gateway.gatewayConfig()
+	if err != nil {
+		return nil, err
+	}
+	gcfg.Addr, gcfg.Logger, gcfg.MaxFileSize, gcfg.Registry = addr, log, sc.MaxFileSize, reg
+	g, err := gateway.New(rdb, tbl, jc, users.New(rdb), gcfg)
 	if err != nil {
 		return nil, err
 	}
