@@ -148,9 +148,9 @@ func (s *Server) registerJobs() {
 	huma.Register(api, huma.Operation{
 		OperationID: "submitJob", Method: http.MethodPost, Path: "/v1/jobs", Tags: tags,
 		Summary:       "Submit a job, in the request's session when it names one",
-		Description:   "Needs the right submit:QUEUE/TYPE of the acting user (the session's owner, else the connection's user).",
+		Description:   "Needs the right submit:QUEUE/TYPE of the acting user (the session's owner, else the connection's user). An idempotency_key lives in the acting user's namespace (another user's key of the same name names another job) and is bound to its first submit's kind (with or without a session), session, queue and type: a reuse that asks for another is 409 idempotency_conflict and changes nothing.",
 		DefaultStatus: http.StatusAccepted, MaxBodyBytes: s.cfg.MaxBody,
-		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusRequestEntityTooLarge},
+		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge},
 	}, s.submit)
 	huma.Register(api, huma.Operation{
 		OperationID: "getJob", Method: http.MethodGet, Path: "/v1/jobs/{id}", Tags: tags,
@@ -284,6 +284,9 @@ func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 		return nil, apiErr(http.StatusForbidden, CodeForbidden,
 			fmt.Sprintf("user %s may not submit %s jobs to queue %s (needs submit:%s/%s)", actor.Name, b.Type, queue, queue, b.Type))
 	}
+	// The key lives in the acting user's namespace: another user's key of
+	// the same name names another job.
+	opts = append(opts, jobs.Owner(actor.Name))
 	sub, err := s.jobs.Submit(ctx, b.Type, payload, opts...)
 	if err != nil {
 		return nil, s.jobErr(ctx, "submitting a job", err)
@@ -301,14 +304,20 @@ func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 	return out, nil
 }
 
-// recordJob remembers who submitted a job (not on the worker's path).
+// recordJob remembers who submitted a new job (not on the worker's path).
+// It never writes over a record that exists: a job keeps its owner.
 func (s *Server) recordJob(ctx context.Context, sub jobs.Submitted, owner, conn string) error {
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, keys.GatewayJob(sub.ID), "owner", owner, "conn", conn)
+	var set *redis.BoolCmd
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		set = p.HSetNX(ctx, keys.GatewayJob(sub.ID), "owner", owner)
+		p.HSetNX(ctx, keys.GatewayJob(sub.ID), "conn", conn)
 		p.Expire(ctx, keys.GatewayJob(sub.ID), s.cfg.JobRecordTTL)
 		return nil
 	}); err != nil {
 		return err
+	}
+	if !set.Val() {
+		s.log.WarnContext(ctx, "gateway: a new job already had an owner record; it keeps it", "job", sub.ID, "user", owner)
 	}
 	return nil
 }
@@ -349,6 +358,8 @@ func (s *Server) jobErr(ctx context.Context, doing string, err error) *apiError 
 		return apiErr(http.StatusBadRequest, CodeInvalidRequest, err.Error())
 	case errors.Is(err, jobs.ErrBacklogFull):
 		return apiErr(http.StatusTooManyRequests, CodeBacklogFull, err.Error())
+	case errors.Is(err, jobs.ErrIdempotencyConflict):
+		return apiErr(http.StatusConflict, CodeIdempotencyConflict, err.Error())
 	}
 	return s.internal(ctx, doing, err)
 }

@@ -414,7 +414,9 @@ func (s *Server) establish(ctx context.Context, in *establishIn) (*establishOut,
 		if b.TID == "" {
 			return nil, s.tableErr(ctx, "finding a session", sessiontable.ErrTIDRequired)
 		}
-		found, err := s.table.Lookup(ctx, b.TID, sessiontable.OutOfSession())
+		// In the namespace of the session's owner: one user's TIDs
+		// neither collide with nor reveal another's.
+		found, err := s.table.Lookup(ctx, spec.Owner, b.TID, sessiontable.OutOfSession())
 		if err != nil {
 			return nil, s.tableErr(ctx, "finding a session", err)
 		}

@@ -51,6 +51,11 @@ func (c *Client) Retry(ctx context.Context, id string) (State, error) {
 	if err := c.insp.RunTask(in.Queue, id); err != nil {
 		return "", fmt.Errorf("retrying job %s: %w", id, err)
 	}
+	// The job lives on: so does its key's binding, if it has one (a
+	// session job's ID index keeps its key; a plain job has none).
+	if err := c.rdb.Expire(ctx, keys.Idempotency(id), max(indexTTL, c.cfg.Retention)).Err(); err != nil {
+		return StatePending, fmt.Errorf("keeping the idempotency key of job %s: %w", id, err)
+	}
 	return StatePending, nil
 }
 

@@ -108,6 +108,7 @@ type options struct {
 	at           time.Time
 	in           time.Duration
 	idempotency  string
+	owner        string
 	policy       Policy
 	outOfSession bool
 	// set records which of session, app and idempotency an option gave,
@@ -144,11 +145,20 @@ func ProcessAt(t time.Time) Option { return func(o *options) { o.at = t } }
 // ProcessIn is ProcessAt(now + d).
 func ProcessIn(d time.Duration) Option { return func(o *options) { o.in = d } }
 
-// IdempotencyKey makes the submission idempotent: the same key gives back
-// the same job, never a second one. An empty key is invalid.
+// IdempotencyKey makes the submission idempotent: the same key (in the
+// same Owner's namespace) gives back the same job, never a second one. The
+// key is bound to its first submit's kind (plain or session), session,
+// queue and type: a reuse that asks for another fails with an
+// IdempotencyConflictError and changes nothing. An empty key is invalid.
 func IdempotencyKey(k string) Option {
 	return func(o *options) { o.idempotency, o.idempotencySet = k, true }
 }
+
+// Owner names the owner whose namespace the idempotency key lives in: two
+// owners choosing the same key get two jobs, never one. "" is the default
+// namespace of Go and CLI callers. The gateway passes the acting user. A
+// non-empty owner has the characters of a session ID.
+func Owner(name string) Option { return func(o *options) { o.owner = name } }
 
 // FailurePolicy sets what a failure of this session job does to the jobs
 // behind it (default PolicyBlock).
@@ -221,12 +231,20 @@ func (c *Client) check(jobType string, payload []byte, o *options) error {
 			return err
 		}
 	}
+	if o.owner != "" {
+		if err := checkID("owner", o.owner, MaxIDLen, idChar); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // Submit validates and enqueues a job. Invalid input returns an error
-// wrapping ErrInvalid and writes nothing. Once Submit returns without error
-// the job is durable in Redis and will run (or end in the dead-letter set).
+// wrapping ErrInvalid and writes nothing; an idempotency key bound to
+// another kind of job, session, queue or type returns an
+// IdempotencyConflictError and writes nothing. Once Submit returns without
+// error the job is durable in Redis and will run (or end in the
+// dead-letter set).
 func (c *Client) Submit(ctx context.Context, jobType string, payload []byte, opts ...Option) (Submitted, error) {
 	o := options{queue: DefaultQueue, maxRetry: DefaultMaxRetry, timeout: DefaultTimeout, policy: PolicyBlock}
 	for _, f := range opts {
@@ -238,11 +256,20 @@ func (c *Client) Submit(ctx context.Context, jobType string, payload []byte, opt
 	if o.in > 0 {
 		o.at = time.Now().Add(o.in)
 	}
-	id := newID(o.idempotency)
+	id := newID(o.owner, o.idempotency)
+	bound := false
+	if o.idempotency != "" {
+		// Before anything is enqueued: a key names one kind of job, in one
+		// session and queue, so its ID never reaches two of them.
+		var err error
+		if bound, err = c.bind(ctx, id, jobType, &o); err != nil {
+			return Submitted{}, err
+		}
+	}
 	if o.session == "" {
 		return c.submitPlain(ctx, id, jobType, payload, &o)
 	}
-	return c.submitSession(ctx, id, jobType, payload, &o)
+	return c.submitSession(ctx, id, jobType, payload, &o, bound)
 }
 
 func (c *Client) submitPlain(ctx context.Context, id, jobType string, payload []byte, o *options) (Submitted, error) {
@@ -264,17 +291,9 @@ func (c *Client) submitPlain(ctx context.Context, id, jobType string, payload []
 	return Submitted{ID: id, State: stateFromAsynq(info.State)}, nil
 }
 
-func (c *Client) submitSession(ctx context.Context, id, jobType string, payload []byte, o *options) (Submitted, error) {
-	if o.idempotency != "" {
-		// The key may have been used with another session: its index says.
-		s, err := c.rdb.Get(ctx, keys.JobIndex(id)).Result()
-		switch {
-		case err == nil && s != o.session:
-			return Submitted{ID: id, SessionID: s, Existing: true}, nil
-		case err != nil && !errors.Is(err, redis.Nil):
-			return Submitted{}, fmt.Errorf("reading job index: %w", err)
-		}
-	}
+// submitSession submits a session job; bound says that this submit bound
+// its idempotency key.
+func (c *Client) submitSession(ctx context.Context, id, jobType string, payload []byte, o *options, bound bool) (Submitted, error) {
 	var pat int64
 	if !o.at.IsZero() {
 		pat = o.at.UnixMilli()
@@ -295,6 +314,12 @@ func (c *Client) submitSession(ctx context.Context, id, jobType string, payload 
 		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, err)
 	}
 	if res.Verdict == ledger.Full {
+		if bound {
+			// Nothing of the refused job is kept, its key's binding
+			// neither. A concurrent submit of the same job that got in
+			// meanwhile left its ID index, which keeps the key (bind.lua).
+			_ = c.rdb.Del(ctx, keys.Idempotency(id)).Err()
+		}
 		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, &BacklogFullError{Session: o.session, Backlog: res.Seq, Max: maxBacklog})
 	}
 	out := Submitted{ID: id, SessionID: o.session, Seq: res.Seq, State: State(res.State), Existing: res.Verdict == ledger.Exists}
@@ -322,10 +347,17 @@ func boolFlag(b bool) string {
 
 var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// newID returns a random job ID, or one derived from an idempotency key.
-func newID(idem string) string {
+// newID returns a random job ID, or one derived from an idempotency key in
+// owner's namespace ("" the default one, whose IDs are derived from the key
+// alone). Keys and owners never hold a NUL byte, so two (owner, key) pairs
+// never hash the same input.
+func newID(owner, idem string) string {
 	if idem != "" {
-		sum := sha256.Sum256([]byte("sessionq-idempotency:" + idem))
+		in := "sessionq-idempotency:" + idem
+		if owner != "" {
+			in = "sessionq-idempotency:" + owner + "\x00" + idem
+		}
+		sum := sha256.Sum256([]byte(in))
 		return "k" + b32.EncodeToString(sum[:16])
 	}
 	var b [16]byte

@@ -25,8 +25,10 @@
 // Establish follows the establish-session protocol: create=true makes a new
 // session, bound to the TID when one is given; create=false finds the
 // session bound to the TID (ErrTIDRequired without one, ErrNotFound when
-// none is). A TID names at most one live session: binding one that is taken
-// fails with ErrTIDTaken unless Spec.ReplaceTID.
+// none is). TIDs are per owner: each owner binds and finds TIDs in a
+// namespace of its own. A TID names at most one live session of its
+// owner: binding one that is taken fails with ErrTIDTaken unless
+// Spec.ReplaceTID.
 //
 // # Jobs
 //
@@ -294,7 +296,8 @@ type Spec struct {
 	// Owner owns the session; it counts against the owner's quota.
 	// Default DefaultOwner.
 	Owner string
-	// TID, when set, binds the session to this terminal ID.
+	// TID, when set, binds the session to this terminal ID, in Owner's
+	// namespace: another owner's TID of the same name is another TID.
 	TID string
 	// ReplaceTID takes the TID over when another live session is bound to
 	// it; that session stays open but is no longer found by the TID.
@@ -410,12 +413,12 @@ func (t *Table) prepare(ctx context.Context, e entry, replace bool) (began int64
 			undo()
 			return 0, nil, fmt.Errorf("creating session: %w", err)
 		}
-		if err := t.claimTID(ctx, e.tid, e.id, replace); err != nil {
+		if err := t.claimTID(ctx, e.owner, e.tid, e.id, replace); err != nil {
 			undo()
 			return 0, nil, err
 		}
 		steps = append(steps, func(ctx context.Context) error {
-			return tidScript.Run(ctx, t.rdb, []string{keys.TID(e.tid)}, "release", e.id).Err()
+			return tidScript.Run(ctx, t.rdb, []string{keys.TID(e.owner, e.tid)}, "release", e.id).Err()
 		})
 	}
 	return began, undo, nil
@@ -506,15 +509,15 @@ func (t *Table) pruneOwner(ctx context.Context, owner string, now int64) error {
 	return nil
 }
 
-// claimTID binds tid to session id: taking it when free or bound to a
-// dead session (buried first, so that it can never come alive), or bound
+// claimTID binds tid, in owner's namespace, to session id: taking it when
+// free or bound to a dead session (buried first, so that it can never come alive), or bound
 // to a live one, or one being created, when replace is set. Every swap is a
 // compare-and-swap on what was seen, so of concurrent claimants at most one
 // wins; the others find it live or pending and fail with ErrTIDTaken.
-func (t *Table) claimTID(ctx context.Context, tid, id string, replace bool) error {
+func (t *Table) claimTID(ctx context.Context, owner, tid, id string, replace bool) error {
 	seen := ""
 	for range 5 {
-		r, err := tidScript.Run(ctx, t.rdb, []string{keys.TID(tid)}, "claim", id, seen).Slice()
+		r, err := tidScript.Run(ctx, t.rdb, []string{keys.TID(owner, tid)}, "claim", id, seen).Slice()
 		if err != nil {
 			return fmt.Errorf("claiming TID %q: %w", tid, err)
 		}
@@ -555,8 +558,9 @@ func (t *Table) bury(ctx context.Context, id, tid string, force bool) (string, e
 
 // Establish is the establish-session step of a client: with create, a new
 // session as Create(spec) makes it (bound to spec.TID when given); without,
-// the live session bound to spec.TID, as Lookup finds it: ErrTIDRequired
-// when spec.TID is empty, ErrNotFound when no live session is bound to it.
+// the live session of spec.Owner bound to spec.TID, as Lookup finds it:
+// ErrTIDRequired when spec.TID is empty, ErrNotFound when no live session
+// is bound to it.
 func (t *Table) Establish(ctx context.Context, create bool, spec Spec) (*Info, error) {
 	if create {
 		return t.Create(ctx, spec)
@@ -564,20 +568,28 @@ func (t *Table) Establish(ctx context.Context, create bool, spec Spec) (*Info, e
 	if spec.TID == "" {
 		return nil, ErrTIDRequired
 	}
-	return t.Lookup(ctx, spec.TID)
+	return t.Lookup(ctx, spec.Owner, spec.TID)
 }
 
-// Lookup returns the live session bound to tid, refreshing its idle timer
-// unless the call is out-of-session. It fails with ErrNotFound when there is
-// none.
-func (t *Table) Lookup(ctx context.Context, tid string, opts ...CallOption) (*Info, error) {
+// Lookup returns the live session that owner ("": DefaultOwner) bound to
+// tid, refreshing its idle timer unless the call is out-of-session. TIDs
+// are per owner: another owner's sessions are never found, and their TIDs
+// neither collide with nor show through owner's. It fails with ErrNotFound
+// when there is none.
+func (t *Table) Lookup(ctx context.Context, owner, tid string, opts ...CallOption) (*Info, error) {
 	if tid == "" {
 		return nil, ErrTIDRequired
+	}
+	if owner == "" {
+		owner = DefaultOwner
+	}
+	if err := ValidateOwner(owner); err != nil {
+		return nil, err
 	}
 	if err := ValidateTID(tid); err != nil {
 		return nil, err
 	}
-	id, err := t.rdb.Get(ctx, keys.TID(tid)).Result()
+	id, err := t.rdb.Get(ctx, keys.TID(owner, tid)).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, fmt.Errorf("TID %q: %w", tid, ErrNotFound)
@@ -588,7 +600,7 @@ func (t *Table) Lookup(ctx context.Context, tid string, opts ...CallOption) (*In
 		return nil, fmt.Errorf("TID %q: %w", tid, ErrNotFound)
 	}
 	in, err := t.Get(ctx, id, opts...)
-	if errors.Is(err, ErrNotFound) || err == nil && in.TID != tid {
+	if errors.Is(err, ErrNotFound) || err == nil && (in.TID != tid || in.Owner != owner) {
 		return nil, fmt.Errorf("TID %q: %w", tid, ErrNotFound)
 	}
 	return in, err
@@ -716,7 +728,7 @@ func (t *Table) settle(ctx context.Context, e entry, how string) error {
 		return fmt.Errorf("purging files of session %s: %w", e.id, err)
 	}
 	if e.tid != "" {
-		if err := tidScript.Run(ctx, t.rdb, []string{keys.TID(e.tid)}, "release", e.id).Err(); err != nil {
+		if err := tidScript.Run(ctx, t.rdb, []string{keys.TID(e.owner, e.tid)}, "release", e.id).Err(); err != nil {
 			return fmt.Errorf("releasing TID of session %s: %w", e.id, err)
 		}
 	}

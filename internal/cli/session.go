@@ -178,7 +178,7 @@ type specFlags struct {
 func (f *specFlags) add(cmd *cobra.Command, tidHelp string) {
 	fs := cmd.Flags()
 	f.given = fs.Changed
-	fs.StringVar(&f.owner, "owner", "", "owner of the session; open sessions per owner may be capped (default "+sessiontable.DefaultOwner+")")
+	fs.StringVar(&f.owner, "owner", "", "owner of the session, and the namespace of its TID; open sessions per owner may be capped (default "+sessiontable.DefaultOwner+")")
 	fs.StringVar(&f.tid, "tid", "", tidHelp)
 	fs.DurationVar(&f.idle, "idle-timeout", 0, "idle timeout, positive (default session.idle_timeout, 30m)")
 	fs.DurationVar(&f.lifetime, "lifetime", 0, "absolute lifetime; 0: none (default session.lifetime, none)")
@@ -222,8 +222,8 @@ func newSessionCreateCmd(e *env) *cobra.Command {
 		Use:   "create [--tid T] [--owner U] [--idle-timeout D] [--param k=v]...",
 		Short: "Create a session and print its ID",
 		Long: `Create a session and print its ID alone on standard output. With --tid the
-session is bound to that terminal ID; binding a TID another live session holds
-is an error unless --replace-tid.`,
+session is bound to that terminal ID of its owner; binding a TID another live
+session of the owner holds is an error unless --replace-tid.`,
 		Example: `  S=$(sessionq session create --tid ws-042 --owner alice --param lang=en)
   sessionq submit --type doc.render --session "$S"`,
 		Args: cobra.NoArgs,
@@ -254,10 +254,11 @@ func newSessionEstablishCmd(e *env) *cobra.Command {
 		Short: "Find the session bound to a TID, or create one, and print its ID",
 		Long: `Establish a session as a client of the multichannel protocol does. With
 --create, a new session bound to --tid when given (as session create). Without,
-the live session bound to --tid: an error when --tid is missing, and a
-not-found error when no live session is bound to it.`,
-		Example: `  sessionq session establish --create --tid ws-042
-  sessionq session establish --tid ws-042`,
+the live session of --owner bound to --tid: an error when --tid is missing,
+and a not-found error when no live session is bound to it. TIDs are per
+owner: each owner's ws-042 is a TID of its own.`,
+		Example: `  sessionq session establish --create --tid ws-042 --owner alice
+  sessionq session establish --tid ws-042 --owner alice`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := f.spec()

@@ -95,7 +95,7 @@ func TestRedisCluster(t *testing.T) {
 	v, err := tbl.Param(ctx, live.ID, "last")
 	require.NoError(t, err)
 	require.NotEmpty(t, v)
-	found, err := tbl.Lookup(ctx, "term-1")
+	found, err := tbl.Lookup(ctx, "alice", "term-1")
 	require.NoError(t, err)
 	require.Equal(t, live.ID, found.ID)
 
@@ -105,6 +105,6 @@ func TestRedisCluster(t *testing.T) {
 	require.NoError(t, tbl.Close(ctx, live.ID))
 	_, err = sw.Sweep(ctx)
 	require.NoError(t, err)
-	_, err = tbl.Lookup(ctx, "term-1")
+	_, err = tbl.Lookup(ctx, "alice", "term-1")
 	require.ErrorIs(t, err, sessiontable.ErrNotFound)
 }
