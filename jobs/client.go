@@ -149,7 +149,10 @@ func ProcessIn(d time.Duration) Option { return func(o *options) { o.in = d } }
 // same Owner's namespace) gives back the same job, never a second one. The
 // key is bound to its first submit's kind (plain or session), session,
 // queue and type: a reuse that asks for another fails with an
-// IdempotencyConflictError and changes nothing. An empty key is invalid.
+// IdempotencyConflictError and changes nothing. The binding is made first
+// and lasts as long as the job can be found by its ID; a submit that fails
+// after it (a crash, a full backlog) leaves the key bound to what it asked,
+// so that the same submit, retried, completes. An empty key is invalid.
 func IdempotencyKey(k string) Option {
 	return func(o *options) { o.idempotency, o.idempotencySet = k, true }
 }
@@ -166,7 +169,8 @@ func FailurePolicy(p Policy) Option { return func(o *options) { o.policy = p } }
 
 // MaxBacklog caps the unfinished jobs of the job's session, this one
 // included: a submit beyond it fails with a BacklogFullError and writes
-// nothing. It overrides ClientConfig.MaxBacklog; 0 keeps it.
+// nothing but the binding of its idempotency key, if it has one (see
+// IdempotencyKey). It overrides ClientConfig.MaxBacklog; 0 keeps it.
 func MaxBacklog(n int) Option { return func(o *options) { o.maxBacklog = n } }
 
 // OutOfSession marks the job so that submitting it does not refresh the
@@ -257,19 +261,17 @@ func (c *Client) Submit(ctx context.Context, jobType string, payload []byte, opt
 		o.at = time.Now().Add(o.in)
 	}
 	id := newID(o.owner, o.idempotency)
-	bound := false
 	if o.idempotency != "" {
 		// Before anything is enqueued: a key names one kind of job, in one
 		// session and queue, so its ID never reaches two of them.
-		var err error
-		if bound, err = c.bind(ctx, id, jobType, &o); err != nil {
+		if err := c.bind(ctx, id, jobType, &o); err != nil {
 			return Submitted{}, err
 		}
 	}
 	if o.session == "" {
 		return c.submitPlain(ctx, id, jobType, payload, &o)
 	}
-	return c.submitSession(ctx, id, jobType, payload, &o, bound)
+	return c.submitSession(ctx, id, jobType, payload, &o)
 }
 
 func (c *Client) submitPlain(ctx context.Context, id, jobType string, payload []byte, o *options) (Submitted, error) {
@@ -291,9 +293,7 @@ func (c *Client) submitPlain(ctx context.Context, id, jobType string, payload []
 	return Submitted{ID: id, State: stateFromAsynq(info.State)}, nil
 }
 
-// submitSession submits a session job; bound says that this submit bound
-// its idempotency key.
-func (c *Client) submitSession(ctx context.Context, id, jobType string, payload []byte, o *options, bound bool) (Submitted, error) {
+func (c *Client) submitSession(ctx context.Context, id, jobType string, payload []byte, o *options) (Submitted, error) {
 	var pat int64
 	if !o.at.IsZero() {
 		pat = o.at.UnixMilli()
@@ -314,12 +314,10 @@ func (c *Client) submitSession(ctx context.Context, id, jobType string, payload 
 		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, err)
 	}
 	if res.Verdict == ledger.Full {
-		if bound {
-			// Nothing of the refused job is kept, its key's binding
-			// neither. A concurrent submit of the same job that got in
-			// meanwhile left its ID index, which keeps the key (bind.lua).
-			_ = c.rdb.Del(ctx, keys.Idempotency(id)).Err()
-		}
+		// The key stays bound to what was asked, as after a crash: a
+		// concurrent submit of the same job may have got in meanwhile
+		// (and the ledger removed the ID index it shares with this one),
+		// so only the binding is sure to keep the key.
 		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, &BacklogFullError{Session: o.session, Backlog: res.Seq, Max: maxBacklog})
 	}
 	out := Submitted{ID: id, SessionID: o.session, Seq: res.Seq, State: State(res.State), Existing: res.Verdict == ledger.Exists}

@@ -94,12 +94,12 @@ func (c *Client) bindingTTL(o *options) time.Duration {
 }
 
 // bind binds the idempotency key of job id to what o asks for (see
-// lua/bind.lua), and reports whether this call made the binding. A key
-// bound to something else is an IdempotencyConflictError. Of concurrent
-// submits of one key, the first to bind it decides what it names; a
-// submitter that dies after binding leaves a binding that the same submit,
-// retried, completes.
-func (c *Client) bind(ctx context.Context, id, jobType string, o *options) (bool, error) {
+// lua/bind.lua). A key bound to something else is an
+// IdempotencyConflictError. Of concurrent submits of one key, the first to
+// bind it decides what it names; a submitter that dies after binding (or
+// whose job was refused for a full backlog) leaves a binding that the same
+// submit, retried, completes.
+func (c *Client) bind(ctx context.Context, id, jobType string, o *options) error {
 	asked := KeyBinding{Kind: KindPlain, Queue: o.queue, Type: jobType}
 	if o.session != "" {
 		asked.Kind, asked.Session = KindSession, o.session
@@ -107,21 +107,21 @@ func (c *Client) bind(ctx context.Context, id, jobType string, o *options) (bool
 	r, err := bindScript.Run(ctx, c.rdb, []string{keys.Idempotency(id), keys.JobIndex(id)},
 		string(asked.Kind), asked.Session, asked.Queue, asked.Type, c.bindingTTL(o).Milliseconds()).StringSlice()
 	if err != nil {
-		return false, fmt.Errorf("binding idempotency key: %w", err)
+		return fmt.Errorf("binding idempotency key: %w", err)
 	}
 	var bound KeyBinding
 	switch {
 	case len(r) == 1 && r[0] == "new":
-		return true, nil
+		return nil
 	case len(r) == 5 && r[0] == "bound":
 		bound = KeyBinding{Kind: Kind(r[1]), Session: r[2], Queue: r[3], Type: r[4]}
 		if bound == asked {
-			return false, nil
+			return nil
 		}
 	case len(r) == 2 && r[0] == "index":
 		bound = KeyBinding{Kind: KindSession, Session: r[1]}
 	default:
-		return false, fmt.Errorf("binding idempotency key: unexpected reply %q", r)
+		return fmt.Errorf("binding idempotency key: unexpected reply %q", r)
 	}
-	return false, &IdempotencyConflictError{Owner: o.owner, Key: o.idempotency, ID: id, Bound: bound, Asked: asked}
+	return &IdempotencyConflictError{Owner: o.owner, Key: o.idempotency, ID: id, Bound: bound, Asked: asked}
 }

@@ -298,17 +298,26 @@ func TestIdempotencyConcurrentKinds(t *testing.T) {
 	require.Len(t, runs, rounds)
 }
 
-// A submit refused for a full backlog leaves its key free.
-func TestIdempotencyRefusedSubmitLeavesKeyFree(t *testing.T) {
+// A submit refused for a full backlog leaves its key bound to what it
+// asked, as a crash would: the same submit, retried, makes the job; another
+// kind is refused.
+func TestIdempotencyRefusedSubmitKeepsItsKey(t *testing.T) {
 	t.Parallel()
 	rdb, c := setup(t)
 	ctx := context.Background()
-	_, err := c.Submit(ctx, "t", nil, jobs.Session("s1"), jobs.MaxBacklog(1))
+	first, err := c.Submit(ctx, "t", nil, jobs.Session("s1"), jobs.MaxBacklog(1))
 	require.NoError(t, err)
-	_, err = c.Submit(ctx, "t", nil, jobs.Session("s1"), jobs.MaxBacklog(1), jobs.IdempotencyKey("full"))
+	key := []jobs.Option{jobs.Session("s1"), jobs.MaxBacklog(1), jobs.IdempotencyKey("full")}
+	_, err = c.Submit(ctx, "t", nil, key...)
 	require.True(t, errors.Is(err, jobs.ErrBacklogFull), "%v", err)
-	require.Zero(t, rdb.Exists(ctx, keys.Idempotency(jobs.IDForIdempotencyKey("full"))).Val())
-	sub, err := c.Submit(ctx, "t", nil, jobs.IdempotencyKey("full"))
-	require.NoError(t, err, "the refused submit kept the key")
+	id := jobs.IDForIdempotencyKey("full")
+	require.Zero(t, rdb.Exists(ctx, keys.JobIndex(id)).Val(), "the refused job left its index")
+	_, err = c.Submit(ctx, "t", nil, jobs.IdempotencyKey("full"))
+	require.ErrorIs(t, err, jobs.ErrIdempotencyConflict)
+	_, err = c.Cancel(ctx, first.ID)
+	require.NoError(t, err)
+	sub, err := c.Submit(ctx, "t", nil, key...)
+	require.NoError(t, err)
+	require.Equal(t, id, sub.ID)
 	require.False(t, sub.Existing)
 }

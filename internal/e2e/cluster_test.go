@@ -77,6 +77,24 @@ func TestRedisCluster(t *testing.T) {
 		if i%7 == 6 {
 			opts = nil
 		}
+		if i%5 == 4 {
+			// A keyed submit: its binding script reads two keys of the
+			// job's slot.
+			key := []jobs.Option{jobs.IdempotencyKey(fmt.Sprintf("key-%d", i)), jobs.Owner("alice")}
+			_, err := c.Submit(ctx, "doc", nil, append(opts, key...)...)
+			require.NoError(t, err, "binding a key")
+			other := []jobs.Option{jobs.Session("a")}
+			if len(opts) > 0 {
+				other = nil
+			}
+			_, err = c.Submit(ctx, "doc", nil, append(other, key...)...)
+			require.ErrorIs(t, err, jobs.ErrIdempotencyConflict)
+			sub, err := c.Submit(ctx, "doc", nil, append(opts, key...)...)
+			require.NoError(t, err)
+			require.True(t, sub.Existing)
+			ids = append(ids, sub.ID)
+			continue
+		}
 		sub, err := c.Submit(ctx, "doc", nil, opts...)
 		require.NoError(t, err)
 		ids = append(ids, sub.ID)
