@@ -291,12 +291,13 @@ func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 	if err != nil {
 		return nil, s.jobErr(ctx, "submitting a job", err)
 	}
-	if !sub.Existing {
-		if err := s.recordJob(ctx, sub, actor.Name, sc.conn.Name); err != nil {
-			// The job stands; only its owner record is missing, which
-			// makes it readable by read:all only.
-			s.log.ErrorContext(ctx, "gateway: recording a job's owner", "job", sub.ID, "err", err)
-		}
+	// A repeat writes the record too: a gateway that stopped between a
+	// first submit and its record leaves it to the repeat. The ID lives in
+	// the actor's namespace, and an existing record is never overwritten.
+	if err := s.recordJob(ctx, sub, actor.Name, sc.conn.Name); err != nil {
+		// The job stands; only its owner record is missing, which
+		// makes it readable by read:all only.
+		s.log.ErrorContext(ctx, "gateway: recording a job's owner", "job", sub.ID, "err", err)
 	}
 	out := &submitOut{Status: http.StatusAccepted}
 	out.Body.ID, out.Body.SessionID, out.Body.Seq, out.Body.State, out.Body.Existing =
@@ -304,8 +305,8 @@ func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 	return out, nil
 }
 
-// recordJob remembers who submitted a new job (not on the worker's path).
-// It never writes over a record that exists: a job keeps its owner.
+// recordJob remembers who submitted a job (not on the worker's path). It
+// never writes over a record that exists: a job keeps its owner.
 func (s *Server) recordJob(ctx context.Context, sub jobs.Submitted, owner, conn string) error {
 	var set *redis.BoolCmd
 	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -316,7 +317,7 @@ func (s *Server) recordJob(ctx context.Context, sub jobs.Submitted, owner, conn 
 	}); err != nil {
 		return err
 	}
-	if !set.Val() {
+	if !set.Val() && !sub.Existing {
 		s.log.WarnContext(ctx, "gateway: a new job already had an owner record; it keeps it", "job", sub.ID, "user", owner)
 	}
 	return nil
