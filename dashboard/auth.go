@@ -74,8 +74,19 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "login", loginView{})
 }
 
+// loginOrigin refuses a login a browser sends from another origin (login
+// CSRF: a page elsewhere logging the browser in as its own user): an
+// Origin that is not the request's own, or a Sec-Fetch-Site other than
+// same-origin or none. A request with neither header (a non-browser
+// client) passes.
+var loginOrigin = http.NewCrossOriginProtection()
+
 // login exchanges a token, or a user name and password, for the cookie.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	if err := loginOrigin.Check(r); err != nil {
+		h.render(w, r, http.StatusForbidden, "login", loginView{Error: "Login refused: it came from another site. Log in from this page."})
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
 		h.fail(w, r, http.StatusBadRequest, "unreadable form")

@@ -139,7 +139,8 @@ func TestImpersonate(t *testing.T) {
 	require.Equal(t, "alice", m["owner"])
 	require.Equal(t, "ops", m["openedBy"])
 	r = e.req(ops, "POST", "/v1/sessions", map[string]any{"createSession": true, "user": "nobody"})
-	require.Equal(t, http.StatusCreated, r.status, "even for a name that is no user (its owner has no rights): %s", r)
+	require.Equal(t, http.StatusNotFound, r.status, "never for a name that is no user: %s", r)
+	require.Equal(t, "user_not_found", r.code(t))
 }
 
 // TestReadsCappedByTheConnection: a session opened by a connection whose

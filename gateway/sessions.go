@@ -395,6 +395,12 @@ func (s *Server) establish(ctx context.Context, in *establishIn) (*establishOut,
 			}
 		case !sc.conn.Has(users.Impersonate):
 			return nil, apiErr(http.StatusForbidden, CodeForbidden, "opening a session for another user needs their password or the impersonate right")
+		default: // impersonate: never a session for a user that does not exist
+			if _, err := s.users.Get(ctx, b.User); errors.Is(err, users.ErrNotFound) {
+				return nil, apiErr(http.StatusNotFound, CodeUserNotFound, "no such user")
+			} else if err != nil {
+				return nil, s.internal(ctx, "creating a session", err)
+			}
 		}
 		spec.Owner = b.User
 	}

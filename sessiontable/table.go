@@ -112,16 +112,38 @@ const DefaultOwner = "anonymous"
 // creation left behind after this long. Session markers last as long.
 const creationGrace = time.Minute
 
+// Defaults of the limits of Config. Each can be raised in Config, none
+// turned off: every session has an owner's quota, an idle timeout and a
+// lifetime.
+const (
+	// DefaultMaxSessionsPerOwner is Config.MaxSessionsPerOwner's default.
+	DefaultMaxSessionsPerOwner = 1000
+	// DefaultMaxIdleTimeout is Config.MaxIdleTimeout's default.
+	DefaultMaxIdleTimeout = 24 * time.Hour
+	// DefaultMaxLifetime is Config.MaxLifetime's default, and
+	// Config.Lifetime's.
+	DefaultMaxLifetime = 30 * 24 * time.Hour
+)
+
 // Config configures a Table. Zero values take the defaults named.
 type Config struct {
-	// IdleTimeout is the idle timeout of a session created without one.
-	// Default 30m.
+	// IdleTimeout is the idle timeout of a session created without one; at
+	// most MaxIdleTimeout. Default 30m.
 	IdleTimeout time.Duration
-	// Lifetime is the absolute lifetime of a session created without one.
-	// Default 0: none.
+	// MaxIdleTimeout is the longest idle timeout a session may ask for: a
+	// Spec.IdleTimeout above it is refused (ErrInvalid). Default
+	// DefaultMaxIdleTimeout (24h); at most MaxTimeout.
+	MaxIdleTimeout time.Duration
+	// Lifetime is the absolute lifetime of a session created without one;
+	// at most MaxLifetime. Default MaxLifetime.
 	Lifetime time.Duration
+	// MaxLifetime is the longest absolute lifetime a session may ask for:
+	// a Spec.Lifetime above it is refused (ErrInvalid). Every session has
+	// a lifetime. Default DefaultMaxLifetime (30 days); at most MaxTimeout.
+	MaxLifetime time.Duration
 	// MaxSessionsPerOwner caps the open sessions of one owner (a concurrent
-	// licence each). Default 0: no cap.
+	// licence each); one more is refused with ErrQuota. Default
+	// DefaultMaxSessionsPerOwner (1000); there is no unlimited.
 	MaxSessionsPerOwner int
 	// MaxParams caps the parameters of a session, and separately those of
 	// each of its sub-sessions. Default 256.
@@ -157,7 +179,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Bounds of timeouts.
+// Bounds of timeouts, lifetimes and their maximums.
 const (
 	MinTimeout = 10 * time.Millisecond
 	MaxTimeout = 10 * 365 * 24 * time.Hour
@@ -166,6 +188,18 @@ const (
 func (c Config) withDefaults() (Config, error) {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 30 * time.Minute
+	}
+	if c.MaxIdleTimeout == 0 {
+		c.MaxIdleTimeout = DefaultMaxIdleTimeout
+	}
+	if c.MaxLifetime == 0 {
+		c.MaxLifetime = DefaultMaxLifetime
+	}
+	if c.Lifetime == 0 {
+		c.Lifetime = c.MaxLifetime
+	}
+	if c.MaxSessionsPerOwner == 0 {
+		c.MaxSessionsPerOwner = DefaultMaxSessionsPerOwner
 	}
 	if c.MaxParams == 0 {
 		c.MaxParams = 256
@@ -205,12 +239,16 @@ func (c Config) withDefaults() (Config, error) {
 
 func (c Config) validate() error {
 	switch {
-	case c.IdleTimeout < MinTimeout || c.IdleTimeout > MaxTimeout:
-		return fmt.Errorf("sessiontable: idle timeout %s out of range %s..%s", c.IdleTimeout, MinTimeout, MaxTimeout)
-	case c.Lifetime != 0 && (c.Lifetime < MinTimeout || c.Lifetime > MaxTimeout):
-		return fmt.Errorf("sessiontable: lifetime %s out of range %s..%s", c.Lifetime, MinTimeout, MaxTimeout)
+	case c.MaxIdleTimeout < MinTimeout || c.MaxIdleTimeout > MaxTimeout:
+		return fmt.Errorf("sessiontable: max idle timeout %s out of range %s..%s", c.MaxIdleTimeout, MinTimeout, MaxTimeout)
+	case c.MaxLifetime < MinTimeout || c.MaxLifetime > MaxTimeout:
+		return fmt.Errorf("sessiontable: max lifetime %s out of range %s..%s", c.MaxLifetime, MinTimeout, MaxTimeout)
+	case c.IdleTimeout < MinTimeout || c.IdleTimeout > c.MaxIdleTimeout:
+		return fmt.Errorf("sessiontable: idle timeout %s out of range %s..%s (the max idle timeout)", c.IdleTimeout, MinTimeout, c.MaxIdleTimeout)
+	case c.Lifetime < MinTimeout || c.Lifetime > c.MaxLifetime:
+		return fmt.Errorf("sessiontable: lifetime %s out of range %s..%s (the max lifetime)", c.Lifetime, MinTimeout, c.MaxLifetime)
 	case c.MaxSessionsPerOwner < 0:
-		return fmt.Errorf("sessiontable: max sessions per owner %d is negative", c.MaxSessionsPerOwner)
+		return fmt.Errorf("sessiontable: max sessions per owner %d is negative (0: the default, %d)", c.MaxSessionsPerOwner, DefaultMaxSessionsPerOwner)
 	case c.MaxParams < 1:
 		return fmt.Errorf("sessiontable: max params %d below 1", c.MaxParams)
 	case c.MaxParamValue < 1:
@@ -302,9 +340,10 @@ type Spec struct {
 	// ReplaceTID takes the TID over when another live session is bound to
 	// it; that session stays open but is no longer found by the TID.
 	ReplaceTID bool
-	// IdleTimeout: default Config.IdleTimeout.
+	// IdleTimeout: default Config.IdleTimeout; at most
+	// Config.MaxIdleTimeout.
 	IdleTimeout time.Duration
-	// Lifetime: default Config.Lifetime (none unless configured).
+	// Lifetime: default Config.Lifetime; at most Config.MaxLifetime.
 	Lifetime time.Duration
 	// Params are the session's first parameters.
 	Params map[string]string
@@ -328,11 +367,11 @@ func (t *Table) checkSpec(s *Spec) error {
 			return err
 		}
 	}
-	if s.IdleTimeout < MinTimeout || s.IdleTimeout > MaxTimeout {
-		return invalid("idle timeout", s.IdleTimeout.String(), fmt.Sprintf("want %s to %s", MinTimeout, MaxTimeout))
+	if s.IdleTimeout < MinTimeout || s.IdleTimeout > t.cfg.MaxIdleTimeout {
+		return invalid("idle timeout", s.IdleTimeout.String(), fmt.Sprintf("want %s to %s (the max idle timeout)", MinTimeout, t.cfg.MaxIdleTimeout))
 	}
-	if s.Lifetime != 0 && (s.Lifetime < MinTimeout || s.Lifetime > MaxTimeout) {
-		return invalid("lifetime", s.Lifetime.String(), fmt.Sprintf("want %s to %s, or 0 for none", MinTimeout, MaxTimeout))
+	if s.Lifetime < MinTimeout || s.Lifetime > t.cfg.MaxLifetime {
+		return invalid("lifetime", s.Lifetime.String(), fmt.Sprintf("want %s to %s (the max lifetime)", MinTimeout, t.cfg.MaxLifetime))
 	}
 	return t.checkParams(s.Params, nil)
 }

@@ -130,7 +130,10 @@ func RunMemory(ctx context.Context, cfg MemoryConfig, log io.Writer) (*MemoryRes
 	if err != nil {
 		return nil, err
 	}
-	tbl, err := sessiontable.New(rdb, sessiontable.Config{Logger: slog.New(slog.DiscardHandler)})
+	// The owners' quota is raised to hold what the bench creates: the idle
+	// sessions of each owner, and the samples of one "probe" owner.
+	tbl, err := sessiontable.New(rdb, sessiontable.Config{Logger: slog.New(slog.DiscardHandler),
+		MaxSessionsPerOwner: max(sessiontable.DefaultMaxSessionsPerOwner, cfg.Count/cfg.Owners+1, 2*cfg.Samples)})
 	if err != nil {
 		return nil, err
 	}
