@@ -16,8 +16,8 @@ import (
 
 func TestMain(m *testing.M) { redistest.Main(m) }
 
-func fields(id string) []any {
-	return []any{"id", id, "type", "t", "queue", "default", "maxr", 1, "tmo", 1000, "policy", "block", "sess", "s"}
+func fields(string) ledger.Job {
+	return ledger.Job{Type: "t", Queue: "default", MaxRetry: 1, Timeout: time.Second, Policy: "block"}
 }
 
 var opts = ledger.FinishOptions{Worker: "w", Lease: time.Second, Retention: time.Hour, Queues: ",default,", Inline: true}
@@ -56,7 +56,8 @@ func TestAcquireVerdicts(t *testing.T) {
 	// Finishing a passes the lease to b inline with a larger token.
 	fr, err := l.Finish(ctx, "s", "a", ok.Job.Token, ledger.Outcome{OK: true, Text: "res"}, opts)
 	require.NoError(t, err)
-	require.Equal(t, ledger.StateSucceeded, fr.This)
+	require.Equal(t, ledger.Finished, fr.Verdict)
+	require.Equal(t, ledger.StateSucceeded, fr.State)
 	require.Equal(t, ledger.Run, fr.Next)
 	require.Equal(t, "b", fr.Run.ID)
 	require.Greater(t, fr.Run.Token, ok.Job.Token)
@@ -64,7 +65,7 @@ func TestAcquireVerdicts(t *testing.T) {
 	// A stale finish of a changes nothing.
 	st, err := l.Finish(ctx, "s", "a", ok.Job.Token, ledger.Outcome{OK: true}, opts)
 	require.NoError(t, err)
-	require.Equal(t, ledger.Stale, st.This)
+	require.Equal(t, ledger.Stale, st.Verdict)
 	// b ends the session: the lease is released and the list is gone.
 	fr, err = l.Finish(ctx, "s", "b", fr.Run.Token, ledger.Outcome{OK: true}, opts)
 	require.NoError(t, err)
@@ -96,7 +97,7 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 	require.Equal(t, ledger.LeaseLost, r)
 	fr, err := l.Finish(ctx, "s", "a", first.Job.Token, ledger.Outcome{OK: true}, opts)
 	require.NoError(t, err)
-	require.Equal(t, ledger.Stale, fr.This)
+	require.Equal(t, ledger.Stale, fr.Verdict)
 }
 
 // The pipelined submit survives a Redis that lost its script cache.
@@ -170,7 +171,8 @@ func TestEventStreamHasEveryChange(t *testing.T) {
 	require.Equal(t, ledger.Cancelled, cr.Verdict)
 	fr, err := l.Finish(ctx, "s", "a", ar.Job.Token, ledger.Outcome{Text: "no", Final: true}, opts)
 	require.NoError(t, err)
-	require.Equal(t, ledger.StateFailed, fr.This)
+	require.Equal(t, ledger.Finished, fr.Verdict)
+	require.Equal(t, ledger.StateFailed, fr.State)
 	require.Equal(t, ledger.Run, fr.Next, "c runs inline")
 	rq, err := l.Requeue(ctx, "s", "a", time.Hour) // a failed; c has started since: tail
 	require.NoError(t, err)
