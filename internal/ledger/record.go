@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -382,8 +383,11 @@ func (l *Ledger) DeleteDead(ctx context.Context, s, id string) (DeleteResult, er
 }
 
 // EachSession calls f for every session with unfinished jobs, scanning the
-// keyspace (every master of a Redis Cluster, at once) count keys a step.
+// keyspace count keys a step (every master of a Redis Cluster at once, but
+// f is never called twice at once). A session may be seen twice, as SCAN
+// goes.
 func (l *Ledger) EachSession(ctx context.Context, count int64, f func(ctx context.Context, s string) error) error {
+	var mu sync.Mutex
 	scan := func(ctx context.Context, r redis.Cmdable) error {
 		it := r.Scan(ctx, 0, keys.PendingPattern, count).Iterator()
 		for it.Next(ctx) {
@@ -391,7 +395,10 @@ func (l *Ledger) EachSession(ctx context.Context, count int64, f func(ctx contex
 			if !ok {
 				continue
 			}
-			if err := f(ctx, s); err != nil {
+			mu.Lock()
+			err := f(ctx, s)
+			mu.Unlock()
+			if err != nil {
 				return err
 			}
 		}
