@@ -138,6 +138,18 @@ const (
 // verdict reads a script's word.
 func verdict(v any) Verdict { return Verdict(str(v)) }
 
+// words reads the reply of script name: a list that starts with a verdict.
+func words(cmd *redis.Cmd, name string) ([]any, error) {
+	v, err := cmd.Slice()
+	if err != nil {
+		return nil, fmt.Errorf("running %s script: %w", name, err)
+	}
+	if len(v) == 0 {
+		return nil, fmt.Errorf("%s: %w: empty", name, ErrUnexpectedReply)
+	}
+	return v, nil
+}
+
 // ErrUnexpectedReply means a script answered in a shape this code does not
 // know: a version mismatch between scripts and code, or a bug.
 var ErrUnexpectedReply = errors.New("ledger: unexpected script reply")
@@ -396,13 +408,10 @@ func (l *Ledger) Acquire(ctx context.Context, s, id string, gen int64, worker st
 	// that a holder that dies is found in time.
 	sent := time.Now()
 	until := sent.Add(lease)
-	v, err := l.piped(ctx, acquireScript, sessionKeys(s, id), []any{id, gen, worker, lease.Milliseconds()},
-		func(p redis.Pipeliner) { dueLT(ctx, p, s, until) }).Slice()
+	v, err := words(l.piped(ctx, acquireScript, sessionKeys(s, id), []any{id, gen, worker, lease.Milliseconds()},
+		func(p redis.Pipeliner) { dueLT(ctx, p, s, until) }), "acquire")
 	if err != nil {
-		return AcquireResult{}, fmt.Errorf("running acquire script: %w", err)
-	}
-	if len(v) == 0 {
-		return AcquireResult{}, fmt.Errorf("acquire: %w: empty", ErrUnexpectedReply)
+		return AcquireResult{}, err
 	}
 	r := AcquireResult{Verdict: verdict(v[0])}
 	if r.Verdict == OK {
@@ -476,18 +485,15 @@ func (l *Ledger) Finish(ctx context.Context, s, id string, token int64, o Outcom
 	// A next job run inline holds a new lease: due when it runs out.
 	sent := time.Now()
 	until := sent.Add(opt.Lease)
-	v, err := l.piped(ctx, finishScript, sessionKeys(s, id), []any{
+	v, err := words(l.piped(ctx, finishScript, sessionKeys(s, id), []any{
 		id, token, outcome, o.Text, opt.Retention.Milliseconds(), keys.JobPrefix(s), opt.Worker,
 		opt.Lease.Milliseconds(), flag(opt.Inline), opt.Queues, o.RetryDelay.Milliseconds(),
 		opt.Retention.Milliseconds(), flag(o.Final),
-	}, func(p redis.Pipeliner) { dueLT(ctx, p, s, until) }).Slice()
+	}, func(p redis.Pipeliner) { dueLT(ctx, p, s, until) }), "finish")
 	if err != nil {
-		return FinishResult{}, fmt.Errorf("running finish script: %w", err)
+		return FinishResult{}, err
 	}
 	var r FinishResult
-	if len(v) == 0 {
-		return r, fmt.Errorf("finish: %w: empty", ErrUnexpectedReply)
-	}
 	r.Verdict = verdict(v[0])
 	switch r.Verdict {
 	case Stale:
@@ -563,14 +569,11 @@ func (l *Ledger) Skip(ctx context.Context, s, id string, retention time.Duration
 }
 
 func (l *Ledger) cancel(ctx context.Context, s, id string, retention time.Duration, mode string) (CancelResult, error) {
-	v, err := l.piped(ctx, cancelScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.SessionEvents(s)},
+	v, err := words(l.piped(ctx, cancelScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.SessionEvents(s)},
 		[]any{id, retention.Milliseconds(), keys.JobPrefix(s), mode},
-		func(p redis.Pipeliner) { dueLT(ctx, p, s, time.Now().Add(DispatchGrace)) }).Slice()
+		func(p redis.Pipeliner) { dueLT(ctx, p, s, time.Now().Add(DispatchGrace)) }), "cancel")
 	if err != nil {
-		return CancelResult{}, fmt.Errorf("running cancel script: %w", err)
-	}
-	if len(v) == 0 {
-		return CancelResult{}, fmt.Errorf("cancel: %w: empty", ErrUnexpectedReply)
+		return CancelResult{}, err
 	}
 	r := CancelResult{Verdict: verdict(v[0])}
 	switch {
@@ -644,14 +647,14 @@ type RequeueResult struct {
 // (indexTTL), it leaves the dead-letter index, and the session is due in the
 // repair index.
 func (l *Ledger) Requeue(ctx context.Context, s, id string, indexTTL time.Duration) (RequeueResult, error) {
-	v, err := l.piped(ctx, requeueScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.SessionEvents(s)}, []any{id},
+	v, err := words(l.piped(ctx, requeueScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.SessionEvents(s)}, []any{id},
 		func(p redis.Pipeliner) {
 			p.Expire(ctx, keys.JobIndex(id), indexTTL)
 			p.ZRem(ctx, keys.Dead, deadMember(s, id))
 			dueLT(ctx, p, s, time.Now().Add(FirstLook))
-		}).Slice()
+		}), "requeue")
 	if err != nil {
-		return RequeueResult{}, fmt.Errorf("running requeue script: %w", err)
+		return RequeueResult{}, err
 	}
 	r := RequeueResult{Verdict: verdict(v[0])}
 	switch {
@@ -698,13 +701,10 @@ func (l *Ledger) Pause(ctx context.Context, s string, pause bool, retention time
 // or Gone and a nil task.
 func (l *Ledger) Redispatch(ctx context.Context, snap Snapshot) (Verdict, *Task, error) {
 	s := snap.Session
-	v, err := redispatchScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Pending(s), keys.Job(s, snap.Head)},
-		snap.Head, snap.Gen, snap.LockToken).Slice()
+	v, err := words(redispatchScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Pending(s), keys.Job(s, snap.Head)},
+		snap.Head, snap.Gen, snap.LockToken), "redispatch")
 	if err != nil {
-		return "", nil, fmt.Errorf("running redispatch script: %w", err)
-	}
-	if len(v) == 0 {
-		return "", nil, fmt.Errorf("redispatch: %w: empty", ErrUnexpectedReply)
+		return "", nil, err
 	}
 	vd := verdict(v[0])
 	if vd != Redispatched {

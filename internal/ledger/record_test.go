@@ -12,6 +12,15 @@ import (
 	"github.com/sessionq/sessionq/internal/redistest"
 )
 
+// found reads a lookup's answer: its value, "" when not found.
+func found(t *testing.T) func(string, bool, error) string {
+	return func(v string, ok bool, err error) string {
+		require.NoError(t, err)
+		require.Equal(t, ok, v != "")
+		return v
+	}
+}
+
 // What Submit writes, ParseRecord reads back: the submitter's Job and the
 // ledger's own fields, then a run's.
 func TestRecordRoundTrip(t *testing.T) {
@@ -24,13 +33,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		Policy: "skip", AppID: "app", OutOfSession: true, ProcessAt: at}
 	_, err := l.Submit(ctx, "s", "a", job, ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
-	s, ok, err := l.SessionOf(ctx, "a")
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, "s", s)
-	_, ok, err = l.SessionOf(ctx, "nope")
-	require.NoError(t, err)
-	require.False(t, ok)
+	require.Equal(t, "s", found(t)(l.SessionOf(ctx, "a")))
+	require.Empty(t, found(t)(l.SessionOf(ctx, "nope")))
 
 	r, err := l.Record(ctx, "s", "a")
 	require.NoError(t, err)
@@ -79,13 +83,8 @@ func TestRunReads(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"b", "c"}, ids)
 	require.EqualValues(t, 3, n)
-	head, ok, err := l.Head(ctx, "s")
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, "a", head)
-	_, ok, err = l.Head(ctx, "idle")
-	require.NoError(t, err)
-	require.False(t, ok)
+	require.Equal(t, "a", found(t)(l.Head(ctx, "s")))
+	require.Empty(t, found(t)(l.Head(ctx, "idle")))
 	qs, err := l.Queues(ctx, "s", []string{"a", "b", "gone"})
 	require.NoError(t, err)
 	require.Equal(t, []ledger.JobQueue{{ID: "a", State: "pending", Queue: "default"}, {ID: "b", State: "parked", Queue: "default"}}, qs)
@@ -147,9 +146,7 @@ func TestDeadLetters(t *testing.T) {
 	rec, err := l.Record(ctx, "s", "a")
 	require.NoError(t, err)
 	require.Nil(t, rec)
-	_, ok, err := l.SessionOf(ctx, "a")
-	require.NoError(t, err)
-	require.False(t, ok, "the index goes with the record")
+	require.Empty(t, found(t)(l.SessionOf(ctx, "a")), "the index goes with the record")
 	dead, err = l.Dead(ctx, 0, -1)
 	require.NoError(t, err)
 	require.Empty(t, dead)

@@ -39,6 +39,32 @@ func moduleRoot(t *testing.T) string {
 	}
 }
 
+// walkModule calls f with the path (and the path relative to root) of
+// every file under root whose name ends in ext, outside internal/ledger,
+// testdata and hidden folders.
+func walkModule(t *testing.T, root, ext string, f func(rel, path string) error) {
+	t.Helper()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel == "internal/ledger" || d.Name() == "testdata" || d.Name() == "node_modules" ||
+				strings.HasPrefix(d.Name(), ".") && rel != "." {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ext) {
+			return nil
+		}
+		return f(rel, path)
+	})
+	require.NoError(t, err)
+}
+
 // ledgerKeyUses lists, as "file:line: keys.X", every call or use of a
 // ledger key builder in the non-test Go files under root outside
 // internal/ledger and internal/keys.
@@ -47,21 +73,8 @@ func ledgerKeyUses(t *testing.T, root string) []string {
 	const keysPath = "github.com/sessionq/sessionq/internal/keys"
 	var out []string
 	fset := token.NewFileSet()
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			switch {
-			case rel == "internal/ledger", rel == "internal/keys",
-				strings.HasPrefix(d.Name(), ".") && rel != ".", d.Name() == "testdata", d.Name() == "node_modules":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+	walkModule(t, root, ".go", func(rel, path string) error {
+		if strings.HasPrefix(rel, "internal/keys/") || strings.HasSuffix(path, "_test.go") {
 			return nil
 		}
 		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
@@ -92,7 +105,6 @@ func ledgerKeyUses(t *testing.T, root string) []string {
 		})
 		return nil
 	})
-	require.NoError(t, err)
 	return out
 }
 
@@ -111,21 +123,7 @@ func TestNoLedgerFieldsInOtherScripts(t *testing.T) {
 	t.Parallel()
 	root := moduleRoot(t)
 	var offenders []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel == "internal/ledger" || strings.HasPrefix(d.Name(), ".") && rel != "." || d.Name() == "node_modules" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".lua") {
-			return nil
-		}
+	walkModule(t, root, ".lua", func(rel, path string) error {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -142,7 +140,6 @@ func TestNoLedgerFieldsInOtherScripts(t *testing.T) {
 		}
 		return nil
 	})
-	require.NoError(t, err)
 	require.Empty(t, offenders, "ledger fields named outside internal/ledger:\n%s", strings.Join(offenders, "\n"))
 }
 
