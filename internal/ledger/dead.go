@@ -56,12 +56,11 @@ func (l *Ledger) DeleteDead(ctx context.Context, s, id string) (DeleteResult, er
 		return DeleteResult{}, err
 	}
 	r := DeleteResult{Verdict: verdict(v[0])}
-	switch {
-	case r.Verdict == NotDead && len(v) == 2:
+	if r.Verdict == NotDead && len(v) == 2 {
 		r.State = str(v[1])
 		return r, nil
-	case r.Verdict == Deleted, r.Verdict == Gone:
-	default:
+	}
+	if r.Verdict != Deleted && r.Verdict != Gone {
 		return r, fmt.Errorf("deletedead: %w: %v", ErrUnexpectedReply, v)
 	}
 	if err := l.rdb.ZRem(ctx, keys.Dead, deadMember(s, id)).Err(); err != nil {

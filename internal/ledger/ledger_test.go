@@ -20,14 +20,19 @@ func fields(string) ledger.Job {
 	return ledger.Job{Type: "t", Queue: "default", MaxRetry: 1, Timeout: time.Second, Policy: "block"}
 }
 
+// setup gives a parallel test a ledger on its own Redis.
+func setup(t *testing.T) (context.Context, *redis.Client, *ledger.Ledger) {
+	t.Helper()
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	return context.Background(), rdb, ledger.New(rdb)
+}
+
 var opts = ledger.FinishOptions{Worker: "w", Lease: time.Second, Retention: time.Hour, Queues: ",default,", Inline: true}
 
 // Every verdict of the acquire script, in the situations that produce it.
 func TestAcquireVerdicts(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, rdb, l := setup(t)
 	a, err := l.Submit(ctx, "s", "a", fields("a"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	require.Equal(t, ledger.SubmitResult{Verdict: ledger.Dispatch, State: "pending", Seq: 1, Gen: 1}, a)
@@ -79,10 +84,7 @@ func TestAcquireVerdicts(t *testing.T) {
 // An expired lease is taken over by a new delivery with a larger token;
 // the old holder can neither renew nor finish.
 func TestExpiredLeaseIsTakenOver(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, _, l := setup(t)
 	_, err := l.Submit(ctx, "s", "a", fields("a"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	first, err := l.Acquire(ctx, "s", "a", 1, "w1", 50*time.Millisecond)
@@ -102,10 +104,7 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 
 // The pipelined submit survives a Redis that lost its script cache.
 func TestSubmitAfterScriptFlush(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, rdb, l := setup(t)
 	_, err := l.Submit(ctx, "s", "a", fields("a"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	require.NoError(t, rdb.ScriptFlush(ctx).Err())
@@ -117,10 +116,7 @@ func TestSubmitAfterScriptFlush(t *testing.T) {
 
 // Redispatch is compare-and-set: it acts on the snapshot it was given only.
 func TestRedispatchIsCompareAndSet(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, rdb, l := setup(t)
 	_, err := l.Submit(ctx, "s", "a", fields("a"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	snap, err := l.Inspect(ctx, "s")
@@ -151,10 +147,7 @@ func TestRedispatchIsCompareAndSet(t *testing.T) {
 // follower must see is on it: a submit, a start, the end of a job cancelled
 // or skipped while it waited, a requeue, and each end.
 func TestEventStreamHasEveryChange(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, rdb, l := setup(t)
 	ev := keys.SessionEvents("s")
 	require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: ev, Values: []any{"type", "stream.followed"}}).Err())
 	sub := func(id string) {

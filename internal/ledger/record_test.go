@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionq/sessionq/internal/ledger"
-	"github.com/sessionq/sessionq/internal/redistest"
 )
 
 // found reads a lookup's answer: its value, "" when not found.
@@ -24,10 +23,7 @@ func found(t *testing.T) func(string, bool, error) string {
 // What Submit writes, ParseRecord reads back: the submitter's Job and the
 // ledger's own fields, then a run's.
 func TestRecordRoundTrip(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, _, l := setup(t)
 	at := time.UnixMilli(time.Now().Add(time.Hour).UnixMilli())
 	job := ledger.Job{Type: "t", Payload: []byte{0, 1, 255}, Queue: "q", MaxRetry: 2, Timeout: 3 * time.Second,
 		Policy: "skip", AppID: "app", OutOfSession: true, ProcessAt: at}
@@ -71,10 +67,7 @@ func TestRecordRoundTrip(t *testing.T) {
 // The reads of a session's run state: its backlog, its head, its live
 // lease (Runs), and whether any lease is recorded.
 func TestRunReads(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, _, l := setup(t)
 	for _, id := range []string{"a", "b", "c"} {
 		_, err := l.Submit(ctx, "s", id, fields(id), ledger.SubmitOptions{IndexTTL: time.Hour})
 		require.NoError(t, err)
@@ -119,10 +112,7 @@ func TestRunReads(t *testing.T) {
 // A dead letter is listed, deleted for good only while it is failed, and
 // trimmed from the index once old.
 func TestDeadLetters(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, _, l := setup(t)
 	for _, id := range []string{"a", "b"} {
 		_, err := l.Submit(ctx, "s", id, fields(id), ledger.SubmitOptions{IndexTTL: time.Hour})
 		require.NoError(t, err)
