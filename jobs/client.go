@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -294,22 +293,15 @@ func (c *Client) submitPlain(ctx context.Context, id, jobType string, payload []
 }
 
 func (c *Client) submitSession(ctx context.Context, id, jobType string, payload []byte, o *options) (Submitted, error) {
-	var pat int64
-	if !o.at.IsZero() {
-		pat = o.at.UnixMilli()
-	}
-	fields := []any{
-		"id", id, "type", jobType, "payload", payload, "queue", o.queue, "sess", o.session,
-		"maxr", o.maxRetry, "tmo", o.timeout.Milliseconds(), "policy", string(o.policy),
-		"app", o.app, "oos", boolFlag(o.outOfSession), "pat", pat, "att", 0,
+	job := ledger.Job{
+		Type: jobType, Payload: payload, Queue: o.queue, MaxRetry: int64(o.maxRetry), Timeout: o.timeout,
+		Policy: string(o.policy), AppID: o.app, OutOfSession: o.outOfSession, ProcessAt: o.at,
 	}
 	maxBacklog := int64(c.cfg.MaxBacklog)
 	if o.maxBacklog > 0 {
 		maxBacklog = int64(o.maxBacklog)
 	}
-	res, err := c.led.Submit(ctx, o.session, id, fields, ledger.SubmitOptions{
-		OutOfSession: o.outOfSession, IndexTTL: indexTTL, MaxBacklog: maxBacklog,
-	})
+	res, err := c.led.Submit(ctx, o.session, id, job, ledger.SubmitOptions{IndexTTL: indexTTL, MaxBacklog: maxBacklog})
 	if err != nil {
 		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, err)
 	}
@@ -328,19 +320,9 @@ func (c *Client) submitSession(ctx context.Context, id, jobType string, payload 
 	// The job heads an idle session (or is an idempotent repeat of one that
 	// did): hand it to asynq. If this fails the job is still durable, and the
 	// reconciler dispatches it, so the submission stands.
-	t := &ledger.Task{Session: o.session, ID: id, Type: jobType, Gen: gen, Queue: o.queue}
-	if pat > 0 {
-		t.At = time.UnixMilli(pat)
-	}
+	t := &ledger.Task{Session: o.session, ID: id, Type: jobType, Gen: gen, Queue: o.queue, At: o.at}
 	_ = dispatch.Enqueue(ctx, c.aq, t)
 	return out, nil
-}
-
-func boolFlag(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
 }
 
 var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -380,12 +362,12 @@ func (c *Client) Cancel(ctx context.Context, id string) (State, error) {
 	if err := ValidateJobID(id); err != nil {
 		return "", err
 	}
-	s, err := c.rdb.Get(ctx, keys.JobIndex(id)).Result()
+	s, ok, err := c.led.SessionOf(ctx, id)
 	switch {
-	case errors.Is(err, redis.Nil):
-		return c.cancelPlain(ctx, id)
 	case err != nil:
-		return "", fmt.Errorf("reading job index: %w", err)
+		return "", err
+	case !ok:
+		return c.cancelPlain(ctx, id)
 	}
 	r, err := c.led.Cancel(ctx, s, id, c.cfg.Retention)
 	if err != nil {
@@ -428,44 +410,35 @@ func (c *Client) Get(ctx context.Context, id string) (*Info, error) {
 	if err := ValidateJobID(id); err != nil {
 		return nil, err
 	}
-	s, err := c.rdb.Get(ctx, keys.JobIndex(id)).Result()
+	s, ok, err := c.led.SessionOf(ctx, id)
 	switch {
-	case errors.Is(err, redis.Nil):
-		return c.getPlain(ctx, id)
 	case err != nil:
-		return nil, fmt.Errorf("reading job index: %w", err)
+		return nil, err
+	case !ok:
+		return c.getPlain(ctx, id)
 	}
-	m, err := c.rdb.HGetAll(ctx, keys.Job(s, id)).Result()
+	r, err := c.led.Record(ctx, s, id)
 	if err != nil {
-		return nil, fmt.Errorf("reading job %s: %w", id, err)
+		return nil, err
 	}
-	if len(m) == 0 {
+	if r == nil {
 		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
-	return infoFromRecord(id, m), nil
+	return infoFromRecord(r), nil
 }
 
-func infoFromRecord(id string, m map[string]string) *Info {
-	n := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
-	t := func(k string) time.Time {
-		if v := n(k); v > 0 {
-			return time.UnixMilli(v)
-		}
-		return time.Time{}
-	}
+// infoFromRecord is the Info of a session job's ledger record.
+func infoFromRecord(r *ledger.Record) *Info {
 	in := &Info{
-		ID: id, Type: m["type"], Queue: m["queue"], SessionID: m["sess"], AppID: m["app"],
-		Seq: n("seq"), State: State(m["state"]), Policy: Policy(m["policy"]),
-		Attempts: int(n("att")), MaxRetry: int(n("maxr")), LastError: m["err"],
-		Payload: []byte(m["payload"]), Created: t("ct"), Started: t("st"), Finished: t("ft"),
-		FencingTok: n("tok"), OutOfSession: m["oos"] == "1", Worker: m["wid"],
-		Progress: decodeProgress(m["prog"]),
-	}
-	if r, ok := m["res"]; ok {
-		in.Result = []byte(r)
+		ID: r.ID, Type: r.Type, Queue: r.Queue, SessionID: r.Session, AppID: r.AppID,
+		Seq: r.Seq, State: State(r.State), Policy: Policy(r.Policy),
+		Attempts: int(r.Attempts), MaxRetry: int(r.MaxRetry), LastError: r.LastError,
+		Payload: r.Payload, Created: r.Created, Started: r.Started, Finished: r.Finished,
+		FencingTok: r.Token, OutOfSession: r.OutOfSession, Worker: r.Worker,
+		Progress: decodeProgress(string(r.Progress)), Result: r.Result,
 	}
 	if in.State == StateRetrying || in.State == StatePending {
-		in.NextRunAt = t("pat")
+		in.NextRunAt = r.ProcessAt
 	}
 	return in
 }
@@ -477,24 +450,20 @@ func (c *Client) DeadLetters(ctx context.Context, limit int) ([]*Info, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	members, err := c.rdb.ZRevRange(ctx, keys.Dead, 0, int64(limit)-1).Result()
+	dead, err := c.led.Dead(ctx, 0, int64(limit)-1)
 	if err != nil {
-		return nil, fmt.Errorf("reading dead-letter index: %w", err)
+		return nil, err
 	}
 	var out []*Info
-	for _, m := range members {
-		s, id, ok := strings.Cut(m, "/")
-		if !ok {
-			continue
-		}
-		rec, err := c.rdb.HGetAll(ctx, keys.Job(s, id)).Result()
+	for _, d := range dead {
+		r, err := c.led.Record(ctx, d.Session, d.ID)
 		if err != nil {
-			return nil, fmt.Errorf("reading job %s: %w", id, err)
+			return nil, err
 		}
 		// A job requeued while its dead-letter entry was being written
 		// leaves the entry behind: its record says what it is now.
-		if len(rec) > 0 && rec["state"] == string(StateFailed) {
-			out = append(out, infoFromRecord(id, rec))
+		if r != nil && r.State == ledger.StateFailed {
+			out = append(out, infoFromRecord(r))
 		}
 	}
 	queues, err := c.insp.Queues()

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
 )
 
 // IDForIdempotencyKey is the ID that Submit gives a job submitted with
@@ -104,7 +105,7 @@ func (c *Client) bind(ctx context.Context, id, jobType string, o *options) error
 	if o.session != "" {
 		asked.Kind, asked.Session = KindSession, o.session
 	}
-	r, err := bindScript.Run(ctx, c.rdb, []string{keys.Idempotency(id), keys.JobIndex(id)},
+	r, err := bindScript.Run(ctx, c.rdb, []string{keys.Idempotency(id), ledger.IndexKey(id)},
 		string(asked.Kind), asked.Session, asked.Queue, asked.Type, c.bindingTTL(o).Milliseconds()).StringSlice()
 	if err != nil {
 		return fmt.Errorf("binding idempotency key: %w", err)

@@ -57,6 +57,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
 )
 
 // Errors. Invalid input wraps ErrInvalid.
@@ -476,12 +477,12 @@ func (t *Table) record(ctx context.Context, e entry, began int64, spec Spec) (*I
 	if err != nil {
 		return nil, fmt.Errorf("creating session: %w", err)
 	}
-	switch str(r[0]) {
-	case "ok":
-	case "buried":
+	switch word(r[0]) {
+	case verdictOK:
+	case verdictBuried:
 		// Another creation took the TID over while this one was in flight.
 		return nil, fmt.Errorf("creating session with TID %q: %w (taken over by a concurrent creation)", spec.TID, ErrTIDTaken)
-	case "late":
+	case verdictLate:
 		return nil, fmt.Errorf("creating session: took longer than %s; try again", t.grace/2)
 	default:
 		return nil, fmt.Errorf("creating session: unexpected reply %v", r)
@@ -512,7 +513,7 @@ func (t *Table) reserve(ctx context.Context, id, owner string) error {
 		if err != nil {
 			return fmt.Errorf("creating session: counting it against its owner: %w", err)
 		}
-		if str(r[0]) == "ok" {
+		if word(r[0]) == verdictOK {
 			return nil
 		}
 		if pruned {
@@ -560,7 +561,7 @@ func (t *Table) claimTID(ctx context.Context, owner, tid, id string, replace boo
 		if err != nil {
 			return fmt.Errorf("claiming TID %q: %w", tid, err)
 		}
-		if str(r[0]) == "ok" {
+		if word(r[0]) == verdictOK {
 			return nil
 		}
 		seen = str(r[1])
@@ -572,9 +573,9 @@ func (t *Table) claimTID(ctx context.Context, owner, tid, id string, replace boo
 			return fmt.Errorf("claiming TID %q: %w", tid, err)
 		}
 		switch {
-		case st == "live" && !replace:
+		case st == verdictLive && !replace:
 			return fmt.Errorf("TID %q (session %s): %w", tid, seen, ErrTIDTaken)
-		case st == "pending":
+		case st == verdictPend:
 			return fmt.Errorf("TID %q (session %s, being created): %w", tid, seen, ErrTIDTaken)
 		}
 	}
@@ -583,16 +584,16 @@ func (t *Table) claimTID(ctx context.Context, owner, tid, id string, replace boo
 
 // bury says whether session id, found bound to tid, is live, being created
 // or dead, and makes a dead one stay dead; see bury.lua.
-func (t *Table) bury(ctx context.Context, id, tid string, force bool) (string, error) {
+func (t *Table) bury(ctx context.Context, id, tid string, force bool) (verdict, error) {
 	if ValidateID(id) != nil {
-		return "dead", nil // not ours: never a record
+		return verdictDead, nil // not ours: never a record
 	}
 	st, err := buryScript.Run(ctx, t.rdb, []string{keys.Session(id), keys.SessionMarker(id)},
 		tid, t.grace.Milliseconds(), flag(force)).Text()
 	if err != nil {
 		return "", fmt.Errorf("checking session %s: %w", id, err)
 	}
-	return st, nil
+	return verdict(st), nil
 }
 
 // Establish is the establish-session step of a client: with create, a new
@@ -831,7 +832,7 @@ func (t *Table) read(ctx context.Context, id string, c call, what, key string) (
 		app = keys.SessionAppParams(id, c.app)
 	}
 	r, err := readScript.Run(ctx, t.rdb,
-		[]string{keys.Session(id), keys.SessionParams(id), app, keys.Pending(id)},
+		[]string{keys.Session(id), keys.SessionParams(id), app, ledger.BacklogKey(id)},
 		flag(!c.oos), what, key).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("reading session %s: %w", id, err)

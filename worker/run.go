@@ -34,7 +34,7 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("acquiring session lease: %w", err)
 	}
 	if res.Verdict != ledger.OK {
-		w.m.dropped.WithLabelValues(res.Verdict).Inc()
+		w.m.dropped.WithLabelValues(string(res.Verdict)).Inc()
 		w.log.Debug("dropping task", "job", c.Job, "session", c.Session, "gen", c.Gen, "verdict", res.Verdict)
 		return nil
 	}
@@ -60,7 +60,7 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 	case errors.Is(err, ErrSkipRetry) || n >= m:
 		w.outcome(ctx, jobAttrs(job), job.Type, ledger.StateFailed, errorText(err), err)
 	default:
-		w.outcome(ctx, jobAttrs(job), job.Type, ledger.Retry, errorText(err), err)
+		w.outcome(ctx, jobAttrs(job), job.Type, string(ledger.Retry), errorText(err), err)
 	}
 	if err != nil {
 		if errors.Is(err, ErrSkipRetry) {
@@ -249,16 +249,17 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 			w.log.Error("recording job outcome; the job will be repaired", "job", rj.ID, "session", rj.Session, "err", err)
 			return
 		}
-		if fr.This == ledger.Stale {
+		if fr.Verdict == ledger.Stale {
 			w.log.Warn("job outcome refused: stale fencing token", "job", rj.ID, "session", rj.Session, "token", rj.Token)
 			return
 		}
-		w.outcome(ctx, runAttrs(rj), rj.Type, fr.This, out.Text, runErr)
-		if fr.This == ledger.Retry {
+		if fr.Verdict == ledger.Retry {
+			w.outcome(ctx, runAttrs(rj), rj.Type, string(ledger.Retry), out.Text, runErr)
 			w.enqueue(ctx, fr.Retry)
 			return
 		}
-		if fr.This == ledger.StateFailed {
+		w.outcome(ctx, runAttrs(rj), rj.Type, fr.State, out.Text, runErr)
+		if fr.State == ledger.StateFailed {
 			if err := w.led.DeadLetter(context.WithoutCancel(ctx), rj.Session, rj.ID); err != nil {
 				w.log.Error("dead-lettering job; its record says failed", "job", rj.ID, "session", rj.Session, "err", err)
 			}

@@ -7,7 +7,7 @@
 //	sq:{S}:run       hash   run state of S: seq, fence, and the lease fields
 //	                        job, tok, until (server ms), wid; kept 7 days idle
 //	sq:{S}:pend      list   job IDs of S not yet finished, in submission order
-//	sq:{S}:j:J       hash   job record of a session job (see jobs.Record)
+//	sq:{S}:j:J       hash   job record of a session job (ledger.Record)
 //	sq:ji:{J}        string index: job ID -> session ID, for lookup by ID
 //	sq:idk:{J}       hash   idempotency binding of job J (an ID derived from
 //	                        an owner and a key): kind (plain or session),
@@ -18,6 +18,11 @@
 //	sq:leader:NAME   string leadership lease of a singleton (value: holder)
 //	sq:{S}:sess      hash   session record (package sessiontable)
 //	sq:{S}:...       other session table keys (package sessiontable)
+//
+// The ledger's keys (run, pend, j:, ji:, dead, and the repair index) are
+// built here but used by package ledger alone: every other package reads
+// and writes them through its API (a test in internal/ledger fails
+// otherwise), and its scripts' fields are named in internal/ledger only.
 //
 // Session IDs never contain '{' or '}' (jobs.ValidateSessionID), so the tag
 // is exactly the session ID.
