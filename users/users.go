@@ -136,7 +136,10 @@ func (s *Store) Add(ctx context.Context, name, password string, rights []string)
 	if err != nil {
 		return err
 	}
-	fields := map[string]any{"rights": strings.Join(rs, " "), "ct": time.Now().UnixMilli()}
+	// The auth epoch starts at the creation time: a user removed and added
+	// again does not get back the epoch of its former self.
+	ct := time.Now().UnixMilli()
+	fields := map[string]any{"rights": strings.Join(rs, " "), "ct": ct, "ae": ct}
 	if password != "" {
 		fields["pw"] = hashPassword(password)
 	}
