@@ -66,7 +66,7 @@ const (
 	addrFactor    = 3                // an address's failures a minute, in pair rates
 	trustedFor    = 24 * time.Hour   // a successful pair passes the ceiling this long
 	forgetAfter   = 30 * time.Minute // an idle, unblocked entry is dropped after this
-	maxThrottleKV = 100_000          // past this many entries, idle ones go sooner
+	maxThrottleKV = 100_000          // past this many entries, entries go sooner
 )
 
 func newThrottle(perMin, ceiling int) *throttle {
@@ -158,12 +158,16 @@ func (at *attempt) done(ok bool) {
 }
 
 // sweep drops entries that hold nothing worth keeping: idle for
-// forgetAfter (sooner when there are too many), not blocked, not trusted.
+// forgetAfter, not blocked, not trusted. It runs once a minute, or once a
+// second while there are more than maxThrottleKV entries; then idle ones
+// go after 2 minutes, and if that is not enough, unblocked ones at random
+// down to 90% of the cap.
 func (t *throttle) sweep(now time.Time) {
 	full := len(t.entries) > maxThrottleKV
-	if now.Sub(t.swept) < time.Minute && !full {
+	if since := now.Sub(t.swept); since < time.Minute && !(full && since >= time.Second) {
 		return
 	}
+	t.swept = now
 	idle := forgetAfter
 	if full {
 		idle = 2 * time.Minute
@@ -174,5 +178,12 @@ func (t *throttle) sweep(now time.Time) {
 			delete(t.entries, k)
 		}
 	}
-	t.swept = now
+	for k, e := range t.entries {
+		if len(t.entries) <= maxThrottleKV*9/10 {
+			break
+		}
+		if !now.Before(e.until) {
+			delete(t.entries, k)
+		}
+	}
 }
