@@ -206,11 +206,19 @@ func (s *Server) followJob(ctx context.Context, send sender, info *jobs.Info, ow
 	last, lastProg := info.State, info.Progress
 	t := time.NewTicker(s.cfg.EventPoll)
 	defer t.Stop()
+	sc, checked := scopeOf(ctx), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		// The token and the rights that let the stream start must hold.
+		if time.Since(checked) >= streamRecheck {
+			checked = time.Now()
+			if !s.stillAllowed(ctx, sc, func(fresh *scope) bool { return fresh.canRead(owner) }) {
+				return
+			}
 		}
 		in, err := s.jobs.Get(ctx, info.ID)
 		if errors.Is(err, jobs.ErrNotFound) {
@@ -268,7 +276,15 @@ func (s *Server) followSession(ctx context.Context, send sender, id, lastID stri
 	t := time.NewTicker(s.cfg.EventPoll)
 	defer t.Stop()
 	var goneSince time.Time
+	sc, checked := scopeOf(ctx), time.Now()
 	for {
+		// The token and the rights that let the stream start must hold.
+		if time.Since(checked) >= streamRecheck {
+			checked = time.Now()
+			if !s.stillAllowed(ctx, sc, func(fresh *scope) bool { return fresh.mayRead() == nil }) {
+				return
+			}
+		}
 		ended, gone, err := s.sessionEnded(ctx, id, &lastEvent)
 		if err == nil && gone && ended == "" {
 			// Its record is gone: its event follows at once after a close,

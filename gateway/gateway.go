@@ -73,7 +73,7 @@ const (
 	DefaultWriteTimeout  = 30 * time.Second
 	DefaultIdleTimeout   = 2 * time.Minute
 	DefaultShutdownGrace = 10 * time.Second
-	DefaultLoginRate     = 10 // per minute, per user and per client address
+	DefaultLoginRate     = 10 // per minute, per user name and client address
 	DefaultLoginTokenTTL = 24 * time.Hour
 	DefaultEventPoll     = 200 * time.Millisecond
 	DefaultJobRecordTTL  = 7 * 24 * time.Hour
@@ -103,9 +103,11 @@ type Config struct {
 	// ShutdownGrace is how long Stop lets requests in flight finish.
 	// Default 10s.
 	ShutdownGrace time.Duration
-	// LoginRate is how many password checks (login, opening a session with
-	// a password) a user name and a client address may each make per
-	// minute. Default 10.
+	// LoginRate is how many password checks (login, the dashboard's login,
+	// opening a session with a password) one user name may make from one
+	// client address per minute, with an exponential backoff after three
+	// consecutive failures; a client address may fail 3*LoginRate times a
+	// minute over all names. Default 10.
 	LoginRate int
 	// LoginTokenTTL is the life of a token that POST /v1/login answers.
 	// Default 24h.
@@ -253,7 +255,7 @@ type Server struct {
 	api    huma.API
 	router *chi.Mux
 	met    *metrics
-	logins *limiter
+	logins *throttle
 
 	streams streamCount // event streams open, against MaxStreams
 
@@ -281,7 +283,7 @@ func New(rdb redis.UniversalClient, table *sessiontable.Table, jc *jobs.Client, 
 		return nil, err
 	}
 	s := &Server{rdb: rdb, table: table, jobs: jc, users: us, cfg: c, log: c.Logger,
-		logins: newLimiter(c.LoginRate), quit: make(chan struct{})}
+		logins: newThrottle(c.LoginRate, c.LoginFailureCeiling), quit: make(chan struct{})}
 	if s.met, err = newMetrics(c.Registry); err != nil {
 		return nil, err
 	}

@@ -199,6 +199,8 @@ func TestProtocol(t *testing.T) {
 	require.Equal(t, 200, r.status, "%s", r)
 	tok := r.json(t)["token"].(string)
 	require.Equal(t, 200, e.req(tok, "GET", "/v1/sessions", nil).status)
+	require.Equal(t, http.StatusNoContent, e.req(tok, "POST", "/v1/logout", nil).status)
+	require.Equal(t, http.StatusUnauthorized, e.req(tok, "GET", "/v1/sessions", nil).status, "logged out")
 	r = e.req("", "POST", "/v1/login", map[string]any{"user": "alice", "password": "wrong"})
 	require.Equal(t, http.StatusUnauthorized, r.status, "%s", r)
 	require.Equal(t, "unauthenticated", r.code(t))
