@@ -30,8 +30,6 @@ type loginOut struct {
 	}
 }
 
-type remoteKey struct{}
-
 func (s *Server) registerLogin() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/v1/login", Tags: []string{"users"},

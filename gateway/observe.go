@@ -58,7 +58,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		wh := &who{}
-		ctx := context.WithValue(context.WithValue(r.Context(), whoKey{}, wh), remoteKey{}, r.RemoteAddr)
+		ctx := context.WithValue(r.Context(), whoKey{}, wh)
 		next.ServeHTTP(ww, r.WithContext(ctx))
 		route := "unmatched"
 		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
@@ -76,7 +76,8 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		s.log.LogAttrs(r.Context(), levelFor(status), "http",
 			slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
 			slog.Int("status", status), slog.Int("bytes", ww.BytesWritten()),
-			slog.Duration("took", d), slog.String("user", wh.user), slog.String("remote", r.RemoteAddr))
+			slog.Duration("took", d), slog.String("user", wh.user),
+			slog.String("remote", s.clientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))))
 	})
 }
 
