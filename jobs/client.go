@@ -44,8 +44,8 @@ type ClientConfig struct {
 	Retention time.Duration
 	// MaxBacklog caps the unfinished jobs of one session, the new one
 	// included; a submit beyond it fails with a BacklogFullError and writes
-	// nothing (the MaxBacklog option overrides it per submit). Default 0:
-	// no cap.
+	// nothing (the MaxBacklog option overrides it per submit). Default
+	// DefaultMaxBacklog (100,000); there is no unlimited.
 	MaxBacklog int
 }
 
@@ -56,6 +56,9 @@ func (c *ClientConfig) withDefaults() (ClientConfig, error) {
 	}
 	if out.Retention == 0 {
 		out.Retention = DefaultRetention
+	}
+	if out.MaxBacklog == 0 {
+		out.MaxBacklog = DefaultMaxBacklog
 	}
 	if out.MaxPayload < 0 {
 		return out, fmt.Errorf("%w: MaxPayload %d is negative", ErrInvalid, out.MaxPayload)

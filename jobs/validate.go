@@ -17,6 +17,9 @@ const (
 	MaxQueueLen = 64
 	// DefaultMaxPayload is the default payload cap: 1 MiB.
 	DefaultMaxPayload = 1 << 20
+	// DefaultMaxBacklog is the default cap on the unfinished jobs of one
+	// session: 100,000.
+	DefaultMaxBacklog = 100_000
 )
 
 // ErrInvalid is wrapped by every validation error, so callers can tell bad

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 )
 
@@ -51,7 +52,7 @@ type SessionConfig struct {
 	HotBacklog int `mapstructure:"hot_backlog"`
 	// MaxBacklog caps the unfinished jobs of one session: a submit beyond
 	// it fails and writes nothing (submit --max-backlog overrides it).
-	// Default 0: no cap.
+	// Default jobs.DefaultMaxBacklog (100,000).
 	MaxBacklog int `mapstructure:"max_backlog"`
 }
 
@@ -66,7 +67,7 @@ var sessionKeys = map[string]any{
 	"session.max_file_size":     int64(1 << 20),
 	"session.max_session_bytes": int64(8 << 20),
 	"session.hot_backlog":       1000,
-	"session.max_backlog":       0,
+	"session.max_backlog":       jobs.DefaultMaxBacklog,
 }
 
 // sessionConfig reads the session section, refusing unknown keys.
@@ -107,8 +108,8 @@ func (e *env) sessionConfig() (SessionConfig, error) {
 		return c, e.configError(fmt.Errorf("session.max_per_owner %d: must be positive (there is no unlimited; raise it instead)", c.MaxPerOwner))
 	case c.MaxFileSize <= 0 || c.MaxSessionBytes <= 0:
 		return c, e.configError(fmt.Errorf("session.max_file_size and session.max_session_bytes must be positive"))
-	case c.MaxBacklog < 0:
-		return c, e.configError(fmt.Errorf("session.max_backlog %d: must not be negative (0: no cap)", c.MaxBacklog))
+	case c.MaxBacklog <= 0:
+		return c, e.configError(fmt.Errorf("session.max_backlog %d: must be positive (there is no unlimited)", c.MaxBacklog))
 	case c.HotBacklog == 0:
 		return c, e.configError(fmt.Errorf("session.hot_backlog 0: give a positive threshold, or a negative one to turn detection off"))
 	}
