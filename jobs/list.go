@@ -275,7 +275,7 @@ func (c *Client) listPlain(ctx context.Context, q string, st State, add func(*In
 func plainInfo(ti *asynq.TaskInfo) *Info {
 	in := &Info{
 		ID: ti.ID, Type: ti.Type, Queue: ti.Queue, State: stateFromAsynq(ti.State),
-		Attempts: ti.Retried, MaxRetry: ti.MaxRetry, LastError: ti.LastErr,
+		Attempts: ti.Retried, MaxRetry: dispatch.PlainMaxRetry(ti.Headers, ti.MaxRetry), LastError: ti.LastErr,
 		Result: ti.Result, Payload: ti.Payload, Finished: ti.CompletedAt, NextRunAt: ti.NextProcessAt,
 	}
 	if in.State.Terminal() || in.State == StateRunning || in.State == StateRetrying {
