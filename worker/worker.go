@@ -395,8 +395,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		// A task this worker has no handler for is handed back without
 		// counting a failure (decline.go).
 		IsFailure: isFailure,
-		Logger:          asynqLogger{w.log},
-		LogLevel:        asynq.WarnLevel,
+		Logger:    asynqLogger{w.log},
+		LogLevel:  asynq.WarnLevel,
 	})
 	if err := w.srv.Start(asynq.HandlerFunc(w.process)); err != nil {
 		w.pres.Stop()
