@@ -392,11 +392,12 @@ func (w *Worker) Start(ctx context.Context) error {
 		// little later, when this runs out.
 		ShutdownTimeout: w.cfg.ShutdownGrace + shutdownMargin,
 		RetryDelayFunc:  w.carrierRetryDelay,
+		Logger:          asynqLogger{w.log},
+		LogLevel:        asynq.WarnLevel,
+
 		// A task this worker has no handler for is handed back without
 		// counting a failure (decline.go).
 		IsFailure: isFailure,
-		Logger:    asynqLogger{w.log},
-		LogLevel:  asynq.WarnLevel,
 	})
 	if err := w.srv.Start(asynq.HandlerFunc(w.process)); err != nil {
 		w.pres.Stop()
