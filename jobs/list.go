@@ -281,6 +281,11 @@ func plainInfo(ti *asynq.TaskInfo) *Info {
 	if in.State.Terminal() || in.State == StateRunning || in.State == StateRetrying {
 		in.Attempts = ti.Retried + 1
 	}
+	if in.State == StateRetrying && strings.HasPrefix(ti.LastErr, dispatch.Declined) {
+		// Handed back unopened by a worker without its handler: not
+		// attempted, ready to run again.
+		in.State, in.Attempts = StatePending, ti.Retried
+	}
 	switch ti.State {
 	case asynq.TaskStateArchived:
 		in.Finished = ti.LastFailedAt

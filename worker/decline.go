@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/sessionq/sessionq/internal/dispatch"
 	"github.com/sessionq/sessionq/internal/presence"
 )
 
@@ -36,9 +37,9 @@ type declineError struct {
 
 func (e *declineError) Error() string {
 	if e.elsewhere {
-		return fmt.Sprintf("worker %s has no handler for job type %q: handed back for a worker that has one", e.worker, e.jobType)
+		return fmt.Sprintf("%sworker %s has no handler for job type %q; another live worker has one", dispatch.Declined, e.worker, e.jobType)
 	}
-	return fmt.Sprintf("no live worker handles job type %q (worker %s has no handler): waiting for one", e.jobType, e.worker)
+	return fmt.Sprintf("%sno live worker handles job type %q (worker %s has no handler); the job waits for one", dispatch.Declined, e.jobType, e.worker)
 }
 
 // isFailure is asynq's IsFailure: every error but a decline.

@@ -12,6 +12,11 @@ import (
 // the job waited.
 const HeaderSubmitted = "sessionq-submitted"
 
+// Declined opens the error text that asynq keeps with a task a worker
+// handed back unopened, having no handler for its type: the job was not
+// attempted, and waits in its queue.
+const Declined = "handed back unopened: "
+
 // HeaderMaxRetry is the asynq task header of a plain job that holds its
 // max retry as submitted. Such a task is enqueued with one asynq retry more
 // (PlainAsynqRetry) and the worker ends the job itself, with SkipRetry, when
