@@ -305,21 +305,6 @@ func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 	return out, nil
 }
 
-// handlerWarning is the warning of a submit of jobType when no live worker
-// handles it, or "". A failure to tell is logged and gives no warning: it
-// is advice, and the job stands.
-func (s *Server) handlerWarning(ctx context.Context, jobType string) string {
-	ok, err := s.jobs.Handled(ctx, jobType)
-	if err != nil {
-		s.log.WarnContext(ctx, "gateway: cannot tell which workers handle a job type", "type", jobType, "err", err)
-		return ""
-	}
-	if ok {
-		return ""
-	}
-	return fmt.Sprintf("no live worker handles job type %q; the job waits (state waiting_for_handler) until a worker that handles it joins", jobType)
-}
-
 // recordJob remembers who submitted a job (not on the worker's path).
 func (s *Server) recordJob(ctx context.Context, sub jobs.Submitted, owner, conn string) error {
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
