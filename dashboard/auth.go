@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -8,6 +9,10 @@ import (
 
 	"github.com/sessionq/sessionq/users"
 )
+
+// ErrThrottled is wrapped by the error of a Config.CheckPassword that
+// refuses an attempt for now (too many).
+var ErrThrottled = errors.New("dashboard: too many password attempts")
 
 // handlerFunc is a page of a logged-in user.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, u *users.User)
@@ -74,8 +79,19 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "login", loginView{})
 }
 
+// loginOrigin refuses a login a browser sends from another origin (login
+// CSRF: a page elsewhere logging the browser in as its own user): an
+// Origin that is not the request's own, or a Sec-Fetch-Site other than
+// same-origin or none. A request with neither header (a non-browser
+// client) passes.
+var loginOrigin = http.NewCrossOriginProtection()
+
 // login exchanges a token, or a user name and password, for the cookie.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	if err := loginOrigin.Check(r); err != nil {
+		h.render(w, r, http.StatusForbidden, "login", loginView{Error: "Login refused: it came from another site. Log in from this page."})
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
 		h.fail(w, r, http.StatusBadRequest, "unreadable form")
@@ -92,12 +108,18 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	case tok != "":
 		u, err = h.cfg.Users.Authenticate(r.Context(), tok)
 	case name != "":
-		if h.cfg.AllowPassword != nil && !h.cfg.AllowPassword(r.Context(), name, r) {
-			refuse(http.StatusTooManyRequests, "Too many password attempts; wait a minute.")
+		check := func(ctx context.Context, name, pw string, _ *http.Request) (*users.User, error) {
+			return h.cfg.Users.CheckPassword(ctx, name, pw)
+		}
+		if h.cfg.CheckPassword != nil {
+			check = h.cfg.CheckPassword
+		}
+		if u, err = check(r.Context(), name, pw, r); errors.Is(err, ErrThrottled) {
+			refuse(http.StatusTooManyRequests, "Too many password attempts; try again later.")
 			return
 		}
-		if u, err = h.cfg.Users.CheckPassword(r.Context(), name, pw); err == nil {
-			tok, _, err = h.cfg.Users.CreateToken(r.Context(), u.Name, "dashboard", h.cfg.LoginTTL)
+		if err == nil {
+			tok, _, err = h.cfg.Users.CreateLoginToken(r.Context(), u, "dashboard", h.cfg.LoginTTL)
 		}
 	default:
 		refuse(http.StatusBadRequest, "Give an API token, or a user name and password.")
@@ -119,7 +141,16 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, h.cfg.Prefix+"/sessions", http.StatusSeeOther)
 }
 
+// logout ends the login behind the cookie: a token the login made is
+// revoked (it fails as a cookie and as a bearer token alike); an API
+// token the user logged in with stays theirs.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *users.User) {
+	if c, err := r.Cookie(CookieName); err == nil {
+		if _, err := h.cfg.Users.EndLogin(r.Context(), c.Value); err != nil && !errors.Is(err, users.ErrNotFound) {
+			h.unavailable(w, r, "logging out", err)
+			return
+		}
+	}
 	h.clearCookie(w)
 	http.Redirect(w, r, h.cfg.Prefix+"/login", http.StatusSeeOther)
 }

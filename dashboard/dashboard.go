@@ -73,9 +73,11 @@ type Config struct {
 	// LoginTTL is the life of the token a password login creates. Default
 	// 12h.
 	LoginTTL time.Duration
-	// AllowPassword, when set, is asked before each password check (a rate
-	// limit); false refuses the attempt. Default: every attempt is checked.
-	AllowPassword func(ctx context.Context, user string, r *http.Request) bool
+	// CheckPassword, when set, checks a user's password in place of
+	// Users.CheckPassword (the gateway passes its throttled check, shared
+	// with its own logins); an error wrapping ErrThrottled refuses the
+	// attempt with 429. Default Users.CheckPassword, unthrottled.
+	CheckPassword func(ctx context.Context, user, password string, r *http.Request) (*users.User, error)
 	// Queues, when set, is served under Prefix/queues/ to users with
 	// read:all or admin (asynqmon; see NewQueues). Default none.
 	Queues http.Handler

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/users"
@@ -147,15 +147,12 @@ func (h *Handler) orphans(ctx context.Context, seen map[string]bool) ([]string, 
 
 // fill reads each row's backlog and lease, and flags the hot ones.
 func (h *Handler) fill(ctx context.Context, rows []Row) error {
-	p := h.cfg.Redis.Pipeline()
-	lens := make([]*redis.IntCmd, len(rows))
-	runs := make([]*redis.SliceCmd, len(rows))
+	ids := make([]string, len(rows))
 	for i, r := range rows {
-		lens[i] = p.LLen(ctx, keys.Pending(r.ID))
-		runs[i] = p.HMGet(ctx, keys.Run(r.ID), "wid", "job", "until")
+		ids[i] = r.ID
 	}
-	now := p.Time(ctx)
-	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	runs, err := ledger.New(h.cfg.Redis).Runs(ctx, ids)
+	if err != nil {
 		return err
 	}
 	hot, err := h.cfg.Table.HotSessions(ctx)
@@ -166,22 +163,13 @@ func (h *Handler) fill(ctx context.Context, rows []Row) error {
 	for _, s := range hot {
 		isHot[s.ID] = true
 	}
-	for i := range rows {
-		rows[i].Backlog = lens[i].Val()
+	for i, run := range runs {
+		rows[i].Backlog = run.Backlog
 		rows[i].Hot = isHot[rows[i].ID]
-		vals := runs[i].Val()
-		if len(vals) != 3 {
-			continue
-		}
-		until, _ := strconv.ParseInt(str(vals[2]), 10, 64)
-		if until > 0 && time.UnixMilli(until).After(now.Val()) {
-			rows[i].LeaseHolder, rows[i].LeaseJob, rows[i].LeaseUntil = str(vals[0]), str(vals[1]), time.UnixMilli(until)
-		}
+		rows[i].LeaseHolder, rows[i].LeaseJob, rows[i].LeaseUntil = run.Holder, run.Job, run.Until
 	}
 	return nil
 }
-
-func str(v any) string { s, _ := v.(string); return s }
 
 func (h *Handler) sessions(w http.ResponseWriter, r *http.Request, u *users.User) {
 	v, status, msg, err := h.sessionsData(r, u)

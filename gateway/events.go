@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -53,15 +54,15 @@ func (s *Server) registerEvents() {
 		OperationID: "jobEvents", Method: http.MethodGet, Path: "/v1/jobs/{id}/events", Tags: []string{"jobs"},
 		Summary:   "Follow a job: its state now, then each change, until it ends",
 		Responses: sseResponse(jobEvents, s.api),
-		Errors:    []int{http.StatusBadRequest, http.StatusNotFound},
+		Errors:    []int{http.StatusBadRequest, http.StatusNotFound, http.StatusTooManyRequests},
 	}, func(ctx context.Context, in *jobIn) (*huma.StreamResponse, error) {
 		info, owner, err := s.readJob(ctx, in.ID)
 		if err != nil {
 			return nil, err
 		}
-		return s.stream(func(ctx context.Context, send sender) {
+		return s.stream(ctx, func(ctx context.Context, send sender) {
 			s.followJob(ctx, send, info, owner)
-		}), nil
+		})
 	})
 	sessEvents := map[string]any{"job": JobEvent{}, "session": SessionEvent{}}
 	huma.Register(s.api, huma.Operation{
@@ -69,7 +70,7 @@ func (s *Server) registerEvents() {
 		Summary:     "Follow a session: its jobs starting and ending, and its end",
 		Description: "Every job of the session as it is submitted, starts, waits for a retry, is requeued and ends, cancelled included (the ledger's event stream of the session, kept while followed: about the last 100 events, for 10 minutes after the last look), each event with an id; a client that reconnects with Last-Event-ID resumes after it, so that no event is lost or repeated. Then the session's end.",
 		Responses:   sseResponse(sessEvents, s.api),
-		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
+		Errors:      []int{http.StatusBadRequest, http.StatusNotFound, http.StatusTooManyRequests},
 	}, func(ctx context.Context, in *sessionEventsIn) (*huma.StreamResponse, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayRead(); err != nil {
@@ -78,9 +79,9 @@ func (s *Server) registerEvents() {
 		if in.LastEventID != "" && !streamID.MatchString(in.LastEventID) {
 			return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, "Last-Event-ID is not an event ID of this stream")
 		}
-		return s.stream(func(ctx context.Context, send sender) {
+		return s.stream(ctx, func(ctx context.Context, send sender) {
 			s.followSession(ctx, send, in.ID, in.LastEventID)
-		}), nil
+		})
 	})
 }
 
@@ -106,10 +107,56 @@ type withID struct {
 	v  any
 }
 
+// streamCount counts the event streams open on this process, in all and
+// per user, against Config.MaxStreams and Config.MaxStreamsPerUser.
+type streamCount struct {
+	mu     sync.Mutex
+	total  int
+	byUser map[string]int
+}
+
+// takeStream counts one more stream of user, or says why not.
+func (s *Server) takeStream(user string) *apiError {
+	c := &s.streams
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.byUser[user] >= s.cfg.MaxStreamsPerUser:
+		return apiErr(http.StatusTooManyRequests, CodeTooManyStreams,
+			fmt.Sprintf("this user has %d event streams open on this gateway, the most allowed; close one first", c.byUser[user]))
+	case c.total >= s.cfg.MaxStreams:
+		return apiErr(http.StatusTooManyRequests, CodeTooManyStreams, "this gateway holds as many event streams as it may; try again later")
+	}
+	if c.byUser == nil {
+		c.byUser = map[string]int{}
+	}
+	c.total++
+	c.byUser[user]++
+	return nil
+}
+
+// dropStream counts one stream of user less.
+func (s *Server) dropStream(user string) {
+	c := &s.streams
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.total--
+	if c.byUser[user]--; c.byUser[user] <= 0 {
+		delete(c.byUser, user)
+	}
+}
+
 // stream runs f with a sender on the answer, until f returns, the client
 // goes or the server stops. The write deadline is lifted for the stream.
-func (s *Server) stream(f func(ctx context.Context, send sender)) *huma.StreamResponse {
+// It is refused with 429 too_many_streams, before any event, when the
+// process or the request's user holds as many streams as allowed.
+func (s *Server) stream(ctx context.Context, f func(ctx context.Context, send sender)) (*huma.StreamResponse, error) {
+	user := scopeOf(ctx).conn.Name
+	if err := s.takeStream(user); err != nil {
+		return nil, err
+	}
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
+		defer s.dropStream(user)
 		hctx.SetHeader("Content-Type", "text/event-stream")
 		hctx.SetHeader("Cache-Control", "no-cache")
 		hctx.SetStatus(http.StatusOK)
@@ -148,7 +195,7 @@ func (s *Server) stream(f func(ctx context.Context, send sender)) *huma.StreamRe
 			}
 			return rc.Flush()
 		})
-	}}
+	}}, nil
 }
 
 // followJob sends the job's state, then each change, until it ends.
@@ -159,11 +206,19 @@ func (s *Server) followJob(ctx context.Context, send sender, info *jobs.Info, ow
 	last, lastProg := info.State, info.Progress
 	t := time.NewTicker(s.cfg.EventPoll)
 	defer t.Stop()
+	sc, checked := scopeOf(ctx), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		// The token and the rights that let the stream start must hold.
+		if time.Since(checked) >= streamRecheck {
+			checked = time.Now()
+			if !s.stillAllowed(ctx, sc, func(fresh *scope) bool { return fresh.canRead(owner) }) {
+				return
+			}
 		}
 		in, err := s.jobs.Get(ctx, info.ID)
 		if errors.Is(err, jobs.ErrNotFound) {
@@ -221,7 +276,15 @@ func (s *Server) followSession(ctx context.Context, send sender, id, lastID stri
 	t := time.NewTicker(s.cfg.EventPoll)
 	defer t.Stop()
 	var goneSince time.Time
+	sc, checked := scopeOf(ctx), time.Now()
 	for {
+		// The token and the rights that let the stream start must hold.
+		if time.Since(checked) >= streamRecheck {
+			checked = time.Now()
+			if !s.stillAllowed(ctx, sc, func(fresh *scope) bool { return fresh.mayRead() == nil }) {
+				return
+			}
+		}
 		ended, gone, err := s.sessionEnded(ctx, id, &lastEvent)
 		if err == nil && gone && ended == "" {
 			// Its record is gone: its event follows at once after a close,

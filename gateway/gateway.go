@@ -5,8 +5,12 @@
 // table and the job client, for users with rights and API tokens (package
 // users).
 //
-// Every request but login, health and metrics is a connection: it carries
-// "Authorization: Bearer TOKEN" and acts as the token's user. A request
+// Every request but login and health is a connection: it carries
+// "Authorization: Bearer TOKEN" and acts as the token's user. /metrics
+// shows queue names and sizes: on Config.Addr it needs the token of a user
+// with read:all (or admin); with Config.MetricsAddr it is served there
+// instead, without a token, and not on Config.Addr. With
+// Config.TLSCertFile the gateway serves HTTPS, and its cookies are Secure. A request
 // may name a session (header Sessionq-Session, else cookie
 // sessionq_session, else query parameter sessionId; a path
 // /v1/sessions/{id} names its own); it then acts as the session's owner for
@@ -20,12 +24,14 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,7 +73,7 @@ const (
 	DefaultWriteTimeout  = 30 * time.Second
 	DefaultIdleTimeout   = 2 * time.Minute
 	DefaultShutdownGrace = 10 * time.Second
-	DefaultLoginRate     = 10 // per minute, per user and per client address
+	DefaultLoginRate     = 10 // per minute, per user name and client address
 	DefaultLoginTokenTTL = 24 * time.Hour
 	DefaultEventPoll     = 200 * time.Millisecond
 	DefaultJobRecordTTL  = 7 * 24 * time.Hour
@@ -97,9 +103,11 @@ type Config struct {
 	// ShutdownGrace is how long Stop lets requests in flight finish.
 	// Default 10s.
 	ShutdownGrace time.Duration
-	// LoginRate is how many password checks (login, opening a session with
-	// a password) a user name and a client address may each make per
-	// minute. Default 10.
+	// LoginRate is how many password checks (login, the dashboard's login,
+	// opening a session with a password) one user name may make from one
+	// client address per minute, with an exponential backoff after three
+	// consecutive failures; a client address may fail 3*LoginRate times a
+	// minute over all names. Default 10.
 	LoginRate int
 	// LoginTokenTTL is the life of a token that POST /v1/login answers.
 	// Default 24h.
@@ -247,7 +255,9 @@ type Server struct {
 	api    huma.API
 	router *chi.Mux
 	met    *metrics
-	logins *limiter
+	logins *throttle
+
+	streams streamCount // event streams open, against MaxStreams
 
 	quit     chan struct{} // closed by Stop: event streams end
 	quitOnce sync.Once
@@ -256,6 +266,9 @@ type Server struct {
 	srv     *http.Server
 	ln      net.Listener
 	done    chan struct{}
+	msrv    *http.Server // the metrics listener's, with Config.MetricsAddr
+	mln     net.Listener
+	mdone   chan struct{}
 	stopped bool
 }
 
@@ -270,7 +283,7 @@ func New(rdb redis.UniversalClient, table *sessiontable.Table, jc *jobs.Client, 
 		return nil, err
 	}
 	s := &Server{rdb: rdb, table: table, jobs: jc, users: us, cfg: c, log: c.Logger,
-		logins: newLimiter(c.LoginRate), quit: make(chan struct{})}
+		logins: newThrottle(c.LoginRate, c.LoginFailureCeiling), quit: make(chan struct{})}
 	if s.met, err = newMetrics(c.Registry); err != nil {
 		return nil, err
 	}
@@ -285,7 +298,9 @@ func New(rdb redis.UniversalClient, table *sessiontable.Table, jc *jobs.Client, 
 	s.router.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSONError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this route")
 	})
-	s.router.Handle("/metrics", promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{}))
+	if c.MetricsAddr == "" {
+		s.router.Handle("/metrics", s.metricsAuth(promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{})))
+	}
 	s.api = humachi.New(s.router, apiConfig())
 	s.api.UseMiddleware(s.middleware)
 	s.register()
@@ -303,7 +318,38 @@ func (s *Server) Handler() http.Handler { return s.router }
 // OpenAPI is the gateway's OpenAPI description.
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 
-// Start listens on Config.Addr and serves in the background until Stop.
+// metricsAuth lets through a request with the Bearer token of a user with
+// read:all (or admin): /metrics served on Config.Addr shows queue names
+// and sizes.
+func (s *Server) metricsAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if tok = strings.TrimSpace(tok); !ok || tok == "" {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeJSONError(w, http.StatusUnauthorized, CodeUnauthenticated, "/metrics needs Authorization: Bearer TOKEN of a user with read:all (or a metrics address of its own)")
+			return
+		}
+		u, err := s.users.Authenticate(r.Context(), tok)
+		switch {
+		case errors.Is(err, users.ErrUnauthenticated):
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeJSONError(w, http.StatusUnauthorized, CodeUnauthenticated, "invalid or revoked token")
+			return
+		case err != nil:
+			ae := s.internal(r.Context(), "authenticating", err)
+			writeJSONError(w, ae.status, ae.Detail.Code, ae.Detail.Message)
+			return
+		case !u.Has(users.ReadAll):
+			writeJSONError(w, http.StatusForbidden, CodeForbidden, "/metrics needs read:all (or admin)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Start listens on Config.Addr (HTTPS with Config.TLSCertFile) and, with
+// Config.MetricsAddr, on that address for /metrics, and serves in the
+// background until Stop.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -313,13 +359,42 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	var tlsConf *tls.Config
+	if s.cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("gateway: loading the TLS certificate and key: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", s.cfg.Addr, err)
 	}
+	if s.cfg.MetricsAddr != "" {
+		if s.mln, err = lc.Listen(ctx, "tcp", s.cfg.MetricsAddr); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("listening on %s for /metrics: %w", s.cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+		s.msrv = &http.Server{
+			Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: s.cfg.WriteTimeout,
+			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
+		s.mdone = make(chan struct{})
+		go func(srv *http.Server, ln net.Listener, done chan struct{}) {
+			defer close(done)
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("gateway stopped serving /metrics", "err", err)
+			}
+		}(s.msrv, s.mln, s.mdone)
+		s.log.Info("gateway serving /metrics", "addr", s.mln.Addr().String())
+	}
 	s.ln = ln
 	s.srv = &http.Server{
+		TLSConfig:         tlsConf,
 		Handler:           s.router,
 		ReadHeaderTimeout: min(s.cfg.ReadTimeout, 10*time.Second),
 		ReadTimeout:       s.cfg.ReadTimeout,
@@ -332,12 +407,27 @@ func (s *Server) Start(ctx context.Context) error {
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return s.srv.Serve(ln) }
+		if tlsConf != nil {
+			serve = func() error { return s.srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("gateway stopped serving", "err", err)
 		}
 	}()
-	s.log.Info("gateway listening", "addr", ln.Addr().String())
+	s.log.Info("gateway listening", "addr", ln.Addr().String(), "tls", tlsConf != nil)
 	return nil
+}
+
+// MetricsAddr is the address Start serves /metrics on with
+// Config.MetricsAddr ("" before Start, or without it).
+func (s *Server) MetricsAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mln == nil {
+		return ""
+	}
+	return s.mln.Addr().String()
 }
 
 // Addr is the address Start listens on ("" before Start).
@@ -368,4 +458,11 @@ func (s *Server) Stop() {
 	}
 	<-s.done
 	s.srv = nil
+	if s.msrv != nil {
+		if err := s.msrv.Shutdown(ctx); err != nil {
+			_ = s.msrv.Close()
+		}
+		<-s.mdone
+		s.msrv = nil
+	}
 }

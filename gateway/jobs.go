@@ -150,9 +150,9 @@ func (s *Server) registerJobs() {
 	huma.Register(api, huma.Operation{
 		OperationID: "submitJob", Method: http.MethodPost, Path: "/v1/jobs", Tags: tags,
 		Summary:       "Submit a job, in the request's session when it names one",
-		Description:   "Needs the right submit:QUEUE/TYPE of the acting user (the session's owner, else the connection's user).",
+		Description:   "Needs the right submit:QUEUE/TYPE of the acting user (the session's owner, else the connection's user). An idempotency_key lives in the acting user's namespace (another user's key of the same name names another job) and is bound to its first submit's kind (with or without a session), session, queue and type: a reuse that asks for another is 409 idempotency_conflict and changes nothing.",
 		DefaultStatus: http.StatusAccepted, MaxBodyBytes: s.cfg.MaxBody,
-		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusRequestEntityTooLarge},
+		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge},
 	}, s.submit)
 	huma.Register(api, huma.Operation{
 		OperationID: "getJob", Method: http.MethodGet, Path: "/v1/jobs/{id}", Tags: tags,
@@ -286,16 +286,20 @@ func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 		return nil, apiErr(http.StatusForbidden, CodeForbidden,
 			fmt.Sprintf("user %s may not submit %s jobs to queue %s (needs submit:%s/%s)", actor.Name, b.Type, queue, queue, b.Type))
 	}
+	// The key lives in the acting user's namespace: another user's key of
+	// the same name names another job.
+	opts = append(opts, jobs.Owner(actor.Name))
 	sub, err := s.jobs.Submit(ctx, b.Type, payload, opts...)
 	if err != nil {
 		return nil, s.jobErr(ctx, "submitting a job", err)
 	}
-	if !sub.Existing {
-		if err := s.recordJob(ctx, sub, actor.Name, sc.conn.Name); err != nil {
-			// The job stands; only its owner record is missing, which
-			// makes it readable by read:all only.
-			s.log.ErrorContext(ctx, "gateway: recording a job's owner", "job", sub.ID, "err", err)
-		}
+	// A repeat writes the record too: a gateway that stopped between a
+	// first submit and its record leaves it to the repeat. The ID lives in
+	// the actor's namespace, and an existing record is never overwritten.
+	if err := s.recordJob(ctx, sub, actor.Name, sc.conn.Name); err != nil {
+		// The job stands; only its owner record is missing, which
+		// makes it readable by read:all only.
+		s.log.ErrorContext(ctx, "gateway: recording a job's owner", "job", sub.ID, "err", err)
 	}
 	out := &submitOut{Status: http.StatusAccepted}
 	out.Body.ID, out.Body.SessionID, out.Body.Seq, out.Body.State, out.Body.Existing =
@@ -305,14 +309,20 @@ func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 	return out, nil
 }
 
-// recordJob remembers who submitted a job (not on the worker's path).
+// recordJob remembers who submitted a job (not on the worker's path). It
+// never writes over a record that exists: a job keeps its owner.
 func (s *Server) recordJob(ctx context.Context, sub jobs.Submitted, owner, conn string) error {
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, keys.GatewayJob(sub.ID), "owner", owner, "conn", conn)
+	var set *redis.BoolCmd
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		set = p.HSetNX(ctx, keys.GatewayJob(sub.ID), "owner", owner)
+		p.HSetNX(ctx, keys.GatewayJob(sub.ID), "conn", conn)
 		p.Expire(ctx, keys.GatewayJob(sub.ID), s.cfg.JobRecordTTL)
 		return nil
 	}); err != nil {
 		return err
+	}
+	if !set.Val() && !sub.Existing {
+		s.log.WarnContext(ctx, "gateway: a new job already had an owner record; it keeps it", "job", sub.ID, "user", owner)
 	}
 	return nil
 }
@@ -353,6 +363,8 @@ func (s *Server) jobErr(ctx context.Context, doing string, err error) *apiError 
 		return apiErr(http.StatusBadRequest, CodeInvalidRequest, err.Error())
 	case errors.Is(err, jobs.ErrBacklogFull):
 		return apiErr(http.StatusTooManyRequests, CodeBacklogFull, err.Error())
+	case errors.Is(err, jobs.ErrIdempotencyConflict):
+		return apiErr(http.StatusConflict, CodeIdempotencyConflict, err.Error())
 	}
 	return s.internal(ctx, doing, err)
 }

@@ -25,7 +25,7 @@ func TestProtocol(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	alice := e.user("alice", aliceRights...)
 
-	// Health, readiness, metrics: no token needed.
+	// Health, readiness: no token needed.
 	require.Equal(t, 200, e.req("", "GET", "/healthz", nil).status)
 	require.Equal(t, 200, e.req("", "GET", "/readyz", nil).status)
 
@@ -199,12 +199,14 @@ func TestProtocol(t *testing.T) {
 	require.Equal(t, 200, r.status, "%s", r)
 	tok := r.json(t)["token"].(string)
 	require.Equal(t, 200, e.req(tok, "GET", "/v1/sessions", nil).status)
+	require.Equal(t, http.StatusNoContent, e.req(tok, "POST", "/v1/logout", nil).status)
+	require.Equal(t, http.StatusUnauthorized, e.req(tok, "GET", "/v1/sessions", nil).status, "logged out")
 	r = e.req("", "POST", "/v1/login", map[string]any{"user": "alice", "password": "wrong"})
 	require.Equal(t, http.StatusUnauthorized, r.status, "%s", r)
 	require.Equal(t, "unauthenticated", r.code(t))
 
-	// Metrics count what was served.
-	r = e.req("", "GET", "/metrics", nil)
+	// Metrics count what was served (for a read:all token).
+	r = e.req(e.user("monitor", users.ReadAll), "GET", "/metrics", nil)
 	require.Equal(t, 200, r.status)
 	require.Contains(t, string(r.body), `sessionq_gateway_requests_total{code="202",method="POST",route="/v1/jobs"}`)
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -30,6 +32,8 @@ type Ref struct {
 // scope is who a request acts as, and in which session.
 type scope struct {
 	conn   *users.User        // the connection's user
+	token  string             // the connection's bearer token
+	addr   string             // the client address (see Server.clientAddr)
 	sess   *sessiontable.Info // the request's session; nil for none
 	opener string             // the connection user that opened sess
 	owner  *users.User        // sess's owner (rights empty when not a user)
@@ -76,9 +80,103 @@ func scopeOf(ctx context.Context) *scope {
 	return sc
 }
 
-// usable reports whether user u may use session in, opened by opener.
-func usable(u *users.User, in *sessiontable.Info, opener string) bool {
-	return u.Name == in.Owner || opener != "" && u.Name == opener || u.Has(users.Admin)
+// Session attributes (sessiontable.SetAttr) the gateway keeps.
+const (
+	// attrOpener: the connection user that opened the session.
+	attrOpener = "opener"
+	// attrVia: how a session for another user was opened, viaImpersonate
+	// or viaPassword.
+	attrVia = "via"
+	// attrOwnerEpoch: with viaPassword, the owner's auth epoch then.
+	attrOwnerEpoch = "ownerEpoch"
+
+	viaImpersonate = "impersonate"
+	viaPassword    = "password"
+)
+
+// usable reports whether user u may use session in (its attributes attrs,
+// its owner's user owner): its owner and admins may; the connection user
+// that opened it for its owner may while what let them open it holds:
+// the impersonate right, or the owner's password unchanged since (same
+// auth epoch). Anyone else may not.
+func usable(u *users.User, in *sessiontable.Info, attrs map[string]string, owner *users.User) bool {
+	switch {
+	case u.Name == in.Owner || u.Has(users.Admin):
+		return true
+	case attrs[attrOpener] == "" || u.Name != attrs[attrOpener]:
+		return false
+	}
+	switch attrs[attrVia] {
+	case viaImpersonate:
+		return u.Has(users.Impersonate)
+	case viaPassword:
+		return owner != nil && owner.Password && attrs[attrOwnerEpoch] == strconv.FormatInt(owner.Epoch, 10)
+	}
+	return false
+}
+
+// sessionOwner reads the user that owns a session (u when it is u; a user
+// with no rights when the owner is no user).
+func (s *Server) sessionOwner(ctx context.Context, u *users.User, owner string) (*users.User, error) {
+	if owner == u.Name {
+		return u, nil
+	}
+	o, err := s.users.Get(ctx, owner)
+	switch {
+	case err == nil:
+		return o, nil
+	case errors.Is(err, users.ErrNotFound) || errors.Is(err, users.ErrInvalid):
+		return &users.User{Name: owner}, nil
+	}
+	return nil, err
+}
+
+// mayUse reads the owner of session in and checks that u may use it.
+func (s *Server) mayUse(ctx context.Context, u *users.User, in *sessiontable.Info, attrs map[string]string) (*users.User, bool, error) {
+	owner, err := s.sessionOwner(ctx, u, in.Owner)
+	if err != nil {
+		return nil, false, err
+	}
+	return owner, usable(u, in, attrs, owner), nil
+}
+
+// streamRecheck is how often an event stream checks that its token and
+// the right that let it see its session still hold.
+const streamRecheck = time.Second
+
+// stillAllowed re-checks, for an event stream of the request scope sc,
+// that its token still authenticates, that its user may still use its
+// session, and what show asks of the fresh scope. A Redis error answers
+// true: the stream asks again at the next check. A session gone answers
+// true too: the stream tells its end itself.
+func (s *Server) stillAllowed(ctx context.Context, sc *scope, show func(*scope) bool) bool {
+	if sc == nil || sc.conn == nil {
+		return false
+	}
+	u, err := s.users.Authenticate(ctx, sc.token)
+	switch {
+	case errors.Is(err, users.ErrUnauthenticated):
+		return false
+	case err != nil:
+		return true
+	}
+	fresh := *sc
+	fresh.conn = u
+	if sc.sess != nil {
+		in, attrs, err := s.table.GetAttrs(ctx, sc.sess.ID, sessiontable.OutOfSession())
+		if err != nil {
+			return true
+		}
+		owner, ok, err := s.mayUse(ctx, u, in, attrs)
+		switch {
+		case err != nil:
+			return true
+		case !ok:
+			return false
+		}
+		fresh.owner = owner
+	}
+	return show(&fresh)
 }
 
 // middleware authenticates the request, reads which session it names,
@@ -137,13 +235,20 @@ func (s *Server) middleware(ctx huma.Context, next func(huma.Context)) {
 			}
 		}
 	}
+	var xff []string
+	ctx.EachHeader(func(name, value string) {
+		if strings.EqualFold(name, "X-Forwarded-For") {
+			xff = append(xff, value)
+		}
+	})
+	sc.addr = s.clientAddr(ctx.RemoteAddr(), xff)
 	if !public {
 		u, err := s.authenticate(ctx)
 		if err != nil {
 			fail(err)
 			return
 		}
-		sc.conn = u
+		sc.conn, sc.token = u, bearer(ctx)
 		observed(ctx.Context(), u.Name)
 	}
 	if sid != "" {
@@ -155,13 +260,18 @@ func (s *Server) middleware(ctx huma.Context, next func(huma.Context)) {
 	next(huma.WithValue(ctx, scopeKey{}, sc))
 }
 
+// bearer is the request's bearer token, "" for none.
+func bearer(ctx huma.Context) string {
+	tok, _ := strings.CutPrefix(ctx.Header("Authorization"), "Bearer ")
+	return strings.TrimSpace(tok)
+}
+
 func (s *Server) authenticate(ctx huma.Context) (*users.User, *apiError) {
-	h := ctx.Header("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || tok == "" {
+	tok := bearer(ctx)
+	if !strings.HasPrefix(ctx.Header("Authorization"), "Bearer ") || tok == "" {
 		return nil, apiErr(http.StatusUnauthorized, CodeUnauthenticated, "send Authorization: Bearer TOKEN (POST /v1/login answers one)")
 	}
-	u, err := s.users.Authenticate(ctx.Context(), strings.TrimSpace(tok))
+	u, err := s.users.Authenticate(ctx.Context(), tok)
 	switch {
 	case errors.Is(err, users.ErrUnauthenticated):
 		return nil, apiErr(http.StatusUnauthorized, CodeUnauthenticated, "invalid or revoked token")
@@ -173,7 +283,8 @@ func (s *Server) authenticate(ctx huma.Context) (*users.User, *apiError) {
 
 // loadSession reads session sid for sc: unknown and unusable sessions are
 // both session_not_found. Only once the session is known usable is its
-// idle timer refreshed (unless the request is out-of-session).
+// idle timer refreshed (unless the request is out-of-session): a refused
+// use leaves it alone.
 func (s *Server) loadSession(ctx context.Context, sc *scope, sid string) *apiError {
 	notFound := apiErr(http.StatusNotFound, CodeSessionNotFound, "no such session")
 	in, attrs, err := s.table.GetAttrs(ctx, sid, sessiontable.OutOfSession())
@@ -183,7 +294,11 @@ func (s *Server) loadSession(ctx context.Context, sc *scope, sid string) *apiErr
 	case err != nil:
 		return s.internal(ctx, "reading session", err)
 	}
-	if !usable(sc.conn, in, attrs["opener"]) {
+	owner, ok, err := s.mayUse(ctx, sc.conn, in, attrs)
+	switch {
+	case err != nil:
+		return s.internal(ctx, "reading the session's owner", err)
+	case !ok:
 		return notFound
 	}
 	if sc.app != "" {
@@ -197,19 +312,7 @@ func (s *Server) loadSession(ctx context.Context, sc *scope, sid string) *apiErr
 		}
 		return s.internal(ctx, "reading session", err)
 	}
-	sc.sess, sc.opener = in, attrs["opener"]
-	sc.owner = &users.User{Name: in.Owner}
-	if in.Owner == sc.conn.Name {
-		sc.owner = sc.conn
-	} else {
-		o, err := s.users.Get(ctx, in.Owner)
-		switch {
-		case err == nil:
-			sc.owner = o
-		case !errors.Is(err, users.ErrNotFound) && !errors.Is(err, users.ErrInvalid):
-			return s.internal(ctx, "reading the session's owner", err)
-		}
-	}
+	sc.sess, sc.opener, sc.owner = in, attrs[attrOpener], owner
 	return nil
 }
 

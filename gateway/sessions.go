@@ -381,20 +381,30 @@ func (s *Server) establish(ctx context.Context, in *establishIn) (*establishOut,
 		}
 		spec.IdleTimeout = d
 	}
+	var via []string // attribute name, value pairs: how a session for another user is opened
 	if b.User != "" && b.User != sc.conn.Name {
 		if err := users.ValidateName(b.User); err != nil {
 			return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, err.Error())
 		}
 		switch {
 		case b.Password != "":
-			if _, err := s.checkPassword(ctx, b.User, b.Password); err != nil {
+			o, err := s.checkPassword(ctx, b.User, b.Password)
+			if err != nil {
 				if err.status == http.StatusUnauthorized {
 					return nil, apiErr(http.StatusForbidden, CodeForbidden, "wrong user or password")
 				}
 				return nil, err
 			}
+			via = []string{attrVia, viaPassword, attrOwnerEpoch, strconv.FormatInt(o.Epoch, 10)}
 		case !sc.conn.Has(users.Impersonate):
 			return nil, apiErr(http.StatusForbidden, CodeForbidden, "opening a session for another user needs their password or the impersonate right")
+		default: // impersonate: never a session for a user that does not exist
+			if _, err := s.users.Get(ctx, b.User); errors.Is(err, users.ErrNotFound) {
+				return nil, apiErr(http.StatusNotFound, CodeUserNotFound, "no such user")
+			} else if err != nil {
+				return nil, s.internal(ctx, "creating a session", err)
+			}
+			via = []string{attrVia, viaImpersonate}
 		}
 		spec.Owner = b.User
 	}
@@ -405,8 +415,13 @@ func (s *Server) establish(ctx context.Context, in *establishIn) (*establishOut,
 		if info, err = s.table.Establish(ctx, true, spec); err != nil {
 			return nil, s.tableErr(ctx, "creating a session", err)
 		}
-		if err := s.table.SetAttr(ctx, info.ID, "opener", sc.conn.Name); err != nil {
-			return nil, s.tableErr(ctx, "creating a session", err)
+		// How it was opened before who opened it: the opener cannot use it
+		// before both are there.
+		via = append(via, attrOpener, sc.conn.Name)
+		for i := 0; i+1 < len(via); i += 2 {
+			if err := s.table.SetAttr(ctx, info.ID, via[i], via[i+1]); err != nil {
+				return nil, s.tableErr(ctx, "creating a session", err)
+			}
 		}
 	} else {
 		// Found out-of-session first: a caller who may not use the
@@ -414,7 +429,9 @@ func (s *Server) establish(ctx context.Context, in *establishIn) (*establishOut,
 		if b.TID == "" {
 			return nil, s.tableErr(ctx, "finding a session", sessiontable.ErrTIDRequired)
 		}
-		found, err := s.table.Lookup(ctx, b.TID, sessiontable.OutOfSession())
+		// In the namespace of the session's owner: one user's TIDs
+		// neither collide with nor reveal another's.
+		found, err := s.table.Lookup(ctx, spec.Owner, b.TID, sessiontable.OutOfSession())
 		if err != nil {
 			return nil, s.tableErr(ctx, "finding a session", err)
 		}
@@ -422,8 +439,12 @@ func (s *Server) establish(ctx context.Context, in *establishIn) (*establishOut,
 		if err != nil {
 			return nil, s.tableErr(ctx, "finding a session", err)
 		}
-		opener = attrs["opener"]
-		if !usable(sc.conn, found, opener) || b.User != "" && b.User != found.Owner {
+		opener = attrs[attrOpener]
+		_, ok, err := s.mayUse(ctx, sc.conn, found, attrs)
+		if err != nil {
+			return nil, s.internal(ctx, "finding a session", err)
+		}
+		if !ok || b.User != "" && b.User != found.Owner {
 			return nil, apiErr(http.StatusNotFound, CodeSessionNotFound, "no live session is bound to this TID")
 		}
 		if info, err = s.table.Get(ctx, found.ID); err != nil {

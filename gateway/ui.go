@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"context"
-	"net"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/sessionq/sessionq/dashboard"
+	"github.com/sessionq/sessionq/users"
 )
 
 // UIPath is where the gateway serves the operator dashboard (package
@@ -13,18 +15,18 @@ import (
 const UIPath = dashboard.DefaultPrefix
 
 // mountDashboard serves the dashboard under UIPath, its password logins
-// rate limited with the gateway's own.
+// throttled with the gateway's own (one throttle for both).
 func (s *Server) mountDashboard() error {
 	d, err := dashboard.New(dashboard.Config{
 		Redis: s.rdb, Table: s.table, Jobs: s.jobs, Users: s.users,
 		Secure: s.cfg.CookieSecure, Logger: s.log,
 		Queues: dashboard.NewQueues(s.rdb, UIPath),
-		AllowPassword: func(_ context.Context, user string, r *http.Request) bool {
-			addr := r.RemoteAddr
-			if h, _, err := net.SplitHostPort(addr); err == nil {
-				addr = h
+		CheckPassword: func(ctx context.Context, user, password string, r *http.Request) (*users.User, error) {
+			u, err := s.throttledCheck(ctx, user, password, s.clientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For")))
+			if te := (*throttledError)(nil); errors.As(err, &te) {
+				return nil, fmt.Errorf("%w: %w", dashboard.ErrThrottled, err)
 			}
-			return s.logins.allow("u:"+user, "a:"+addr)
+			return u, err
 		},
 	})
 	if err != nil {

@@ -2,13 +2,11 @@ package jobs
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/dispatch"
 	"github.com/sessionq/sessionq/internal/keys"
@@ -18,12 +16,6 @@ import (
 // ErrNotDead means a job is not dead-lettered, so it cannot be retried or
 // deleted as a dead letter.
 var ErrNotDead = errors.New("jobs: job is not dead-lettered")
-
-var (
-	//go:embed lua/deletedead.lua
-	deleteDeadLua    string
-	deleteDeadScript = redis.NewScript(deleteDeadLua)
-)
 
 // CancelWait bounds how long Cancel waits for asynq to take a running plain
 // job off its worker once its cancellation was sent.
@@ -51,6 +43,11 @@ func (c *Client) Retry(ctx context.Context, id string) (State, error) {
 	if err := c.insp.RunTask(in.Queue, id); err != nil {
 		return "", fmt.Errorf("retrying job %s: %w", id, err)
 	}
+	// The job lives on: so does its key's binding, if it has one (a
+	// session job's ID index keeps its key; a plain job has none).
+	if err := c.rdb.Expire(ctx, keys.Idempotency(id), max(indexTTL, c.cfg.Retention)).Err(); err != nil {
+		return StatePending, fmt.Errorf("keeping the idempotency key of job %s: %w", id, err)
+	}
 	return StatePending, nil
 }
 
@@ -77,12 +74,12 @@ func (c *Client) RequeueDead(ctx context.Context, id string) (Requeued, error) {
 	if err := ValidateJobID(id); err != nil {
 		return "", err
 	}
-	s, err := c.rdb.Get(ctx, keys.JobIndex(id)).Result()
+	s, ok, err := c.led.SessionOf(ctx, id)
 	switch {
-	case errors.Is(err, redis.Nil):
-		return "", fmt.Errorf("job %s: %w", id, ErrNotFound)
 	case err != nil:
-		return "", fmt.Errorf("reading job index: %w", err)
+		return "", err
+	case !ok:
+		return "", fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
 	r, err := c.led.Requeue(ctx, s, id, indexTTL)
 	if err != nil {
@@ -120,26 +117,14 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 		}
 		return nil
 	}
-	s := in.SessionID
-	v, err := deleteDeadScript.Run(ctx, c.rdb, []string{keys.Job(s, id)}).Text()
+	r, err := c.led.DeleteDead(ctx, in.SessionID, id)
 	if err != nil {
 		return fmt.Errorf("deleting job %s: %w", id, err)
 	}
-	switch v {
-	case "deleted", "gone":
-	default:
-		return fmt.Errorf("job %s is %s: %w", id, v, ErrNotDead)
-	}
-	// The index and the dead-letter entry live in other slots. Left behind
-	// by a crash here, the entry names no record (DeadLetters skips it, the
-	// reconciler trims it) and the index expires.
-	if err := c.rdb.ZRem(ctx, keys.Dead, s+"/"+id).Err(); err != nil {
-		return fmt.Errorf("deleting job %s from the dead-letter set: %w", id, err)
-	}
-	if err := c.rdb.Del(ctx, keys.JobIndex(id)).Err(); err != nil {
-		return fmt.Errorf("deleting the index of job %s: %w", id, err)
-	}
-	if v == "gone" {
+	switch r.Verdict {
+	case ledger.NotDead:
+		return fmt.Errorf("job %s is %s: %w", id, r.State, ErrNotDead)
+	case ledger.Gone:
 		return fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -108,6 +107,7 @@ type options struct {
 	at           time.Time
 	in           time.Duration
 	idempotency  string
+	owner        string
 	policy       Policy
 	outOfSession bool
 	// set records which of session, app and idempotency an option gave,
@@ -144,11 +144,23 @@ func ProcessAt(t time.Time) Option { return func(o *options) { o.at = t } }
 // ProcessIn is ProcessAt(now + d).
 func ProcessIn(d time.Duration) Option { return func(o *options) { o.in = d } }
 
-// IdempotencyKey makes the submission idempotent: the same key gives back
-// the same job, never a second one. An empty key is invalid.
+// IdempotencyKey makes the submission idempotent: the same key (in the
+// same Owner's namespace) gives back the same job, never a second one. The
+// key is bound to its first submit's kind (plain or session), session,
+// queue and type: a reuse that asks for another fails with an
+// IdempotencyConflictError and changes nothing. The binding is made first
+// and lasts as long as the job can be found by its ID; a submit that fails
+// after it (a crash, a full backlog) leaves the key bound to what it asked,
+// so that the same submit, retried, completes. An empty key is invalid.
 func IdempotencyKey(k string) Option {
 	return func(o *options) { o.idempotency, o.idempotencySet = k, true }
 }
+
+// Owner names the owner whose namespace the idempotency key lives in: two
+// owners choosing the same key get two jobs, never one. "" is the default
+// namespace of Go and CLI callers. The gateway passes the acting user. A
+// non-empty owner has the characters of a session ID.
+func Owner(name string) Option { return func(o *options) { o.owner = name } }
 
 // FailurePolicy sets what a failure of this session job does to the jobs
 // behind it (default PolicyBlock).
@@ -156,7 +168,8 @@ func FailurePolicy(p Policy) Option { return func(o *options) { o.policy = p } }
 
 // MaxBacklog caps the unfinished jobs of the job's session, this one
 // included: a submit beyond it fails with a BacklogFullError and writes
-// nothing. It overrides ClientConfig.MaxBacklog; 0 keeps it.
+// nothing but the binding of its idempotency key, if it has one (see
+// IdempotencyKey). It overrides ClientConfig.MaxBacklog; 0 keeps it.
 func MaxBacklog(n int) Option { return func(o *options) { o.maxBacklog = n } }
 
 // OutOfSession marks the job so that submitting it does not refresh the
@@ -221,12 +234,20 @@ func (c *Client) check(jobType string, payload []byte, o *options) error {
 			return err
 		}
 	}
+	if o.owner != "" {
+		if err := checkID("owner", o.owner, MaxIDLen, idChar); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // Submit validates and enqueues a job. Invalid input returns an error
-// wrapping ErrInvalid and writes nothing. Once Submit returns without error
-// the job is durable in Redis and will run (or end in the dead-letter set).
+// wrapping ErrInvalid and writes nothing; an idempotency key bound to
+// another kind of job, session, queue or type returns an
+// IdempotencyConflictError and writes nothing. Once Submit returns without
+// error the job is durable in Redis and will run (or end in the
+// dead-letter set).
 func (c *Client) Submit(ctx context.Context, jobType string, payload []byte, opts ...Option) (Submitted, error) {
 	o := options{queue: DefaultQueue, maxRetry: DefaultMaxRetry, timeout: DefaultTimeout, policy: PolicyBlock}
 	for _, f := range opts {
@@ -238,7 +259,14 @@ func (c *Client) Submit(ctx context.Context, jobType string, payload []byte, opt
 	if o.in > 0 {
 		o.at = time.Now().Add(o.in)
 	}
-	id := newID(o.idempotency)
+	id := newID(o.owner, o.idempotency)
+	if o.idempotency != "" {
+		// Before anything is enqueued: a key names one kind of job, in one
+		// session and queue, so its ID never reaches two of them.
+		if err := c.bind(ctx, id, jobType, &o); err != nil {
+			return Submitted{}, err
+		}
+	}
 	if o.session == "" {
 		return c.submitPlain(ctx, id, jobType, payload, &o)
 	}
@@ -265,36 +293,23 @@ func (c *Client) submitPlain(ctx context.Context, id, jobType string, payload []
 }
 
 func (c *Client) submitSession(ctx context.Context, id, jobType string, payload []byte, o *options) (Submitted, error) {
-	if o.idempotency != "" {
-		// The key may have been used with another session: its index says.
-		s, err := c.rdb.Get(ctx, keys.JobIndex(id)).Result()
-		switch {
-		case err == nil && s != o.session:
-			return Submitted{ID: id, SessionID: s, Existing: true}, nil
-		case err != nil && !errors.Is(err, redis.Nil):
-			return Submitted{}, fmt.Errorf("reading job index: %w", err)
-		}
-	}
-	var pat int64
-	if !o.at.IsZero() {
-		pat = o.at.UnixMilli()
-	}
-	fields := []any{
-		"id", id, "type", jobType, "payload", payload, "queue", o.queue, "sess", o.session,
-		"maxr", o.maxRetry, "tmo", o.timeout.Milliseconds(), "policy", string(o.policy),
-		"app", o.app, "oos", boolFlag(o.outOfSession), "pat", pat, "att", 0,
+	job := ledger.Job{
+		Type: jobType, Payload: payload, Queue: o.queue, MaxRetry: int64(o.maxRetry), Timeout: o.timeout,
+		Policy: string(o.policy), AppID: o.app, OutOfSession: o.outOfSession, ProcessAt: o.at,
 	}
 	maxBacklog := int64(c.cfg.MaxBacklog)
 	if o.maxBacklog > 0 {
 		maxBacklog = int64(o.maxBacklog)
 	}
-	res, err := c.led.Submit(ctx, o.session, id, fields, ledger.SubmitOptions{
-		OutOfSession: o.outOfSession, IndexTTL: indexTTL, MaxBacklog: maxBacklog,
-	})
+	res, err := c.led.Submit(ctx, o.session, id, job, ledger.SubmitOptions{IndexTTL: indexTTL, MaxBacklog: maxBacklog})
 	if err != nil {
 		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, err)
 	}
 	if res.Verdict == ledger.Full {
+		// The key stays bound to what was asked, as after a crash: a
+		// concurrent submit of the same job may have got in meanwhile
+		// (and the ledger removed the ID index it shares with this one),
+		// so only the binding is sure to keep the key.
 		return Submitted{}, fmt.Errorf("submitting to session %s: %w", o.session, &BacklogFullError{Session: o.session, Backlog: res.Seq, Max: maxBacklog})
 	}
 	out := Submitted{ID: id, SessionID: o.session, Seq: res.Seq, State: State(res.State), Existing: res.Verdict == ledger.Exists}
@@ -305,27 +320,24 @@ func (c *Client) submitSession(ctx context.Context, id, jobType string, payload 
 	// The job heads an idle session (or is an idempotent repeat of one that
 	// did): hand it to asynq. If this fails the job is still durable, and the
 	// reconciler dispatches it, so the submission stands.
-	t := &ledger.Task{Session: o.session, ID: id, Type: jobType, Gen: gen, Queue: o.queue}
-	if pat > 0 {
-		t.At = time.UnixMilli(pat)
-	}
+	t := &ledger.Task{Session: o.session, ID: id, Type: jobType, Gen: gen, Queue: o.queue, At: o.at}
 	_ = dispatch.Enqueue(ctx, c.aq, t)
 	return out, nil
 }
 
-func boolFlag(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
 var b32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// newID returns a random job ID, or one derived from an idempotency key.
-func newID(idem string) string {
+// newID returns a random job ID, or one derived from an idempotency key in
+// owner's namespace ("" the default one, whose IDs are derived from the key
+// alone). Keys and owners never hold a NUL byte, so two (owner, key) pairs
+// never hash the same input.
+func newID(owner, idem string) string {
 	if idem != "" {
-		sum := sha256.Sum256([]byte("sessionq-idempotency:" + idem))
+		in := "sessionq-idempotency:" + idem
+		if owner != "" {
+			in = "sessionq-idempotency:" + owner + "\x00" + idem
+		}
+		sum := sha256.Sum256([]byte(in))
 		return "k" + b32.EncodeToString(sum[:16])
 	}
 	var b [16]byte
@@ -350,12 +362,12 @@ func (c *Client) Cancel(ctx context.Context, id string) (State, error) {
 	if err := ValidateJobID(id); err != nil {
 		return "", err
 	}
-	s, err := c.rdb.Get(ctx, keys.JobIndex(id)).Result()
+	s, ok, err := c.led.SessionOf(ctx, id)
 	switch {
-	case errors.Is(err, redis.Nil):
-		return c.cancelPlain(ctx, id)
 	case err != nil:
-		return "", fmt.Errorf("reading job index: %w", err)
+		return "", err
+	case !ok:
+		return c.cancelPlain(ctx, id)
 	}
 	r, err := c.led.Cancel(ctx, s, id, c.cfg.Retention)
 	if err != nil {
@@ -398,9 +410,11 @@ func (c *Client) Get(ctx context.Context, id string) (*Info, error) {
 	if err := ValidateJobID(id); err != nil {
 		return nil, err
 	}
-	s, err := c.rdb.Get(ctx, keys.JobIndex(id)).Result()
+	s, ok, err := c.led.SessionOf(ctx, id)
 	switch {
-	case errors.Is(err, redis.Nil):
+	case err != nil:
+		return nil, err
+	case !ok:
 		in, err := c.getPlain(ctx, id)
 		if err != nil {
 			return nil, err
@@ -409,44 +423,33 @@ func (c *Client) Get(ctx context.Context, id string) (*Info, error) {
 			return nil, err
 		}
 		return in, nil
-	case err != nil:
-		return nil, fmt.Errorf("reading job index: %w", err)
 	}
-	m, err := c.rdb.HGetAll(ctx, keys.Job(s, id)).Result()
+	r, err := c.led.Record(ctx, s, id)
 	if err != nil {
-		return nil, fmt.Errorf("reading job %s: %w", id, err)
+		return nil, err
 	}
-	if len(m) == 0 {
+	if r == nil {
 		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
-	in := infoFromRecord(id, m)
+	in := infoFromRecord(r)
 	if err := c.handlerState(ctx, in); err != nil {
 		return nil, err
 	}
 	return in, nil
 }
 
-func infoFromRecord(id string, m map[string]string) *Info {
-	n := func(k string) int64 { v, _ := strconv.ParseInt(m[k], 10, 64); return v }
-	t := func(k string) time.Time {
-		if v := n(k); v > 0 {
-			return time.UnixMilli(v)
-		}
-		return time.Time{}
-	}
+// infoFromRecord is the Info of a session job's ledger record.
+func infoFromRecord(r *ledger.Record) *Info {
 	in := &Info{
-		ID: id, Type: m["type"], Queue: m["queue"], SessionID: m["sess"], AppID: m["app"],
-		Seq: n("seq"), State: State(m["state"]), Policy: Policy(m["policy"]),
-		Attempts: int(n("att")), MaxRetry: int(n("maxr")), LastError: m["err"],
-		Payload: []byte(m["payload"]), Created: t("ct"), Started: t("st"), Finished: t("ft"),
-		FencingTok: n("tok"), OutOfSession: m["oos"] == "1", Worker: m["wid"],
-		Progress: decodeProgress(m["prog"]),
-	}
-	if r, ok := m["res"]; ok {
-		in.Result = []byte(r)
+		ID: r.ID, Type: r.Type, Queue: r.Queue, SessionID: r.Session, AppID: r.AppID,
+		Seq: r.Seq, State: State(r.State), Policy: Policy(r.Policy),
+		Attempts: int(r.Attempts), MaxRetry: int(r.MaxRetry), LastError: r.LastError,
+		Payload: r.Payload, Created: r.Created, Started: r.Started, Finished: r.Finished,
+		FencingTok: r.Token, OutOfSession: r.OutOfSession, Worker: r.Worker,
+		Progress: decodeProgress(string(r.Progress)), Result: r.Result,
 	}
 	if in.State == StateRetrying || in.State == StatePending {
-		in.NextRunAt = t("pat")
+		in.NextRunAt = r.ProcessAt
 	}
 	return in
 }
@@ -458,24 +461,20 @@ func (c *Client) DeadLetters(ctx context.Context, limit int) ([]*Info, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	members, err := c.rdb.ZRevRange(ctx, keys.Dead, 0, int64(limit)-1).Result()
+	dead, err := c.led.Dead(ctx, 0, int64(limit)-1)
 	if err != nil {
-		return nil, fmt.Errorf("reading dead-letter index: %w", err)
+		return nil, err
 	}
 	var out []*Info
-	for _, m := range members {
-		s, id, ok := strings.Cut(m, "/")
-		if !ok {
-			continue
-		}
-		rec, err := c.rdb.HGetAll(ctx, keys.Job(s, id)).Result()
+	for _, d := range dead {
+		r, err := c.led.Record(ctx, d.Session, d.ID)
 		if err != nil {
-			return nil, fmt.Errorf("reading job %s: %w", id, err)
+			return nil, err
 		}
 		// A job requeued while its dead-letter entry was being written
 		// leaves the entry behind: its record says what it is now.
-		if len(rec) > 0 && rec["state"] == string(StateFailed) {
-			out = append(out, infoFromRecord(id, rec))
+		if r != nil && r.State == ledger.StateFailed {
+			out = append(out, infoFromRecord(r))
 		}
 	}
 	queues, err := c.insp.Queues()

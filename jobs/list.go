@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/dispatch"
-	"github.com/sessionq/sessionq/internal/keys"
 )
 
 // Defaults and bounds of ListOptions.
@@ -151,9 +149,9 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]*Info, error) {
 
 // listSession passes the unfinished jobs of session s to add, in order.
 func (c *Client) listSession(ctx context.Context, s string, add func(*Info) error) error {
-	ids, err := c.rdb.LRange(ctx, keys.Pending(s), 0, -1).Result()
+	ids, _, err := c.led.Backlog(ctx, s, 0, -1)
 	if err != nil {
-		return fmt.Errorf("reading session %s: %w", s, err)
+		return err
 	}
 	return c.passRecords(ctx, s, ids, add)
 }
@@ -161,22 +159,13 @@ func (c *Client) listSession(ctx context.Context, s string, add func(*Info) erro
 // passRecords reads the records of jobs ids of session s in one round trip
 // and passes those that exist to add.
 func (c *Client) passRecords(ctx context.Context, s string, ids []string, add func(*Info) error) error {
-	if len(ids) == 0 {
-		return nil
+	recs, err := c.led.Records(ctx, s, ids)
+	if err != nil {
+		return err
 	}
-	p := c.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = p.HGetAll(ctx, keys.Job(s, id))
-	}
-	if _, err := p.Exec(ctx); err != nil {
-		return fmt.Errorf("reading jobs of session %s: %w", s, err)
-	}
-	for i, cmd := range cmds {
-		if m := cmd.Val(); len(m) > 0 {
-			if err := add(infoFromRecord(ids[i], m)); err != nil {
-				return err
-			}
+	for _, r := range recs {
+		if err := add(infoFromRecord(r)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -187,16 +176,15 @@ func (c *Client) passRecords(ctx context.Context, s string, ids []string, add fu
 func (c *Client) listDead(ctx context.Context, s string, add func(*Info) error) error {
 	const batch = 500
 	for start := int64(0); ; start += batch {
-		members, err := c.rdb.ZRevRange(ctx, keys.Dead, start, start+batch-1).Result()
+		dead, err := c.led.Dead(ctx, start, start+batch-1)
 		if err != nil {
-			return fmt.Errorf("reading dead-letter index: %w", err)
+			return err
 		}
-		for _, m := range members {
-			sess, id, ok := strings.Cut(m, "/")
-			if !ok || s != "" && sess != s {
+		for _, d := range dead {
+			if s != "" && d.Session != s {
 				continue
 			}
-			err := c.passRecords(ctx, sess, []string{id}, func(in *Info) error {
+			err := c.passRecords(ctx, d.Session, []string{d.ID}, func(in *Info) error {
 				if in.State != StateFailed {
 					return nil // requeued since
 				}
@@ -206,7 +194,7 @@ func (c *Client) listDead(ctx context.Context, s string, add func(*Info) error) 
 				return err
 			}
 		}
-		if len(members) < batch {
+		if len(dead) < batch {
 			return nil
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/internal/ledger"
@@ -66,17 +65,17 @@ func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
 		// ledger's dead-letter set has the session jobs.
 	}
 	err = c.eachSession(ctx, func(ctx context.Context, s string) error {
-		ids, err := c.rdb.LRange(ctx, keys.Pending(s), 0, -1).Result()
+		ids, _, err := c.led.Backlog(ctx, s, 0, -1)
 		if err != nil {
-			return fmt.Errorf("reading session %s: %w", s, err)
+			return err
 		}
-		recs, err := c.records(ctx, s, ids, "state", "queue")
+		recs, err := c.led.Queues(ctx, s, ids)
 		if err != nil {
 			return err
 		}
 		for _, r := range recs {
-			if r[0] == ledger.StateParked {
-				get(r[1]).Parked++
+			if r.State == ledger.StateParked {
+				get(r.Queue).Parked++
 			}
 		}
 		return nil
@@ -84,21 +83,17 @@ func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	dead, err := c.rdb.ZRange(ctx, keys.Dead, 0, -1).Result()
+	dead, err := c.led.Dead(ctx, 0, -1)
 	if err != nil {
-		return nil, fmt.Errorf("reading dead-letter index: %w", err)
+		return nil, err
 	}
-	for _, m := range dead {
-		s, id, ok := strings.Cut(m, "/")
-		if !ok {
-			continue
-		}
-		recs, err := c.records(ctx, s, []string{id}, "state", "queue")
+	for _, d := range dead {
+		recs, err := c.led.Queues(ctx, d.Session, []string{d.ID})
 		if err != nil {
 			return nil, err
 		}
-		if len(recs) == 1 && recs[0][0] == ledger.StateFailed {
-			get(recs[0][1]).Dead++
+		if len(recs) == 1 && recs[0].State == ledger.StateFailed {
+			get(recs[0].Queue).Dead++
 		}
 	}
 	out := make([]QueueInfo, 0, len(byName))
@@ -155,53 +150,5 @@ func (c *Client) ResumeQueue(ctx context.Context, name string) error {
 // eachSession calls f for every session with unfinished jobs, scanning
 // every master of a Redis Cluster.
 func (c *Client) eachSession(ctx context.Context, f func(ctx context.Context, s string) error) error {
-	scan := func(ctx context.Context, r redis.Cmdable) error {
-		it := r.Scan(ctx, 0, keys.PendingPattern, 1000).Iterator()
-		for it.Next(ctx) {
-			s, ok := keys.SessionFromPending(it.Val())
-			if !ok {
-				continue
-			}
-			if err := f(ctx, s); err != nil {
-				return err
-			}
-		}
-		if err := it.Err(); err != nil {
-			return fmt.Errorf("scanning sessions: %w", err)
-		}
-		return nil
-	}
-	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
-		return cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return scan(ctx, m) })
-	}
-	return scan(ctx, c.rdb)
-}
-
-// records reads fields of the records of jobs ids of session s in one round
-// trip; a job without a record is left out.
-func (c *Client) records(ctx context.Context, s string, ids []string, fields ...string) ([][]string, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	p := c.rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = p.HMGet(ctx, keys.Job(s, id), fields...)
-	}
-	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("reading jobs of session %s: %w", s, err)
-	}
-	var out [][]string
-	for _, cmd := range cmds {
-		v := cmd.Val()
-		if len(v) == 0 || v[0] == nil {
-			continue
-		}
-		row := make([]string, len(v))
-		for i, x := range v {
-			row[i], _ = x.(string)
-		}
-		out = append(out, row)
-	}
-	return out, nil
+	return c.led.EachSession(ctx, 1000, f)
 }

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sessionq/sessionq/internal/dispatch"
-	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/internal/ledger"
 )
 
@@ -46,27 +43,19 @@ func (c *Client) SessionJobs(ctx context.Context, s string, offset, limit int) (
 	if offset < 0 || limit < 1 {
 		return nil, 0, invalid("page", strconv.Itoa(offset)+"+"+strconv.Itoa(limit), "want offset >= 0 and limit >= 1")
 	}
-	p := c.rdb.Pipeline()
-	n := p.LLen(ctx, keys.Pending(s))
-	ids := p.LRange(ctx, keys.Pending(s), int64(offset), int64(offset+limit-1))
-	if _, err := p.Exec(ctx); err != nil {
-		return nil, 0, fmt.Errorf("reading backlog of session %s: %w", s, err)
+	ids, n, err := c.led.Backlog(ctx, s, int64(offset), int64(offset+limit-1))
+	if err != nil {
+		return nil, 0, err
 	}
-	p = c.rdb.Pipeline()
-	recs := make([]*redis.MapStringStringCmd, len(ids.Val()))
-	for i, id := range ids.Val() {
-		recs[i] = p.HGetAll(ctx, keys.Job(s, id))
-	}
-	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, fmt.Errorf("reading jobs of session %s: %w", s, err)
+	recs, err := c.led.Records(ctx, s, ids)
+	if err != nil {
+		return nil, 0, err
 	}
 	out := make([]*Info, 0, len(recs))
-	for i, r := range recs {
-		if m := r.Val(); len(m) > 0 {
-			out = append(out, infoFromRecord(ids.Val()[i], m))
-		}
+	for _, r := range recs {
+		out = append(out, infoFromRecord(r))
 	}
-	return out, n.Val(), nil
+	return out, n, nil
 }
 
 // PauseSession pauses session s: it starts no new job (its running job
@@ -106,12 +95,12 @@ func (c *Client) SkipHead(ctx context.Context, s string) (string, error) {
 	if err := ValidateSessionID(s); err != nil {
 		return "", err
 	}
-	id, err := c.rdb.LIndex(ctx, keys.Pending(s), 0).Result()
+	id, ok, err := c.led.Head(ctx, s)
 	switch {
-	case errors.Is(err, redis.Nil):
-		return "", fmt.Errorf("session %s: %w", s, ErrNotHead)
 	case err != nil:
-		return "", fmt.Errorf("reading head of session %s: %w", s, err)
+		return "", err
+	case !ok:
+		return "", fmt.Errorf("session %s: %w", s, ErrNotHead)
 	}
 	r, err := c.led.Skip(ctx, s, id, c.cfg.Retention)
 	if err != nil {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -67,9 +65,8 @@ func (r *reconciler) pass(ctx context.Context) (Report, error) {
 	deadline := start.Add(r.cfg.PassBudget)
 	// Dead-letter index entries outlive the records they point to by at
 	// most DeadRetention.
-	cut := strconv.FormatInt(start.Add(-r.cfg.DeadRetention).UnixMilli(), 10)
-	if err := r.rdb.ZRemRangeByScore(ctx, keys.Dead, "-inf", "("+cut).Err(); err != nil {
-		return rep, fmt.Errorf("trimming dead-letter index: %w", err)
+	if err := r.led.TrimDead(ctx, start.Add(-r.cfg.DeadRetention)); err != nil {
+		return rep, err
 	}
 	left := r.cfg.PassLimit
 	var firstErr error
@@ -204,14 +201,9 @@ func (r *reconciler) batch(ctx context.Context, n int, es []ledger.DueEntry, rep
 	// removed and not put back is found again by the full scan only.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), secondLookTimeout)
 	defer cancel()
-	p := r.rdb.Pipeline()
-	ex := make([]*redis.IntCmd, len(removed))
+	busy := r.led.HasJobs(ctx, removed)
 	for i, s := range removed {
-		ex[i] = p.Exists(ctx, keys.Pending(s))
-	}
-	_, _ = p.Exec(ctx)
-	for i, s := range removed {
-		if ex[i].Err() != nil || ex[i].Val() > 0 {
+		if busy[i] {
 			if err := r.led.DueAdd(ctx, s, r.now()); err != nil {
 				rep.Errors++
 				r.log.Error("putting a session back in the repair index", "session", s, "err", err)
@@ -313,39 +305,26 @@ func (r *reconciler) taskAlive(snap ledger.Snapshot) (bool, error) {
 // puts those missing from the repair index back, due now. It is the safety
 // net of the index, run every FullScanEvery.
 func (r *reconciler) fullScan(ctx context.Context) (int, error) {
-	var found atomic.Int64 // the masters of a cluster are scanned at once
-	scan := func(ctx context.Context, c redis.Cmdable) error {
-		it := c.Scan(ctx, 0, keys.PendingPattern, int64(r.cfg.ScanCount)).Iterator()
-		var batch []string
-		flush := func() error {
-			n, err := r.led.DueMissing(ctx, batch, r.now())
-			found.Add(int64(n))
-			batch = batch[:0]
-			return err
-		}
-		for it.Next(ctx) {
-			if s, ok := keys.SessionFromPending(it.Val()); ok {
-				batch = append(batch, s)
-			}
-			if len(batch) >= inspectBatch {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		if err := it.Err(); err != nil {
-			return err
-		}
-		return flush()
+	found := 0
+	var batch []string
+	flush := func(ctx context.Context) error {
+		n, err := r.led.DueMissing(ctx, batch, r.now())
+		found += n
+		batch = batch[:0]
+		return err
 	}
-	var err error
-	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, r.rdb)
+	err := r.led.EachSession(ctx, int64(r.cfg.ScanCount), func(ctx context.Context, s string) error {
+		batch = append(batch, s)
+		if len(batch) < inspectBatch {
+			return nil
+		}
+		return flush(ctx)
+	})
+	if err == nil {
+		err = flush(ctx)
 	}
 	if err != nil {
-		return int(found.Load()), fmt.Errorf("full scan: %w", err)
+		return found, fmt.Errorf("full scan: %w", err)
 	}
-	return int(found.Load()), nil
+	return found, nil
 }

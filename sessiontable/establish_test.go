@@ -56,11 +56,11 @@ func TestEstablish(t *testing.T) {
 	require.Equal(t, n, n2, "a refused creation wrote keys")
 
 	// Binding a TID that is taken is an error, and leaves nothing behind.
-	_, err = tbl.Establish(ctx, true, sessiontable.Spec{TID: "term-1", Owner: "bob"})
+	_, err = tbl.Establish(ctx, true, sessiontable.Spec{TID: "term-1", Owner: sessiontable.DefaultOwner})
 	require.ErrorIs(t, err, sessiontable.ErrTIDTaken)
-	bobs, err := tbl.List(ctx, sessiontable.ListOptions{Owner: "bob"})
+	mine, err := tbl.List(ctx, sessiontable.ListOptions{Owner: sessiontable.DefaultOwner})
 	require.NoError(t, err)
-	require.Empty(t, bobs)
+	require.Len(t, mine, 1)
 	all, err := rdb.ZCard(ctx, keys.Sessions).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 2, all, "the refused creation left its sweep index entry")
@@ -69,7 +69,7 @@ func TestEstablish(t *testing.T) {
 	// one stays open but is no longer found by it.
 	c, err := tbl.Establish(ctx, true, sessiontable.Spec{TID: "term-1", ReplaceTID: true})
 	require.NoError(t, err)
-	found, err = tbl.Lookup(ctx, "term-1")
+	found, err = tbl.Lookup(ctx, "", "term-1")
 	require.NoError(t, err)
 	require.Equal(t, c.ID, found.ID)
 	_, err = tbl.Get(ctx, b.ID)
@@ -77,13 +77,13 @@ func TestEstablish(t *testing.T) {
 
 	// Closing the replaced session does not release the TID it lost.
 	require.NoError(t, tbl.Close(ctx, b.ID))
-	found, err = tbl.Lookup(ctx, "term-1")
+	found, err = tbl.Lookup(ctx, "", "term-1")
 	require.NoError(t, err)
 	require.Equal(t, c.ID, found.ID)
 
 	// Closing the bound session frees the TID.
 	require.NoError(t, tbl.Close(ctx, c.ID))
-	_, err = tbl.Lookup(ctx, "term-1")
+	_, err = tbl.Lookup(ctx, "", "term-1")
 	require.ErrorIs(t, err, sessiontable.ErrNotFound)
 	d, err := tbl.Establish(ctx, true, sessiontable.Spec{TID: "term-1"})
 	require.NoError(t, err)
@@ -102,11 +102,11 @@ func TestEstablishExpiredTIDIsFree(t *testing.T) {
 	}, "session to expire")
 	// Not swept yet: the binding still names the expired session, which
 	// is not live, so the TID is free.
-	_, err = tbl.Lookup(ctx, "t")
+	_, err = tbl.Lookup(ctx, "", "t")
 	require.ErrorIs(t, err, sessiontable.ErrNotFound)
 	b, err := tbl.Create(ctx, sessiontable.Spec{TID: "t"})
 	require.NoError(t, err)
-	found, err := tbl.Lookup(ctx, "t")
+	found, err := tbl.Lookup(ctx, "", "t")
 	require.NoError(t, err)
 	require.Equal(t, b.ID, found.ID)
 }
@@ -147,7 +147,7 @@ func TestEstablishConcurrentSameTID(t *testing.T) {
 			require.ErrorIs(t, err, sessiontable.ErrTIDTaken)
 		}
 		require.Len(t, won, 1, "round %d: want exactly one session, got %v", round, won)
-		found, err := tbl.Lookup(ctx, tid)
+		found, err := tbl.Lookup(ctx, "o"+tid, tid)
 		require.NoError(t, err)
 		require.Equal(t, won[0], found.ID)
 		// Exactly one record, and one owner entry, exist for the TID.
@@ -223,4 +223,50 @@ func TestCreateValidation(t *testing.T) {
 	n, err := rdb.DBSize(ctx).Result()
 	require.NoError(t, err)
 	require.Zero(t, n, "refused creations wrote keys")
+}
+
+// TIDs are per owner: two owners bind one TID name to two sessions, each
+// finds its own, and one owner's TIDs neither block nor show through
+// another's (no "taken" on create where lookup says not found).
+func TestTIDsArePerOwner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tbl, rdb := newTable(t, sessiontable.Config{})
+	alice, err := tbl.Establish(ctx, true, sessiontable.Spec{Owner: "alice", TID: "t-1"})
+	require.NoError(t, err)
+	bob, err := tbl.Establish(ctx, true, sessiontable.Spec{Owner: "bob", TID: "t-1"})
+	require.NoError(t, err, "another owner's TID of the same name blocked the creation")
+	require.NotEqual(t, alice.ID, bob.ID)
+
+	found, err := tbl.Lookup(ctx, "bob", "t-1")
+	require.NoError(t, err)
+	require.Equal(t, bob.ID, found.ID)
+	found, err = tbl.Establish(ctx, false, sessiontable.Spec{Owner: "alice", TID: "t-1"})
+	require.NoError(t, err)
+	require.Equal(t, alice.ID, found.ID)
+
+	// Alice alone has t-2: Bob does not find it, and can bind it.
+	a2, err := tbl.Create(ctx, sessiontable.Spec{Owner: "alice", TID: "t-2"})
+	require.NoError(t, err)
+	_, err = tbl.Lookup(ctx, "bob", "t-2")
+	require.ErrorIs(t, err, sessiontable.ErrNotFound)
+	_, err = tbl.Lookup(ctx, "", "t-2")
+	require.ErrorIs(t, err, sessiontable.ErrNotFound, "the default owner is an owner too")
+	b2, err := tbl.Create(ctx, sessiontable.Spec{Owner: "bob", TID: "t-2"})
+	require.NoError(t, err)
+	found, err = tbl.Lookup(ctx, "alice", "t-2")
+	require.NoError(t, err)
+	require.Equal(t, a2.ID, found.ID, "Bob's binding took Alice's TID")
+
+	// Closing Bob's session releases his binding, not Alice's.
+	require.NoError(t, tbl.Close(ctx, b2.ID))
+	n, err := rdb.Exists(ctx, keys.TID("bob", "t-2"), keys.TID("alice", "t-2")).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	found, err = tbl.Lookup(ctx, "alice", "t-2")
+	require.NoError(t, err)
+	require.Equal(t, a2.ID, found.ID)
+
+	_, err = tbl.Lookup(ctx, "bad owner", "t-1")
+	require.ErrorIs(t, err, sessiontable.ErrInvalid)
 }

@@ -32,7 +32,8 @@ func exampleTable() (*sessiontable.Table, func()) {
 }
 
 // The establish-session protocol: one client creates a session for its
-// terminal; another finds it through the TID.
+// terminal; another finds it through the TID. TIDs are per owner: Bob's
+// ws-042 is not Alice's.
 func ExampleTable_Establish() {
 	tbl, done := exampleTable()
 	defer done()
@@ -42,7 +43,7 @@ func ExampleTable_Establish() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	java, err := tbl.Establish(ctx, false, sessiontable.Spec{TID: "ws-042"})
+	java, err := tbl.Establish(ctx, false, sessiontable.Spec{TID: "ws-042", Owner: "alice"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -52,11 +53,14 @@ func ExampleTable_Establish() {
 	fmt.Println(err)
 	_, err = tbl.Establish(ctx, false, sessiontable.Spec{TID: "ws-999"})
 	fmt.Println(errors.Is(err, sessiontable.ErrNotFound))
-	_, err = tbl.Establish(ctx, true, sessiontable.Spec{TID: "ws-042"})
+	_, err = tbl.Establish(ctx, true, sessiontable.Spec{TID: "ws-042", Owner: "alice"})
 	fmt.Println(errors.Is(err, sessiontable.ErrTIDTaken))
+	bobs, err := tbl.Establish(ctx, true, sessiontable.Spec{TID: "ws-042", Owner: "bob"})
+	fmt.Println(err == nil && bobs.ID != html.ID)
 	// Output:
 	// same session: true owner: alice
 	// sessiontable: a TID is required to find an existing session
+	// true
 	// true
 	// true
 }

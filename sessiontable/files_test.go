@@ -78,7 +78,7 @@ func TestFileNamesRefused(t *testing.T) {
 			require.Equal(t, ".staging", ents[0].Name())
 		}
 		// Names that look odd but stay inside are fine.
-		for _, name := range []string{"..a", "a..", ".hidden", "-dash", "sp ace", "ünï©ødé.txt", "a:b@c"} {
+		for _, name := range []string{"..a", "a..", ".hidden", "a-dash", "sp ace", "ünï©ødé.txt", "a:b@c"} {
 			require.NoError(t, tbl.PutFile(ctx, id, name, []byte(name)), name)
 			b, err := tbl.File(ctx, id, name)
 			require.NoError(t, err)

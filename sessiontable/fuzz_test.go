@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
@@ -24,6 +25,7 @@ func FuzzInputs(f *testing.F) {
 	for _, s := range []string{
 		sessiontable.NewID(), "saaaaaaaaaaaaaaaaaaaaaaaaaa", "saaaaaaaaaaaaaaaaaaaaaaaaab", "s\raaaaaaaaaaaaaaaaaaaaaaaaa", "term-1", "alice@example.com",
 		"data.xml", "..", ".", "../x", "/etc/passwd", `a\b`, "a/b", "nul\x00", "ünï©ødé", "\xff",
+		"-rf", "a\u202etxt.exe", "a\u200bb", "\u2066x\u2069", "a\u0085b",
 		"k=v", "a/b=multi\nline", "=v", "k=", "k=\xff",
 		`{"k": "v"}`, `{"k": 1}`, `{"a=b": "v"}`, `{"k": null}`, `[]`, `null`, `{"k": "v"} x`, `{"k":"\ud800"}`,
 	} {
@@ -52,6 +54,10 @@ func FuzzInputs(f *testing.F) {
 			require.Equal(t, root, filepath.Dir(filepath.Join(root, s)), "%q leaves the directory", s)
 			require.False(t, strings.ContainsAny(s, "/\\\x00\n"))
 			require.True(t, utf8.ValidString(s))
+			require.NotEqual(t, byte('-'), s[0], "a name a command reads as an option")
+			for _, r := range s {
+				require.False(t, unicode.IsControl(r) || unicode.Is(unicode.Cf, r), "%q holds %U", s, r)
+			}
 		}
 		if k, v, err := sessiontable.ParseParam(s); err == nil {
 			require.Equal(t, s, k+"="+v)

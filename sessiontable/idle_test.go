@@ -53,7 +53,7 @@ func TestOutOfSessionDoesNotRefresh(t *testing.T) {
 		use  func(oos bool) error
 	}{
 		{"get", func(o bool) error { _, err := tbl.Get(ctx, id, opt(o)...); return err }},
-		{"lookup", func(o bool) error { _, err := tbl.Lookup(ctx, "term", opt(o)...); return err }},
+		{"lookup", func(o bool) error { _, err := tbl.Lookup(ctx, "", "term", opt(o)...); return err }},
 		{"param", func(o bool) error { _, err := tbl.Param(ctx, id, "k", opt(o)...); return err }},
 		{"params", func(o bool) error { _, err := tbl.Params(ctx, id, opt(o)...); return err }},
 		{"set param", func(o bool) error { return tbl.SetParam(ctx, id, "k", "w", opt(o)...) }},

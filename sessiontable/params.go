@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
 )
 
 // Param returns parameter k of session id: with Application(app), the
@@ -148,9 +149,9 @@ func (t *Table) write(ctx context.Context, id string, ch *change, files *FileCha
 	if ch.token > 0 {
 		tok = strconv.FormatInt(ch.token, 10)
 	}
-	jobKey := keys.Session(id)
-	if ch.token > 0 {
-		jobKey = keys.Job(id, ch.job)
+	run, jobKey := ledger.WriteBackKeys(id, ch.job)
+	if ch.token == 0 {
+		jobKey = keys.Session(id) // unused: a change that is not a job's
 	}
 	args := []any{flag(ch.touch), tok, ch.job, ch.app, t.cfg.MaxParams, t.cfg.MaxApps, t.cfg.MaxFiles, t.cfg.MaxSessionBytes, ch.result}
 	args = append(args, len(ch.set))
@@ -174,19 +175,19 @@ func (t *Table) write(ctx context.Context, id string, ch *change, files *FileCha
 		}
 	}
 	r, err := writeScript.Run(ctx, t.rdb, []string{
-		keys.Session(id), keys.Run(id), keys.SessionParams(id), keys.SessionApps(id), app, keys.SessionFiles(id), jobKey,
+		keys.Session(id), run, keys.SessionParams(id), keys.SessionApps(id), app, keys.SessionFiles(id), jobKey,
 	}, args...).Slice()
 	if err != nil {
 		return fmt.Errorf("writing session %s: %w", id, err)
 	}
-	switch str(r[0]) {
-	case "ok":
+	switch word(r[0]) {
+	case verdictOK:
 		return nil
-	case "gone":
+	case verdictGone:
 		return fmt.Errorf("session %s: %w", id, ErrNotFound)
-	case "stale":
+	case verdictStale:
 		return fmt.Errorf("writing session %s: fencing token %d of job %s is not current: %w", id, ch.token, ch.job, ErrStale)
-	case "limit":
+	case verdictLimit:
 		what := map[string]string{"params": "parameters", "apps": "sub-sessions", "files": "files", "bytes": "session file bytes"}[str(r[1])]
 		if ch.app != "" && str(r[1]) == "params" {
 			what = "parameters of sub-session " + ch.app

@@ -28,7 +28,7 @@ func TestQuota(t *testing.T) {
 	_, err = tbl.Create(ctx, sessiontable.Spec{Owner: "alice", TID: "t"})
 	require.ErrorIs(t, err, sessiontable.ErrQuota)
 	require.EqualError(t, err, `owner "alice" has 2 open sessions, the most allowed: sessiontable: open session quota reached`)
-	n, err := rdb.Exists(ctx, keys.TID("t")).Result()
+	n, err := rdb.Exists(ctx, keys.TID("alice", "t")).Result()
 	require.NoError(t, err)
 	require.Zero(t, n, "a refused creation bound its TID")
 	create(t, tbl, sessiontable.Spec{Owner: "bob"})

@@ -5,16 +5,17 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessionq/sessionq/internal/ledger"
 	"github.com/sessionq/sessionq/internal/reply"
 )
 
 // The scripts, one file each under lua/, each opening with its contract.
-// Scripts on a session's own keys get lua/lib.lua prepended (now_ms and
-// touch), so that every one of them refreshes the idle timer the way the
-// ledger's submit.lua does.
+// Scripts on a session's own keys get the ledger's Lua library prepended
+// (ledger.LuaLib: now_ms, touch, and for the write-back of a job fenced,
+// commit and backlog), so that every one of them refreshes the idle timer
+// the way the ledger's submit.lua does, and none names a ledger field.
 var (
-	//go:embed lua/lib.lua
-	libLua string
+	libLua = ledger.LuaLib
 	//go:embed lua/create.lua
 	createLua string
 	//go:embed lua/read.lua
@@ -50,6 +51,25 @@ var (
 	hotScript     = redis.NewScript(hotLua)
 	filesScript   = redis.NewScript(filesLua)
 )
+
+// verdict is the first word of a script's reply.
+type verdict string
+
+// Verdicts of the scripts, as their contracts list them.
+const (
+	verdictOK     verdict = "ok"      // create, reserve, tid, write: done
+	verdictGone   verdict = "gone"    // write: no session
+	verdictStale  verdict = "stale"   // write: the job's fencing token is not current
+	verdictLimit  verdict = "limit"   // write: a limit refused the change
+	verdictBuried verdict = "buried"  // create: its TID was taken over meanwhile
+	verdictLate   verdict = "late"    // create: past the creation grace
+	verdictLive   verdict = "live"    // bury: a live session holds the TID; end: the session lives on
+	verdictPend   verdict = "pending" // bury: the session is being created
+	verdictDead   verdict = "dead"    // bury: the session is dead for good
+)
+
+// word reads a script's verdict.
+func word(v any) verdict { return verdict(str(v)) }
 
 // str and num read script replies.
 var (

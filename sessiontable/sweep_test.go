@@ -35,7 +35,7 @@ func requireGone(t *testing.T, tbl *sessiontable.Table, rdb *redis.Client, cfg s
 	require.NoError(t, err)
 	require.Greater(t, ttl, time.Duration(0))
 	require.LessOrEqual(t, ttl, time.Minute)
-	require.Empty(t, existing(t, rdb, keys.TID(tid)), "TID binding left")
+	require.Empty(t, existing(t, rdb, keys.TID(owner, tid)), "TID binding left")
 	n, err := rdb.ZCard(ctx, keys.Owner(owner)).Result()
 	require.NoError(t, err)
 	require.Zero(t, n, "owner index entry left")
@@ -46,7 +46,7 @@ func requireGone(t *testing.T, tbl *sessiontable.Table, rdb *redis.Client, cfg s
 		_, err := os.Stat(filepath.Join(d.Root(), id))
 		require.ErrorIs(t, err, os.ErrNotExist, "session directory left")
 	}
-	_, err = tbl.Lookup(ctx, tid)
+	_, err = tbl.Lookup(ctx, owner, tid)
 	require.ErrorIs(t, err, sessiontable.ErrNotFound)
 }
 
@@ -161,7 +161,7 @@ func TestSweepRepairsDeadCreation(t *testing.T) {
 	// Dead creation #1: only its leftovers remain; the sweep cleans them.
 	dead, _, err := sessiontable.PrepareOnly(ctx, tbl, sessiontable.Spec{Owner: "u", TID: "t1"})
 	require.NoError(t, err)
-	require.Equal(t, []string{keys.TID("t1")}, existing(t, rdb, keys.TID("t1")))
+	require.Equal(t, []string{keys.TID("u", "t1")}, existing(t, rdb, keys.TID("u", "t1")))
 	rep, err := sw.Sweep(ctx)
 	require.NoError(t, err)
 	require.Zero(t, rep.Ended, "swept before its grace ran out")
@@ -176,14 +176,19 @@ func TestSweepRepairsDeadCreation(t *testing.T) {
 
 	// Dead creation #2 holds its TID while it may still be in flight; once
 	// its grace ran out the TID is free, and should its creator wake up
-	// after that, its record is refused.
-	_, wake, err := sessiontable.PrepareOnly(ctx, tbl, sessiontable.Spec{Owner: "v", TID: "t2"})
+	// after that, its record is refused. TIDs are per owner: the contenders
+	// share one, on a table without the quota, which would refuse the
+	// second creation first.
+	uncapped, err := sessiontable.New(rdb, sessiontable.Config{Logger: quiet, TempDir: t.TempDir()})
 	require.NoError(t, err)
-	_, err = tbl.Create(ctx, sessiontable.Spec{Owner: "w", TID: "t2"})
+	sessiontable.SetCreationGrace(uncapped, 400*time.Millisecond)
+	_, wake, err := sessiontable.PrepareOnly(ctx, uncapped, sessiontable.Spec{Owner: "v", TID: "t2"})
+	require.NoError(t, err)
+	_, err = uncapped.Create(ctx, sessiontable.Spec{Owner: "v", TID: "t2"})
 	require.ErrorIs(t, err, sessiontable.ErrTIDTaken, "the TID of a creation in flight was taken")
 	var live *sessiontable.Info
 	eventually(t, 5*time.Second, func() bool {
-		live, err = tbl.Create(ctx, sessiontable.Spec{Owner: "w", TID: "t2"})
+		live, err = uncapped.Create(ctx, sessiontable.Spec{Owner: "v", TID: "t2"})
 		if errors.Is(err, sessiontable.ErrTIDTaken) {
 			return false
 		}
@@ -192,19 +197,19 @@ func TestSweepRepairsDeadCreation(t *testing.T) {
 	}, "the dead creation's TID to be free")
 	_, err = wake()
 	require.ErrorContains(t, err, "took longer than")
-	found, err := tbl.Lookup(ctx, "t2")
+	found, err := tbl.Lookup(ctx, "v", "t2")
 	require.NoError(t, err)
 	require.Equal(t, live.ID, found.ID)
 
 	// Replacing takes the TID of a creation in flight at once; that
 	// creation then never gets its record.
-	_, wake, err = sessiontable.PrepareOnly(ctx, tbl, sessiontable.Spec{Owner: "y", TID: "t3"})
+	_, wake, err = sessiontable.PrepareOnly(ctx, uncapped, sessiontable.Spec{Owner: "y", TID: "t3"})
 	require.NoError(t, err)
-	taker, err := tbl.Create(ctx, sessiontable.Spec{Owner: "z", TID: "t3", ReplaceTID: true})
+	taker, err := uncapped.Create(ctx, sessiontable.Spec{Owner: "y", TID: "t3", ReplaceTID: true})
 	require.NoError(t, err)
 	_, err = wake()
 	require.ErrorIs(t, err, sessiontable.ErrTIDTaken)
-	found, err = tbl.Lookup(ctx, "t3")
+	found, err = tbl.Lookup(ctx, "y", "t3")
 	require.NoError(t, err)
 	require.Equal(t, taker.ID, found.ID)
 
@@ -235,7 +240,7 @@ func TestSweeperRun(t *testing.T) {
 	require.NoError(t, err)
 	eventually(t, 5*time.Second, func() bool {
 		require.NoError(t, sw.Run(ctx))
-		n, err := rdb.Exists(ctx, keys.TID("t")).Result()
+		n, err := rdb.Exists(ctx, keys.TID(sessiontable.DefaultOwner, "t")).Result()
 		require.NoError(t, err)
 		return n == 0
 	}, "the task to sweep the session")

@@ -146,7 +146,7 @@ func (s *Sweeper) one(ctx context.Context, m string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("sweeping session %s: %w", e.id, err)
 	}
-	if str(r[0]) == "live" {
+	if word(r[0]) == verdictLive {
 		at := num(r[1])
 		if at < 0 {
 			// No expiry: never set by this package; look again later.

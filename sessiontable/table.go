@@ -25,8 +25,10 @@
 // Establish follows the establish-session protocol: create=true makes a new
 // session, bound to the TID when one is given; create=false finds the
 // session bound to the TID (ErrTIDRequired without one, ErrNotFound when
-// none is). A TID names at most one live session: binding one that is taken
-// fails with ErrTIDTaken unless Spec.ReplaceTID.
+// none is). TIDs are per owner: each owner binds and finds TIDs in a
+// namespace of its own. A TID names at most one live session of its
+// owner: binding one that is taken fails with ErrTIDTaken unless
+// Spec.ReplaceTID.
 //
 // # Jobs
 //
@@ -55,6 +57,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
 )
 
 // Errors. Invalid input wraps ErrInvalid.
@@ -110,16 +113,38 @@ const DefaultOwner = "anonymous"
 // creation left behind after this long. Session markers last as long.
 const creationGrace = time.Minute
 
+// Defaults of the limits of Config. Each can be raised in Config, none
+// turned off: every session has an owner's quota, an idle timeout and a
+// lifetime.
+const (
+	// DefaultMaxSessionsPerOwner is Config.MaxSessionsPerOwner's default.
+	DefaultMaxSessionsPerOwner = 1000
+	// DefaultMaxIdleTimeout is Config.MaxIdleTimeout's default.
+	DefaultMaxIdleTimeout = 24 * time.Hour
+	// DefaultMaxLifetime is Config.MaxLifetime's default, and
+	// Config.Lifetime's.
+	DefaultMaxLifetime = 30 * 24 * time.Hour
+)
+
 // Config configures a Table. Zero values take the defaults named.
 type Config struct {
-	// IdleTimeout is the idle timeout of a session created without one.
-	// Default 30m.
+	// IdleTimeout is the idle timeout of a session created without one; at
+	// most MaxIdleTimeout. Default 30m.
 	IdleTimeout time.Duration
-	// Lifetime is the absolute lifetime of a session created without one.
-	// Default 0: none.
+	// MaxIdleTimeout is the longest idle timeout a session may ask for: a
+	// Spec.IdleTimeout above it is refused (ErrInvalid). Default
+	// DefaultMaxIdleTimeout (24h); at most MaxTimeout.
+	MaxIdleTimeout time.Duration
+	// Lifetime is the absolute lifetime of a session created without one;
+	// at most MaxLifetime. Default MaxLifetime.
 	Lifetime time.Duration
+	// MaxLifetime is the longest absolute lifetime a session may ask for:
+	// a Spec.Lifetime above it is refused (ErrInvalid). Every session has
+	// a lifetime. Default DefaultMaxLifetime (30 days); at most MaxTimeout.
+	MaxLifetime time.Duration
 	// MaxSessionsPerOwner caps the open sessions of one owner (a concurrent
-	// licence each). Default 0: no cap.
+	// licence each); one more is refused with ErrQuota. Default
+	// DefaultMaxSessionsPerOwner (1000); there is no unlimited.
 	MaxSessionsPerOwner int
 	// MaxParams caps the parameters of a session, and separately those of
 	// each of its sub-sessions. Default 256.
@@ -155,7 +180,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Bounds of timeouts.
+// Bounds of timeouts, lifetimes and their maximums.
 const (
 	MinTimeout = 10 * time.Millisecond
 	MaxTimeout = 10 * 365 * 24 * time.Hour
@@ -164,6 +189,18 @@ const (
 func (c Config) withDefaults() (Config, error) {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 30 * time.Minute
+	}
+	if c.MaxIdleTimeout == 0 {
+		c.MaxIdleTimeout = DefaultMaxIdleTimeout
+	}
+	if c.MaxLifetime == 0 {
+		c.MaxLifetime = DefaultMaxLifetime
+	}
+	if c.Lifetime == 0 {
+		c.Lifetime = c.MaxLifetime
+	}
+	if c.MaxSessionsPerOwner == 0 {
+		c.MaxSessionsPerOwner = DefaultMaxSessionsPerOwner
 	}
 	if c.MaxParams == 0 {
 		c.MaxParams = 256
@@ -203,12 +240,16 @@ func (c Config) withDefaults() (Config, error) {
 
 func (c Config) validate() error {
 	switch {
-	case c.IdleTimeout < MinTimeout || c.IdleTimeout > MaxTimeout:
-		return fmt.Errorf("sessiontable: idle timeout %s out of range %s..%s", c.IdleTimeout, MinTimeout, MaxTimeout)
-	case c.Lifetime != 0 && (c.Lifetime < MinTimeout || c.Lifetime > MaxTimeout):
-		return fmt.Errorf("sessiontable: lifetime %s out of range %s..%s", c.Lifetime, MinTimeout, MaxTimeout)
+	case c.MaxIdleTimeout < MinTimeout || c.MaxIdleTimeout > MaxTimeout:
+		return fmt.Errorf("sessiontable: max idle timeout %s out of range %s..%s", c.MaxIdleTimeout, MinTimeout, MaxTimeout)
+	case c.MaxLifetime < MinTimeout || c.MaxLifetime > MaxTimeout:
+		return fmt.Errorf("sessiontable: max lifetime %s out of range %s..%s", c.MaxLifetime, MinTimeout, MaxTimeout)
+	case c.IdleTimeout < MinTimeout || c.IdleTimeout > c.MaxIdleTimeout:
+		return fmt.Errorf("sessiontable: idle timeout %s out of range %s..%s (the max idle timeout)", c.IdleTimeout, MinTimeout, c.MaxIdleTimeout)
+	case c.Lifetime < MinTimeout || c.Lifetime > c.MaxLifetime:
+		return fmt.Errorf("sessiontable: lifetime %s out of range %s..%s (the max lifetime)", c.Lifetime, MinTimeout, c.MaxLifetime)
 	case c.MaxSessionsPerOwner < 0:
-		return fmt.Errorf("sessiontable: max sessions per owner %d is negative", c.MaxSessionsPerOwner)
+		return fmt.Errorf("sessiontable: max sessions per owner %d is negative (0: the default, %d)", c.MaxSessionsPerOwner, DefaultMaxSessionsPerOwner)
 	case c.MaxParams < 1:
 		return fmt.Errorf("sessiontable: max params %d below 1", c.MaxParams)
 	case c.MaxParamValue < 1:
@@ -294,14 +335,16 @@ type Spec struct {
 	// Owner owns the session; it counts against the owner's quota.
 	// Default DefaultOwner.
 	Owner string
-	// TID, when set, binds the session to this terminal ID.
+	// TID, when set, binds the session to this terminal ID, in Owner's
+	// namespace: another owner's TID of the same name is another TID.
 	TID string
 	// ReplaceTID takes the TID over when another live session is bound to
 	// it; that session stays open but is no longer found by the TID.
 	ReplaceTID bool
-	// IdleTimeout: default Config.IdleTimeout.
+	// IdleTimeout: default Config.IdleTimeout; at most
+	// Config.MaxIdleTimeout.
 	IdleTimeout time.Duration
-	// Lifetime: default Config.Lifetime (none unless configured).
+	// Lifetime: default Config.Lifetime; at most Config.MaxLifetime.
 	Lifetime time.Duration
 	// Params are the session's first parameters.
 	Params map[string]string
@@ -325,11 +368,11 @@ func (t *Table) checkSpec(s *Spec) error {
 			return err
 		}
 	}
-	if s.IdleTimeout < MinTimeout || s.IdleTimeout > MaxTimeout {
-		return invalid("idle timeout", s.IdleTimeout.String(), fmt.Sprintf("want %s to %s", MinTimeout, MaxTimeout))
+	if s.IdleTimeout < MinTimeout || s.IdleTimeout > t.cfg.MaxIdleTimeout {
+		return invalid("idle timeout", s.IdleTimeout.String(), fmt.Sprintf("want %s to %s (the max idle timeout)", MinTimeout, t.cfg.MaxIdleTimeout))
 	}
-	if s.Lifetime != 0 && (s.Lifetime < MinTimeout || s.Lifetime > MaxTimeout) {
-		return invalid("lifetime", s.Lifetime.String(), fmt.Sprintf("want %s to %s, or 0 for none", MinTimeout, MaxTimeout))
+	if s.Lifetime < MinTimeout || s.Lifetime > t.cfg.MaxLifetime {
+		return invalid("lifetime", s.Lifetime.String(), fmt.Sprintf("want %s to %s (the max lifetime)", MinTimeout, t.cfg.MaxLifetime))
 	}
 	return t.checkParams(s.Params, nil)
 }
@@ -410,12 +453,12 @@ func (t *Table) prepare(ctx context.Context, e entry, replace bool) (began int64
 			undo()
 			return 0, nil, fmt.Errorf("creating session: %w", err)
 		}
-		if err := t.claimTID(ctx, e.tid, e.id, replace); err != nil {
+		if err := t.claimTID(ctx, e.owner, e.tid, e.id, replace); err != nil {
 			undo()
 			return 0, nil, err
 		}
 		steps = append(steps, func(ctx context.Context) error {
-			return tidScript.Run(ctx, t.rdb, []string{keys.TID(e.tid)}, "release", e.id).Err()
+			return tidScript.Run(ctx, t.rdb, []string{keys.TID(e.owner, e.tid)}, "release", e.id).Err()
 		})
 	}
 	return began, undo, nil
@@ -434,12 +477,12 @@ func (t *Table) record(ctx context.Context, e entry, began int64, spec Spec) (*I
 	if err != nil {
 		return nil, fmt.Errorf("creating session: %w", err)
 	}
-	switch str(r[0]) {
-	case "ok":
-	case "buried":
+	switch word(r[0]) {
+	case verdictOK:
+	case verdictBuried:
 		// Another creation took the TID over while this one was in flight.
 		return nil, fmt.Errorf("creating session with TID %q: %w (taken over by a concurrent creation)", spec.TID, ErrTIDTaken)
-	case "late":
+	case verdictLate:
 		return nil, fmt.Errorf("creating session: took longer than %s; try again", t.grace/2)
 	default:
 		return nil, fmt.Errorf("creating session: unexpected reply %v", r)
@@ -470,7 +513,7 @@ func (t *Table) reserve(ctx context.Context, id, owner string) error {
 		if err != nil {
 			return fmt.Errorf("creating session: counting it against its owner: %w", err)
 		}
-		if str(r[0]) == "ok" {
+		if word(r[0]) == verdictOK {
 			return nil
 		}
 		if pruned {
@@ -506,19 +549,19 @@ func (t *Table) pruneOwner(ctx context.Context, owner string, now int64) error {
 	return nil
 }
 
-// claimTID binds tid to session id: taking it when free or bound to a
-// dead session (buried first, so that it can never come alive), or bound
+// claimTID binds tid, in owner's namespace, to session id: taking it when
+// free or bound to a dead session (buried first, so that it can never come alive), or bound
 // to a live one, or one being created, when replace is set. Every swap is a
 // compare-and-swap on what was seen, so of concurrent claimants at most one
 // wins; the others find it live or pending and fail with ErrTIDTaken.
-func (t *Table) claimTID(ctx context.Context, tid, id string, replace bool) error {
+func (t *Table) claimTID(ctx context.Context, owner, tid, id string, replace bool) error {
 	seen := ""
 	for range 5 {
-		r, err := tidScript.Run(ctx, t.rdb, []string{keys.TID(tid)}, "claim", id, seen).Slice()
+		r, err := tidScript.Run(ctx, t.rdb, []string{keys.TID(owner, tid)}, "claim", id, seen).Slice()
 		if err != nil {
 			return fmt.Errorf("claiming TID %q: %w", tid, err)
 		}
-		if str(r[0]) == "ok" {
+		if word(r[0]) == verdictOK {
 			return nil
 		}
 		seen = str(r[1])
@@ -530,9 +573,9 @@ func (t *Table) claimTID(ctx context.Context, tid, id string, replace bool) erro
 			return fmt.Errorf("claiming TID %q: %w", tid, err)
 		}
 		switch {
-		case st == "live" && !replace:
+		case st == verdictLive && !replace:
 			return fmt.Errorf("TID %q (session %s): %w", tid, seen, ErrTIDTaken)
-		case st == "pending":
+		case st == verdictPend:
 			return fmt.Errorf("TID %q (session %s, being created): %w", tid, seen, ErrTIDTaken)
 		}
 	}
@@ -541,22 +584,23 @@ func (t *Table) claimTID(ctx context.Context, tid, id string, replace bool) erro
 
 // bury says whether session id, found bound to tid, is live, being created
 // or dead, and makes a dead one stay dead; see bury.lua.
-func (t *Table) bury(ctx context.Context, id, tid string, force bool) (string, error) {
+func (t *Table) bury(ctx context.Context, id, tid string, force bool) (verdict, error) {
 	if ValidateID(id) != nil {
-		return "dead", nil // not ours: never a record
+		return verdictDead, nil // not ours: never a record
 	}
 	st, err := buryScript.Run(ctx, t.rdb, []string{keys.Session(id), keys.SessionMarker(id)},
 		tid, t.grace.Milliseconds(), flag(force)).Text()
 	if err != nil {
 		return "", fmt.Errorf("checking session %s: %w", id, err)
 	}
-	return st, nil
+	return verdict(st), nil
 }
 
 // Establish is the establish-session step of a client: with create, a new
 // session as Create(spec) makes it (bound to spec.TID when given); without,
-// the live session bound to spec.TID, as Lookup finds it: ErrTIDRequired
-// when spec.TID is empty, ErrNotFound when no live session is bound to it.
+// the live session of spec.Owner bound to spec.TID, as Lookup finds it:
+// ErrTIDRequired when spec.TID is empty, ErrNotFound when no live session
+// is bound to it.
 func (t *Table) Establish(ctx context.Context, create bool, spec Spec) (*Info, error) {
 	if create {
 		return t.Create(ctx, spec)
@@ -564,20 +608,28 @@ func (t *Table) Establish(ctx context.Context, create bool, spec Spec) (*Info, e
 	if spec.TID == "" {
 		return nil, ErrTIDRequired
 	}
-	return t.Lookup(ctx, spec.TID)
+	return t.Lookup(ctx, spec.Owner, spec.TID)
 }
 
-// Lookup returns the live session bound to tid, refreshing its idle timer
-// unless the call is out-of-session. It fails with ErrNotFound when there is
-// none.
-func (t *Table) Lookup(ctx context.Context, tid string, opts ...CallOption) (*Info, error) {
+// Lookup returns the live session that owner ("": DefaultOwner) bound to
+// tid, refreshing its idle timer unless the call is out-of-session. TIDs
+// are per owner: another owner's sessions are never found, and their TIDs
+// neither collide with nor show through owner's. It fails with ErrNotFound
+// when there is none.
+func (t *Table) Lookup(ctx context.Context, owner, tid string, opts ...CallOption) (*Info, error) {
 	if tid == "" {
 		return nil, ErrTIDRequired
+	}
+	if owner == "" {
+		owner = DefaultOwner
+	}
+	if err := ValidateOwner(owner); err != nil {
+		return nil, err
 	}
 	if err := ValidateTID(tid); err != nil {
 		return nil, err
 	}
-	id, err := t.rdb.Get(ctx, keys.TID(tid)).Result()
+	id, err := t.rdb.Get(ctx, keys.TID(owner, tid)).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, fmt.Errorf("TID %q: %w", tid, ErrNotFound)
@@ -588,7 +640,7 @@ func (t *Table) Lookup(ctx context.Context, tid string, opts ...CallOption) (*In
 		return nil, fmt.Errorf("TID %q: %w", tid, ErrNotFound)
 	}
 	in, err := t.Get(ctx, id, opts...)
-	if errors.Is(err, ErrNotFound) || err == nil && in.TID != tid {
+	if errors.Is(err, ErrNotFound) || err == nil && (in.TID != tid || in.Owner != owner) {
 		return nil, fmt.Errorf("TID %q: %w", tid, ErrNotFound)
 	}
 	return in, err
@@ -716,7 +768,7 @@ func (t *Table) settle(ctx context.Context, e entry, how string) error {
 		return fmt.Errorf("purging files of session %s: %w", e.id, err)
 	}
 	if e.tid != "" {
-		if err := tidScript.Run(ctx, t.rdb, []string{keys.TID(e.tid)}, "release", e.id).Err(); err != nil {
+		if err := tidScript.Run(ctx, t.rdb, []string{keys.TID(e.owner, e.tid)}, "release", e.id).Err(); err != nil {
 			return fmt.Errorf("releasing TID of session %s: %w", e.id, err)
 		}
 	}
@@ -780,7 +832,7 @@ func (t *Table) read(ctx context.Context, id string, c call, what, key string) (
 		app = keys.SessionAppParams(id, c.app)
 	}
 	r, err := readScript.Run(ctx, t.rdb,
-		[]string{keys.Session(id), keys.SessionParams(id), app, keys.Pending(id)},
+		[]string{keys.Session(id), keys.SessionParams(id), app, ledger.BacklogKey(id)},
 		flag(!c.oos), what, key).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("reading session %s: %w", id, err)

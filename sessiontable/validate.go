@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/sessionq/sessionq/internal/validate"
@@ -142,10 +143,16 @@ func ParseParam(s string) (key, value string, err error) {
 // ValidateFileName checks the name of a session file. Names are flat: 1 to
 // 255 bytes of valid UTF-8, not "." or "..", without '/', '\\', NUL or other
 // control characters, so a name can never leave the session's directory.
+// A name must not start with '-' (a command would read it as an option)
+// nor hold Unicode format characters (category Cf: bidi overrides and
+// isolates, marks, zero-width characters), which make a name read as
+// another one.
 func ValidateFileName(name string) error {
 	switch {
 	case name == "":
 		return invalid("file name", name, "must not be empty")
+	case name[0] == '-':
+		return invalid("file name", name, "must not start with '-' (a command would take it for an option)")
 	case len(name) > MaxFileNameLen:
 		return invalid("file name", name, fmt.Sprintf("longer than %d bytes", MaxFileNameLen))
 	case name == "." || name == "..":
@@ -159,6 +166,8 @@ func ValidateFileName(name string) error {
 			return invalid("file name", name, "file names are flat: no '/' or '\\'")
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
 			return invalid("file name", name, fmt.Sprintf("control character %U", r))
+		case unicode.Is(unicode.Cf, r):
+			return invalid("file name", name, fmt.Sprintf("format character %U (bidi control, zero-width or other invisible character)", r))
 		}
 	}
 	if !filepath.IsLocal(name) {

@@ -66,6 +66,9 @@ type User struct {
 	Name     string   `json:"name"`
 	Rights   []string `json:"rights"`
 	Password bool     `json:"password"` // whether a password is set
+	// Epoch is the user's auth epoch: bumped by each password change.
+	// Login tokens and sessions opened with the password record it.
+	Epoch int64 `json:"-"`
 }
 
 // Has reports whether u holds right r, or admin.

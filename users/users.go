@@ -8,6 +8,14 @@
 // removing its user deletes the record, so it stops working at the next
 // request. Passwords are checked in the same time whether the user exists
 // or not: an unknown user is checked against a dummy hash.
+//
+// A user has an auth epoch, bumped by every password change (removal
+// included). A token made for a login (CreateLoginToken: the gateway's
+// POST /v1/login and the dashboard's password login) records the epoch of
+// the password it was made with, and Authenticate refuses it once the
+// epoch moved: changing a password ends the logins made with the old one
+// at once. Tokens from CreateToken (service credentials an operator makes)
+// are not tied to the password and survive its change.
 package users
 
 import (
@@ -15,6 +23,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
@@ -63,6 +72,11 @@ const (
 	argonKeyLen  = 32
 	argonSaltLen = 16
 )
+
+//go:embed lua/setpassword.lua
+var setPasswordLua string
+
+var setPasswordScript = redis.NewScript(setPasswordLua)
 
 // Store keeps users in Redis. It is safe for concurrent use.
 type Store struct {
@@ -122,7 +136,10 @@ func (s *Store) Add(ctx context.Context, name, password string, rights []string)
 	if err != nil {
 		return err
 	}
-	fields := map[string]any{"rights": strings.Join(rs, " "), "ct": time.Now().UnixMilli()}
+	// The auth epoch starts at the creation time: a user removed and added
+	// again does not get back the epoch of its former self.
+	ct := time.Now().UnixMilli()
+	fields := map[string]any{"rights": strings.Join(rs, " "), "ct": ct, "ae": ct}
 	if password != "" {
 		fields["pw"] = hashPassword(password)
 	}
@@ -142,7 +159,9 @@ func (s *Store) Add(ctx context.Context, name, password string, rights []string)
 	return nil
 }
 
-// SetPassword sets (or, with "", removes) the password of user name.
+// SetPassword sets (or, with "", removes) the password of user name. It
+// bumps the user's auth epoch in the same step: every login token made
+// before stops authenticating.
 func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	if _, err := s.Get(ctx, name); err != nil {
 		return err
@@ -150,14 +169,16 @@ func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	if err := checkPassword(password); err != nil {
 		return err
 	}
-	var err error
-	if password == "" {
-		err = s.rdb.HDel(ctx, keys.User(name), "pw").Err()
-	} else {
-		err = s.rdb.HSet(ctx, keys.User(name), "pw", hashPassword(password)).Err()
+	hash := ""
+	if password != "" {
+		hash = hashPassword(password)
 	}
+	n, err := setPasswordScript.Run(ctx, s.rdb, []string{keys.User(name)}, hash).Int64()
 	if err != nil {
 		return fmt.Errorf("setting password of %s: %w", name, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("user %s: %w", name, ErrNotFound)
 	}
 	return nil
 }
@@ -179,7 +200,13 @@ func (s *Store) get(ctx context.Context, name string) (*User, string, error) {
 	if len(m) == 0 {
 		return nil, "", fmt.Errorf("user %s: %w", name, ErrNotFound)
 	}
-	return &User{Name: name, Rights: strings.Fields(m["rights"]), Password: m["pw"] != ""}, m["pw"], nil
+	return userFrom(name, m), m["pw"], nil
+}
+
+// userFrom is the user of record m.
+func userFrom(name string, m map[string]string) *User {
+	ae, _ := strconv.ParseInt(m["ae"], 10, 64)
+	return &User{Name: name, Rights: strings.Fields(m["rights"]), Password: m["pw"] != "", Epoch: ae}
 }
 
 // List returns every user, by name.
@@ -297,6 +324,9 @@ type Token struct {
 	User    string    `json:"user"`
 	Label   string    `json:"label,omitempty"`
 	Created time.Time `json:"created"`
+	// Login: made for a login (CreateLoginToken); it ends when the
+	// user's password changes.
+	Login bool `json:"login,omitempty"`
 }
 
 var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -307,8 +337,25 @@ func tokenHash(tok string) string {
 }
 
 // CreateToken makes a new API token for user name and returns it: the only
-// time it can be read. A ttl > 0 makes it expire; 0 never.
+// time it can be read. A ttl > 0 makes it expire; 0 never. It survives
+// changes of the user's password (a service credential).
 func (s *Store) CreateToken(ctx context.Context, name, label string, ttl time.Duration) (string, *Token, error) {
+	return s.createToken(ctx, name, label, ttl, -1)
+}
+
+// CreateLoginToken makes a token as CreateToken does, for a login of user
+// u, whose password was just checked (u as CheckPassword answered it): the
+// token stops authenticating as soon as u's password changes, even when
+// it changed between the check and now.
+func (s *Store) CreateLoginToken(ctx context.Context, u *User, label string, ttl time.Duration) (string, *Token, error) {
+	if u == nil {
+		return "", nil, fmt.Errorf("%w: no user", ErrInvalid)
+	}
+	return s.createToken(ctx, u.Name, label, ttl, u.Epoch)
+}
+
+// createToken makes a token; epoch >= 0 ties it to that auth epoch.
+func (s *Store) createToken(ctx context.Context, name, label string, ttl time.Duration, epoch int64) (string, *Token, error) {
 	if ttl < 0 {
 		return "", nil, fmt.Errorf("%w: token lifetime %s is negative", ErrInvalid, ttl)
 	}
@@ -324,9 +371,13 @@ func (s *Store) CreateToken(ctx context.Context, name, label string, ttl time.Du
 	// the token and the user in one round trip.
 	tok := TokenPrefix + name + "_" + tokenEncoding.EncodeToString(b[:])
 	h := tokenHash(tok)
-	t := &Token{ID: h[:12], User: name, Label: label, Created: time.Now().Truncate(time.Millisecond)}
+	t := &Token{ID: h[:12], User: name, Label: label, Created: time.Now().Truncate(time.Millisecond), Login: epoch >= 0}
+	fields := []any{"user", name, "id", t.ID, "label", label, "ct", t.Created.UnixMilli()}
+	if epoch >= 0 {
+		fields = append(fields, "ae", epoch)
+	}
 	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, keys.Token(h), "user", name, "id", t.ID, "label", label, "ct", t.Created.UnixMilli())
+		p.HSet(ctx, keys.Token(h), fields...)
 		if ttl > 0 {
 			p.PExpire(ctx, keys.Token(h), ttl)
 		}
@@ -348,7 +399,8 @@ func (s *Store) CreateToken(ctx context.Context, name, label string, ttl time.Du
 
 // Tokens lists the tokens of user name.
 func (s *Store) Tokens(ctx context.Context, name string) ([]*Token, error) {
-	if _, err := s.Get(ctx, name); err != nil {
+	u, err := s.Get(ctx, name)
+	if err != nil {
 		return nil, err
 	}
 	ids, err := s.rdb.HGetAll(ctx, keys.UserTokens(name)).Result()
@@ -361,13 +413,19 @@ func (s *Store) Tokens(ctx context.Context, name string) ([]*Token, error) {
 		if err != nil {
 			return nil, fmt.Errorf("listing tokens of %s: %w", name, err)
 		}
+		ae, login := m["ae"]
+		if login && ae != strconv.FormatInt(u.Epoch, 10) {
+			// A login whose password changed since: it no longer works.
+			_ = s.rdb.Del(ctx, keys.Token(h)).Err()
+			m = nil
+		}
 		if len(m) == 0 {
 			// Expired: forget it.
 			_ = s.rdb.HDel(ctx, keys.UserTokens(name), id).Err()
 			continue
 		}
 		ct, _ := strconv.ParseInt(m["ct"], 10, 64)
-		out = append(out, &Token{ID: m["id"], User: name, Label: m["label"], Created: time.UnixMilli(ct)})
+		out = append(out, &Token{ID: m["id"], User: name, Label: m["label"], Created: time.UnixMilli(ct), Login: login})
 	}
 	slices.SortFunc(out, func(a, b *Token) int { return a.Created.Compare(b.Created) })
 	return out, nil
@@ -394,8 +452,49 @@ func (s *Store) RevokeToken(ctx context.Context, name, id string) error {
 	return nil
 }
 
+// RevokeTokenValue deletes token tok itself (a logout: the caller holds
+// the token, not its ID); it stops working at once. A token that does not
+// authenticate is an error wrapping ErrNotFound.
+func (s *Store) RevokeTokenValue(ctx context.Context, tok string) error {
+	_, err := s.revokeValue(ctx, tok, false)
+	return err
+}
+
+// EndLogin revokes token tok when it was made for a login
+// (CreateLoginToken) and reports whether it did; any other token (a
+// service credential the user logged in with) is left alone.
+func (s *Store) EndLogin(ctx context.Context, tok string) (bool, error) {
+	return s.revokeValue(ctx, tok, true)
+}
+
+func (s *Store) revokeValue(ctx context.Context, tok string, loginOnly bool) (bool, error) {
+	name, ok := tokenUser(tok)
+	if !ok {
+		return false, fmt.Errorf("token: %w", ErrNotFound)
+	}
+	h := tokenHash(tok)
+	m, err := s.rdb.HGetAll(ctx, keys.Token(h)).Result()
+	if err != nil {
+		return false, fmt.Errorf("revoking token: %w", err)
+	}
+	if len(m) == 0 || subtle.ConstantTimeCompare([]byte(m["id"]), []byte(h[:12])) != 1 || m["user"] != name {
+		return false, fmt.Errorf("token: %w", ErrNotFound)
+	}
+	if _, login := m["ae"]; loginOnly && !login {
+		return false, nil
+	}
+	if err := s.rdb.Del(ctx, keys.Token(h)).Err(); err != nil {
+		return false, fmt.Errorf("revoking token: %w", err)
+	}
+	if err := s.rdb.HDel(ctx, keys.UserTokens(name), m["id"]).Err(); err != nil {
+		return false, fmt.Errorf("revoking token: %w", err)
+	}
+	return true, nil
+}
+
 // Authenticate returns the user whose token tok is, else an error wrapping
-// ErrUnauthenticated.
+// ErrUnauthenticated. A login token is refused once its user's password
+// changed (the auth epoch read in the same round trip).
 func (s *Store) Authenticate(ctx context.Context, tok string) (*User, error) {
 	name, ok := tokenUser(tok)
 	if !ok {
@@ -419,7 +518,11 @@ func (s *Store) Authenticate(ctx context.Context, tok string) (*User, error) {
 	if len(u) == 0 {
 		return nil, ErrUnauthenticated // the user was removed
 	}
-	return &User{Name: name, Rights: strings.Fields(u["rights"]), Password: u["pw"] != ""}, nil
+	user := userFrom(name, u)
+	if ae, ok := t["ae"]; ok && ae != strconv.FormatInt(user.Epoch, 10) {
+		return nil, ErrUnauthenticated // a login made with a password since changed
+	}
+	return user, nil
 }
 
 // tokenLen is the length of the random part of a token.

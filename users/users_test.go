@@ -140,3 +140,88 @@ func TestStore(t *testing.T) {
 	require.Len(t, all, 1)
 	require.Equal(t, "nopw", all[0].Name)
 }
+
+// TestPasswordChangeEndsLogins: a login token stops at the user's next
+// password change (removal included); a service token does not.
+func TestPasswordChangeEndsLogins(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	s := users.New(rdb)
+	ctx := context.Background()
+	require.NoError(t, s.Add(ctx, "alice", "old password", []string{users.ReadOwn}))
+	u, err := s.CheckPassword(ctx, "alice", "old password")
+	require.NoError(t, err)
+	login, info, err := s.CreateLoginToken(ctx, u, "login", time.Hour)
+	require.NoError(t, err)
+	require.True(t, info.Login)
+	service, _, err := s.CreateToken(ctx, "alice", "ci", 0)
+	require.NoError(t, err)
+	for _, tok := range []string{login, service} {
+		_, err = s.Authenticate(ctx, tok)
+		require.NoError(t, err)
+	}
+
+	require.NoError(t, s.SetPassword(ctx, "alice", "new password"))
+	_, err = s.Authenticate(ctx, login)
+	require.ErrorIs(t, err, users.ErrUnauthenticated, "a login made with the old password ends")
+	_, err = s.Authenticate(ctx, service)
+	require.NoError(t, err, "a service token is not tied to the password")
+	l, err := s.Tokens(ctx, "alice")
+	require.NoError(t, err)
+	require.Len(t, l, 1, "the ended login is no longer listed")
+	require.False(t, l[0].Login)
+
+	// A check made before the change, turned into a token after it, gives
+	// a dead token.
+	stale := u
+	u, err = s.CheckPassword(ctx, "alice", "new password")
+	require.NoError(t, err)
+	require.NoError(t, s.SetPassword(ctx, "alice", ""))
+	for _, who := range []*users.User{stale, u} {
+		tok, _, err := s.CreateLoginToken(ctx, who, "login", time.Hour)
+		require.NoError(t, err)
+		_, err = s.Authenticate(ctx, tok)
+		require.ErrorIs(t, err, users.ErrUnauthenticated, "removing the password ends logins too")
+	}
+	require.ErrorIs(t, s.SetPassword(ctx, "nobody", "x"), users.ErrNotFound)
+	n, err := rdb.Exists(ctx, keys.User("nobody")).Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "a refused change writes nothing")
+}
+
+// TestRevokeTokenValue: a token revoked by its value stops at once; EndLogin
+// revokes login tokens only.
+func TestRevokeTokenValue(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	s := users.New(rdb)
+	ctx := context.Background()
+	require.NoError(t, s.Add(ctx, "alice", "pw", nil))
+	tok, _, err := s.CreateToken(ctx, "alice", "", 0)
+	require.NoError(t, err)
+	require.NoError(t, s.RevokeTokenValue(ctx, tok))
+	_, err = s.Authenticate(ctx, tok)
+	require.ErrorIs(t, err, users.ErrUnauthenticated)
+	require.ErrorIs(t, s.RevokeTokenValue(ctx, tok), users.ErrNotFound)
+	require.ErrorIs(t, s.RevokeTokenValue(ctx, "not a token"), users.ErrNotFound)
+	l, err := s.Tokens(ctx, "alice")
+	require.NoError(t, err)
+	require.Empty(t, l)
+
+	service, _, err := s.CreateToken(ctx, "alice", "", 0)
+	require.NoError(t, err)
+	ended, err := s.EndLogin(ctx, service)
+	require.NoError(t, err)
+	require.False(t, ended, "a service token is not a login's to end")
+	_, err = s.Authenticate(ctx, service)
+	require.NoError(t, err)
+	u, err := s.CheckPassword(ctx, "alice", "pw")
+	require.NoError(t, err)
+	login, _, err := s.CreateLoginToken(ctx, u, "", time.Hour)
+	require.NoError(t, err)
+	ended, err = s.EndLogin(ctx, login)
+	require.NoError(t, err)
+	require.True(t, ended)
+	_, err = s.Authenticate(ctx, login)
+	require.ErrorIs(t, err, users.ErrUnauthenticated)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,27 @@ type ExecOptions struct {
 	// Dir is the command's working directory; a relative command path is
 	// resolved in it. Default: the worker's working directory.
 	Dir string
+}
+
+// Logging a failed exec command's stderr (Config.ExecStderrLog).
+const (
+	// ExecStderrOff is the Config.ExecStderrLog that never logs it.
+	ExecStderrOff = "off"
+	// DefaultExecStderrLog is Config.ExecStderrLog's default.
+	DefaultExecStderrLog = "debug"
+	// ExecStderrLogMax is how much of the end of a failed exec command's
+	// stderr tail the worker logs, in bytes.
+	ExecStderrLogMax = 512
+)
+
+// execStderrLevels are the levels of Config.ExecStderrLog.
+var execStderrLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
+}
+
+func validExecStderrLog(s string) bool {
+	_, ok := execStderrLevels[s]
+	return ok || s == ExecStderrOff
 }
 
 const (
@@ -233,11 +255,11 @@ func (h *execHandler) Process(ctx context.Context, job *Job) error {
 	case errors.As(err, &se):
 		return fmt.Errorf("exec %s: cannot start command%s: %w", name, h.dirProblem(), se.err)
 	case ctx.Err() != nil:
-		return fmt.Errorf("exec %s: cancelled, process group killed: %w%s", name, context.Cause(ctx), stderr.suffix())
+		return stderr.wrap(fmt.Errorf("exec %s: cancelled, process group killed: %w", name, context.Cause(ctx)))
 	case errors.Is(err, exec.ErrWaitDelay):
-		return fmt.Errorf("exec %s: exited, but a process it started outside its process group kept stdout or stderr open; output may be incomplete: %w%s", name, err, stderr.suffix())
+		return stderr.wrap(fmt.Errorf("exec %s: exited, but a process it started outside its process group kept stdout or stderr open; output may be incomplete: %w", name, err))
 	default:
-		return fmt.Errorf("exec %s: %w%s", name, err, stderr.suffix())
+		return stderr.wrap(fmt.Errorf("exec %s: %w", name, err))
 	}
 }
 
@@ -337,8 +359,25 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// wrap adds the tail of stderr, when there is one, to err's text.
+func (b *tailBuffer) wrap(err error) error {
+	tail, cut := b.tail()
+	if tail == "" {
+		return err
+	}
+	return &stderrError{err: err, tail: tail, cut: cut}
+}
+
 // suffix is the trimmed tail of stderr for an error text, or "".
 func (b *tailBuffer) suffix() string {
+	if se, ok := b.wrap(nil).(*stderrError); ok {
+		return se.suffix()
+	}
+	return ""
+}
+
+// tail is the trimmed tail of stderr, and whether its start was cut.
+func (b *tailBuffer) tail() (string, bool) {
 	t := b.buf
 	if b.truncated {
 		// Do not start in the middle of a UTF-8 sequence.
@@ -346,15 +385,40 @@ func (b *tailBuffer) suffix() string {
 			t = t[1:]
 		}
 	}
-	s := strings.TrimSpace(string(t))
-	switch {
-	case s == "":
-		return ""
-	case b.truncated:
-		return "; stderr: ..." + s
-	default:
-		return "; stderr: " + s
+	return strings.TrimSpace(string(t)), b.truncated
+}
+
+// stderrError is the error of a failed exec command with the tail of its
+// stderr: the job keeps it whole as its error, the worker logs it without
+// the tail (which may hold payload text; see Config.ExecStderrLog).
+type stderrError struct {
+	err  error
+	tail string // trimmed; never empty
+	cut  bool   // the start of the tail was cut
+}
+
+func (e *stderrError) Error() string { return e.err.Error() + e.suffix() }
+func (e *stderrError) Unwrap() error { return e.err }
+
+// suffix is what the tail adds to the error's text.
+func (e *stderrError) suffix() string {
+	if e.cut {
+		return "; stderr: ..." + e.tail
 	}
+	return "; stderr: " + e.tail
+}
+
+// lastBytes is the end of s in at most n bytes, starting on a whole UTF-8
+// sequence, "..." first when cut.
+func lastBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	for i := 0; i < utf8.UTFMax && len(s) > 0 && !utf8.RuneStart(s[0]); i++ {
+		s = s[1:]
+	}
+	return "..." + s
 }
 
 // inheritedEnv is the worker's environment without its own SESSIONQ_*

@@ -246,7 +246,7 @@ func TestLostLeaseCancelsHandlerAndFencesItsWrites(t *testing.T) {
 	fr, err := led.Finish(ctx, "fenced", sub.ID, j.FencingToken, ledger.Outcome{OK: true},
 		ledger.FinishOptions{Worker: "stale", Lease: time.Second, Retention: time.Hour, Queues: ",default,"})
 	require.NoError(t, err)
-	require.Equal(t, ledger.Stale, fr.This)
+	require.Equal(t, ledger.Stale, fr.Verdict)
 	in, err := c.Get(ctx, sub.ID)
 	require.NoError(t, err)
 	require.Equal(t, jobs.StateRunning, in.State, "the stale holder must not end the job")
@@ -265,8 +265,8 @@ func TestReconcilerRepairsLostDispatches(t *testing.T) {
 	led := ledger.New(rdb)
 	var rec audit.Recorder
 	ran := make(chan string, 16)
-	fields := func(id string) []any {
-		return []any{"id", id, "type", "doc", "queue", "default", "maxr", 3, "tmo", 10000, "policy", "block", "sess", "s"}
+	fields := func(string) ledger.Job {
+		return ledger.Job{Type: "doc", Queue: "default", MaxRetry: 3, Timeout: 10 * time.Second, Policy: "block"}
 	}
 	// 1. Submitter died after the ledger write: no asynq task.
 	r1, err := led.Submit(ctx, "s", "died-submitter", fields("died-submitter"), ledger.SubmitOptions{IndexTTL: time.Hour})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -37,7 +38,7 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("acquiring session lease: %w", err)
 	}
 	if res.Verdict != ledger.OK {
-		w.m.dropped.WithLabelValues(res.Verdict).Inc()
+		w.m.dropped.WithLabelValues(string(res.Verdict)).Inc()
 		w.log.Debug("dropping task", "job", c.Job, "session", c.Session, "gen", c.Gen, "verdict", res.Verdict)
 		return nil
 	}
@@ -58,7 +59,7 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 		// Its last run was lost with its worker (asynq counted it): the
 		// job used its retries.
 		err := fmt.Errorf("attempts exhausted (%d runs, the last one lost with its worker)", n)
-		w.outcome(jobAttrs(job), job.Type, ledger.StateFailed, errorText(err))
+		w.outcome(ctx, jobAttrs(job), job.Type, ledger.StateFailed, errorText(err), err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	if at, ok := dispatch.SubmittedAt(t); ok && n == 0 {
@@ -67,11 +68,11 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 	res, err := w.execute(ctx, job)
 	switch {
 	case err == nil:
-		w.outcome(jobAttrs(job), job.Type, ledger.StateSucceeded, "")
+		w.outcome(ctx, jobAttrs(job), job.Type, ledger.StateSucceeded, "", nil)
 	case errors.Is(err, ErrSkipRetry) || n >= m:
-		w.outcome(jobAttrs(job), job.Type, ledger.StateFailed, errorText(err))
+		w.outcome(ctx, jobAttrs(job), job.Type, ledger.StateFailed, errorText(err), err)
 	default:
-		w.outcome(jobAttrs(job), job.Type, ledger.Retry, errorText(err))
+		w.outcome(ctx, jobAttrs(job), job.Type, string(ledger.Retry), errorText(err), err)
 	}
 	if err != nil {
 		if errors.Is(err, ErrSkipRetry) || n >= m {
@@ -123,8 +124,13 @@ func (w *Worker) execute(ctx context.Context, job *Job) ([]byte, error) {
 // outcome counts and logs how a run ended (state: StateSucceeded,
 // StateFailed, StateCancelled or Retry): success at debug, a failure that
 // will be retried at warn with its reason, a job dead-lettered at error.
-func (w *Worker) outcome(attrs []any, jobType, state, errText string) {
+// The reason is errText, or err's text when err is the run's error; a
+// failed exec command's stderr is not in it (it may hold payload text):
+// its last ExecStderrLogMax bytes get a line of their own at the level of
+// Config.ExecStderrLog.
+func (w *Worker) outcome(ctx context.Context, attrs []any, jobType, state, errText string, err error) {
 	w.m.finished.WithLabelValues(jobType, state).Inc()
+	errText, stderr := failureLog(errText, err)
 	switch state {
 	case ledger.StateSucceeded:
 		w.log.Debug("job succeeded", attrs...)
@@ -135,6 +141,20 @@ func (w *Worker) outcome(attrs []any, jobType, state, errText string) {
 	default:
 		w.log.Warn("job failed; it will be retried", append(attrs, "err", errText)...)
 	}
+	if stderr != "" && w.cfg.ExecStderrLog != ExecStderrOff {
+		w.log.Log(ctx, execStderrLevels[w.cfg.ExecStderrLog], "stderr of the failed exec command", append(attrs, "stderr", stderr)...)
+	}
+}
+
+// failureLog is a failed run's error as the worker logs it: errText, or,
+// when err carries a failed exec command's stderr, err's text without it;
+// and that stderr apart, cut to its last ExecStderrLogMax bytes.
+func failureLog(errText string, err error) (text, stderr string) {
+	var se *stderrError
+	if err == nil || !errors.As(err, &se) {
+		return errText, ""
+	}
+	return cutText(strings.Replace(err.Error(), se.suffix(), "", 1)), lastBytes(se.tail, ExecStderrLogMax)
 }
 
 // jobAttrs are the log attributes of a job run.
@@ -178,8 +198,10 @@ func (e *PanicError) Error() string {
 const maxErrorText = 4 << 10
 
 // errorText is err's text, cut to maxErrorText bytes.
-func errorText(err error) string {
-	s := err.Error()
+func errorText(err error) string { return cutText(err.Error()) }
+
+// cutText is s cut to maxErrorText bytes.
+func cutText(s string) string {
 	if len(s) > maxErrorText {
 		s = s[:maxErrorText] + "... (cut)"
 	}
@@ -206,7 +228,8 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 		}
 	}()
 	for n := 1; rj != nil; n++ {
-		out, how := w.runOne(ctx, rj)
+		var runErr error // the handler's, for the log
+		out, how := w.runOne(ctx, rj, &runErr)
 		switch how {
 		case endLost:
 			w.m.lost.Inc()
@@ -240,16 +263,17 @@ func (w *Worker) runChain(ctx context.Context, rj *ledger.RunJob) {
 			w.log.Error("recording job outcome; the job will be repaired", "job", rj.ID, "session", rj.Session, "err", err)
 			return
 		}
-		if fr.This == ledger.Stale {
+		if fr.Verdict == ledger.Stale {
 			w.log.Warn("job outcome refused: stale fencing token", "job", rj.ID, "session", rj.Session, "token", rj.Token)
 			return
 		}
-		w.outcome(runAttrs(rj), rj.Type, fr.This, out.Text)
-		if fr.This == ledger.Retry {
+		if fr.Verdict == ledger.Retry {
+			w.outcome(ctx, runAttrs(rj), rj.Type, string(ledger.Retry), out.Text, runErr)
 			w.enqueue(ctx, fr.Retry)
 			return
 		}
-		if fr.This == ledger.StateFailed {
+		w.outcome(ctx, runAttrs(rj), rj.Type, fr.State, out.Text, runErr)
+		if fr.State == ledger.StateFailed {
 			if err := w.led.DeadLetter(context.WithoutCancel(ctx), rj.Session, rj.ID); err != nil {
 				w.log.Error("dead-lettering job; its record says failed", "job", rj.ID, "session", rj.Session, "err", err)
 			}
@@ -320,8 +344,9 @@ func (w *Worker) handBack(ctx context.Context, rj *ledger.RunJob) {
 	}
 }
 
-// runOne runs one job under its lease and says how it ended.
-func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome, ending) {
+// runOne runs one job under its lease and says how it ended; a failed
+// run's error is also left in *failed.
+func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob, failed *error) (ledger.Outcome, ending) {
 	job := &Job{
 		ID: rj.ID, Type: rj.Type, Payload: rj.Payload, Queue: rj.Queue, SessionID: rj.Session,
 		AppID: rj.AppID, Active: rj.Active, Seq: rj.Seq, Backlog: rj.Backlog, Attempt: int(rj.Attempt),
@@ -387,6 +412,7 @@ func (w *Worker) runOne(ctx context.Context, rj *ledger.RunJob) (ledger.Outcome,
 	if c := context.Cause(hctx); c != nil && hctx.Err() != nil && ctx.Err() == nil && !errors.Is(err, c) {
 		err = fmt.Errorf("%w (%w)", err, c)
 	}
+	*failed = err
 	return ledger.Outcome{
 		Text:       errorText(err),
 		Final:      errors.Is(err, ErrSkipRetry),

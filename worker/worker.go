@@ -92,6 +92,13 @@ type Config struct {
 	RetryDelay func(n int, err error) time.Duration
 	// MaxResult caps the stored result of a job, in bytes. Default 64 KiB.
 	MaxResult int
+	// ExecStderrLog is the level at which the worker logs the stderr of a
+	// failed exec command (its last ExecStderrLogMax bytes), in a line of
+	// its own: "off", "debug", "info", "warn" or "error". The line that
+	// logs the failure never holds it, since it may hold payload text; the
+	// job's own error (what its owner reads) keeps the whole tail.
+	// Default "debug".
+	ExecStderrLog string
 	// Logger receives the worker's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Attacher gives session jobs their session's files and parameters.
@@ -174,6 +181,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxResult == 0 {
 		c.MaxResult = 64 << 10
 	}
+	if c.ExecStderrLog == "" {
+		c.ExecStderrLog = DefaultExecStderrLog
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -215,6 +225,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: handler wait %s is negative", c.HandlerWait)
 	case c.PresenceTTL < 100*time.Millisecond:
 		return fmt.Errorf("worker: presence ttl %s shorter than 100ms", c.PresenceTTL)
+	case !validExecStderrLog(c.ExecStderrLog):
+		return fmt.Errorf("worker: exec stderr log %q: want off, debug, info, warn or error", c.ExecStderrLog)
 	case c.BatchInFlight < 0 || c.BatchInFlight > 64:
 		return fmt.Errorf("worker: batch in flight %d out of range 0..64 (0: the default, 2)", c.BatchInFlight)
 	case c.BatchInFlight > 0 && c.NoBatching:

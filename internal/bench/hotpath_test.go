@@ -65,12 +65,8 @@ func serverCPU(b *testing.B, c *redis.Client) float64 {
 }
 
 // record is what jobs.Client stores for a session job (see submitSession).
-func record(id, session string) []any {
-	return []any{
-		"id", id, "type", benchType, "payload", "0", "queue", benchQueue, "sess", session,
-		"maxr", 3, "tmo", int64(30 * time.Minute / time.Millisecond), "policy", "block",
-		"app", "", "oos", "0", "pat", 0, "att", 0,
-	}
+func record(string, string) ledger.Job {
+	return ledger.Job{Type: benchType, Payload: []byte("0"), Queue: benchQueue, MaxRetry: 3, Timeout: 30 * time.Minute, Policy: "block"}
 }
 
 const lease = 10 * time.Second

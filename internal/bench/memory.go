@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 )
@@ -130,7 +131,10 @@ func RunMemory(ctx context.Context, cfg MemoryConfig, log io.Writer) (*MemoryRes
 	if err != nil {
 		return nil, err
 	}
-	tbl, err := sessiontable.New(rdb, sessiontable.Config{Logger: slog.New(slog.DiscardHandler)})
+	// The owners' quota is raised to hold what the bench creates: the idle
+	// sessions of each owner, and the samples of one "probe" owner.
+	tbl, err := sessiontable.New(rdb, sessiontable.Config{Logger: slog.New(slog.DiscardHandler),
+		MaxSessionsPerOwner: max(sessiontable.DefaultMaxSessionsPerOwner, cfg.Count/cfg.Owners+1, 2*cfg.Samples)})
 	if err != nil {
 		return nil, err
 	}
@@ -205,9 +209,9 @@ func RunMemory(ctx context.Context, cfg MemoryConfig, log io.Writer) (*MemoryRes
 	res.UsedMemory = afterSessions
 
 	for name, key := range map[string]string{
-		"job record (hash)":           keys.Job(lastIDSession, lastID),
-		"job ID index (string)":       keys.JobIndex(lastID),
-		"session's pending list":      keys.Pending(parkSession(0)),
+		"job record (hash)":           ledger.KeysOf(lastIDSession, lastID).Record,
+		"job ID index (string)":       ledger.KeysOf(lastIDSession, lastID).Index,
+		"session's pending list":      ledger.KeysOf(parkSession(0), "").Pending,
 		"session record (hash)":       keys.Session(lastSession),
 		"sweep index sq:sessions":     keys.Prefix + "sessions",
 		"owner index of one owner":    keys.Owner("user-0"),

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/worker"
@@ -465,9 +466,9 @@ func (r *runner) latency(ctx context.Context, spec trialSpec) (*trialResult, err
 // recorded, so the next job finds the session idle.
 func (r *runner) waitIdle(ctx context.Context, s string) error {
 	for range 10000 {
-		n, err := r.admin.HExists(ctx, keys.Run(s), "job").Result()
+		n, err := ledger.New(r.admin).Leased(ctx, s)
 		if err != nil {
-			return fmt.Errorf("reading run state of %s: %w", s, err)
+			return err
 		}
 		if !n {
 			return nil

@@ -137,7 +137,9 @@ func apiSubmit(ctx context.Context, e *env, cmd *cobra.Command, _ []string, conn
 	f.outOfSession, _ = fs.GetBool("out-of-session")
 	f.wait, _ = fs.GetBool("wait")
 	f.waitTimeout, _ = fs.GetDuration("wait-timeout")
-	if err := refuseFlags(cmd, "app"); err != nil {
+	// --owner too: through the gateway, a key lives in the acting user's
+	// namespace.
+	if err := refuseFlags(cmd, "app", "owner"); err != nil {
 		return err
 	}
 	switch {

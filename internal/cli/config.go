@@ -159,6 +159,11 @@ type WorkerConfig struct {
 	// ExecDir is the working directory of exec commands. Default "": the
 	// worker's.
 	ExecDir string `mapstructure:"exec_dir"`
+	// ExecStderrLog is the level at which a failed exec command's stderr
+	// (its last worker.ExecStderrLogMax bytes; it may hold payload text) is
+	// logged, on a line of its own: off, debug, info, warn or error.
+	// Default worker.DefaultExecStderrLog (debug).
+	ExecStderrLog string `mapstructure:"exec_stderr_log"`
 	// RepairInterval is the time between repair passes of the worker that
 	// leads the maintenance election. Default 2s.
 	RepairInterval time.Duration `mapstructure:"repair_interval"`
@@ -241,6 +246,7 @@ var configKeys = map[string]any{
 	"worker.exec":                   []string{},
 	"worker.exec_max_output":        0,
 	"worker.exec_dir":               "",
+	"worker.exec_stderr_log":        worker.DefaultExecStderrLog,
 	"worker.metrics_addr":           "",
 	"scheduler.metrics_addr":        "",
 	"scheduler.id":                  "",
@@ -459,6 +465,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("worker.queues %q: a queue name is empty", strings.Join(c.Worker.Queues, ","))
 		}
 	}
+	if l := c.Worker.ExecStderrLog; !slices.Contains([]string{worker.ExecStderrOff, "debug", "info", "warn", "error"}, l) {
+		return fmt.Errorf("worker.exec_stderr_log %q: want off, debug, info, warn or error", l)
+	}
 	if c.Worker.ExecMaxOutput < 0 {
 		return fmt.Errorf("worker.exec_max_output %d: must not be negative", c.Worker.ExecMaxOutput)
 	}
@@ -524,6 +533,7 @@ func (w WorkerConfig) workerConfig() worker.Config {
 		Lease:          w.Lease,
 		ShutdownGrace:  w.ShutdownGrace,
 		Retention:      w.Retention,
+		ExecStderrLog:  w.ExecStderrLog,
 
 		Maintenance:   scheduler.Config{Interval: w.RepairInterval},
 		NoMaintenance: w.NoRepair,

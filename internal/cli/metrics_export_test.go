@@ -61,10 +61,10 @@ func TestMetricsExported(t *testing.T) {
 		require.NoError(t, err)
 		return "127.0.0.1:" + strconv.Itoa(p)
 	}
-	wAddr, sAddr, gAddr := port(), port(), port()
+	wAddr, sAddr, gAddr, gmAddr := port(), port(), port(), port()
 	background(t, "--redis", url, "worker", "--metrics-addr", wAddr, "--exec", "echo=cat")
 	background(t, "--redis", url, "scheduler", "--metrics-addr", sAddr)
-	background(t, "--redis", url, "serve", "--addr", gAddr)
+	background(t, "--redis", url, "serve", "--addr", gAddr, "--metrics-addr", gmAddr)
 	for _, a := range []string{wAddr, sAddr, gAddr} {
 		eventually(t, 20*time.Second, func() bool {
 			res, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get("http://" + a + "/readyz")
@@ -111,7 +111,7 @@ func TestMetricsExported(t *testing.T) {
 	for n := range scrape(t, "http://"+sAddr+"/metrics") {
 		names[n] = true
 	}
-	gw := scrape(t, "http://"+gAddr+"/metrics")
+	gw := scrape(t, "http://"+gmAddr+"/metrics")
 	for _, m := range []string{"sessionq_backlog_jobs", "sessionq_session_backlog", "asynq_queue_size", "sessionq_gateway_requests_total"} {
 		require.True(t, gw[m], "the gateway exports %s", m)
 	}

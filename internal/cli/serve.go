@@ -22,9 +22,12 @@ func newServeCmd(e *env) *cobra.Command {
 		Use:   "serve",
 		Short: "Serve the HTTP gateway: the session protocol over HTTP/JSON, for users with tokens",
 		Long: `Serve the HTTP/JSON gateway on the session table and the job queue in Redis.
-Every request but POST /v1/login, /healthz, /readyz and /metrics needs
+Every request but POST /v1/login, /healthz and /readyz needs
 "Authorization: Bearer TOKEN"; create users and tokens with ` + "`sessionq user`" + `.
-The OpenAPI description is at /openapi.json.`,
+/metrics needs the token of a user with read:all (or admin), unless
+--metrics-addr serves it, without a token, on an address of its own (and
+then not on --addr). With --tls-cert and --tls-key the gateway serves HTTPS
+and its cookies are Secure. The OpenAPI description is at /openapi.json.`,
 		Example: `  sessionq user add alice --grant 'submit:*/*' --grant read:own --grant write:own
   sessionq user token create alice
   sessionq serve --addr 127.0.0.1:8080`,

@@ -25,9 +25,18 @@ import (
 type SessionConfig struct {
 	// IdleTimeout of a session created without --idle-timeout. Default 30m.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
-	// Lifetime of a session created without --lifetime. Default 0: none.
+	// MaxIdleTimeout is the longest idle timeout a session may ask for.
+	// Default sessiontable.DefaultMaxIdleTimeout (24h).
+	MaxIdleTimeout time.Duration `mapstructure:"max_idle_timeout"`
+	// Lifetime of a session created without --lifetime. Default 0:
+	// MaxLifetime.
 	Lifetime time.Duration `mapstructure:"lifetime"`
-	// MaxPerOwner caps the open sessions of one owner. Default 0: no cap.
+	// MaxLifetime is the longest absolute lifetime of a session; every
+	// session has one. Default sessiontable.DefaultMaxLifetime (720h).
+	MaxLifetime time.Duration `mapstructure:"max_lifetime"`
+	// MaxPerOwner caps the open sessions of one owner; it can be raised,
+	// not turned off. Default sessiontable.DefaultMaxSessionsPerOwner
+	// (1000).
 	MaxPerOwner int `mapstructure:"max_per_owner"`
 	// Dir keeps session files in this directory (a volume shared by every
 	// worker) instead of Redis. Default "": in Redis.
@@ -49,8 +58,10 @@ type SessionConfig struct {
 // sessionKeys are the keys of SessionConfig with their defaults.
 var sessionKeys = map[string]any{
 	"session.idle_timeout":      30 * time.Minute,
+	"session.max_idle_timeout":  sessiontable.DefaultMaxIdleTimeout,
 	"session.lifetime":          time.Duration(0),
-	"session.max_per_owner":     0,
+	"session.max_lifetime":      sessiontable.DefaultMaxLifetime,
+	"session.max_per_owner":     sessiontable.DefaultMaxSessionsPerOwner,
 	"session.dir":               "",
 	"session.max_file_size":     int64(1 << 20),
 	"session.max_session_bytes": int64(8 << 20),
@@ -87,9 +98,13 @@ func (e *env) sessionConfig() (SessionConfig, error) {
 	case c.IdleTimeout <= 0:
 		return c, e.configError(fmt.Errorf("session.idle_timeout %s: must be positive", c.IdleTimeout))
 	case c.Lifetime < 0:
-		return c, e.configError(fmt.Errorf("session.lifetime %s: must not be negative", c.Lifetime))
-	case c.MaxPerOwner < 0:
-		return c, e.configError(fmt.Errorf("session.max_per_owner %d: must not be negative", c.MaxPerOwner))
+		return c, e.configError(fmt.Errorf("session.lifetime %s: must not be negative (0: session.max_lifetime)", c.Lifetime))
+	case c.MaxIdleTimeout <= 0:
+		return c, e.configError(fmt.Errorf("session.max_idle_timeout %s: must be positive (there is no unlimited; raise it instead)", c.MaxIdleTimeout))
+	case c.MaxLifetime <= 0:
+		return c, e.configError(fmt.Errorf("session.max_lifetime %s: must be positive (there is no unlimited; raise it instead)", c.MaxLifetime))
+	case c.MaxPerOwner <= 0:
+		return c, e.configError(fmt.Errorf("session.max_per_owner %d: must be positive (there is no unlimited; raise it instead)", c.MaxPerOwner))
 	case c.MaxFileSize <= 0 || c.MaxSessionBytes <= 0:
 		return c, e.configError(fmt.Errorf("session.max_file_size and session.max_session_bytes must be positive"))
 	case c.MaxBacklog < 0:
@@ -110,6 +125,7 @@ func (e *env) sessionTable(rdb redis.UniversalClient) (*sessiontable.Table, Sess
 	}
 	cfg := sessiontable.Config{
 		IdleTimeout: c.IdleTimeout, Lifetime: c.Lifetime, MaxSessionsPerOwner: c.MaxPerOwner,
+		MaxIdleTimeout: c.MaxIdleTimeout, MaxLifetime: c.MaxLifetime,
 		MaxFileSize: c.MaxFileSize, MaxSessionBytes: c.MaxSessionBytes, HotBacklog: c.HotBacklog,
 	}
 	if c.Dir != "" {
@@ -178,10 +194,10 @@ type specFlags struct {
 func (f *specFlags) add(cmd *cobra.Command, tidHelp string) {
 	fs := cmd.Flags()
 	f.given = fs.Changed
-	fs.StringVar(&f.owner, "owner", "", "owner of the session; open sessions per owner may be capped (default "+sessiontable.DefaultOwner+")")
+	fs.StringVar(&f.owner, "owner", "", "owner of the session, and the namespace of its TID; open sessions per owner may be capped (default "+sessiontable.DefaultOwner+")")
 	fs.StringVar(&f.tid, "tid", "", tidHelp)
-	fs.DurationVar(&f.idle, "idle-timeout", 0, "idle timeout, positive (default session.idle_timeout, 30m)")
-	fs.DurationVar(&f.lifetime, "lifetime", 0, "absolute lifetime; 0: none (default session.lifetime, none)")
+	fs.DurationVar(&f.idle, "idle-timeout", 0, "idle timeout, positive, at most session.max_idle_timeout (default session.idle_timeout, 30m)")
+	fs.DurationVar(&f.lifetime, "lifetime", 0, "absolute lifetime, positive, at most session.max_lifetime (default session.lifetime, else session.max_lifetime, 720h)")
 	fs.StringArrayVar(&f.params, "param", nil, "parameter key=value (repeatable)")
 	fs.BoolVar(&f.replace, "replace-tid", false, "take the TID over from the session bound to it")
 }
@@ -197,8 +213,8 @@ func (f *specFlags) spec() (sessiontable.Spec, error) {
 			return s, fmt.Errorf("invalid --%s %q: must not be empty (omit it for none)", fl.name, fl.val)
 		}
 	}
-	if f.lifetime < 0 {
-		return s, fmt.Errorf("invalid --lifetime %s: must not be negative", f.lifetime)
+	if f.given("lifetime") && f.lifetime <= 0 {
+		return s, fmt.Errorf("invalid --lifetime %s: must be positive (omit it for session.lifetime)", f.lifetime)
 	}
 	if len(f.params) > 0 {
 		s.Params = map[string]string{}
@@ -222,8 +238,8 @@ func newSessionCreateCmd(e *env) *cobra.Command {
 		Use:   "create [--tid T] [--owner U] [--idle-timeout D] [--param k=v]...",
 		Short: "Create a session and print its ID",
 		Long: `Create a session and print its ID alone on standard output. With --tid the
-session is bound to that terminal ID; binding a TID another live session holds
-is an error unless --replace-tid.`,
+session is bound to that terminal ID of its owner; binding a TID another live
+session of the owner holds is an error unless --replace-tid.`,
 		Example: `  S=$(sessionq session create --tid ws-042 --owner alice --param lang=en)
   sessionq submit --type doc.render --session "$S"`,
 		Args: cobra.NoArgs,
@@ -254,10 +270,11 @@ func newSessionEstablishCmd(e *env) *cobra.Command {
 		Short: "Find the session bound to a TID, or create one, and print its ID",
 		Long: `Establish a session as a client of the multichannel protocol does. With
 --create, a new session bound to --tid when given (as session create). Without,
-the live session bound to --tid: an error when --tid is missing, and a
-not-found error when no live session is bound to it.`,
-		Example: `  sessionq session establish --create --tid ws-042
-  sessionq session establish --tid ws-042`,
+the live session of --owner bound to --tid: an error when --tid is missing,
+and a not-found error when no live session is bound to it. TIDs are per
+owner: each owner's ws-042 is a TID of its own.`,
+		Example: `  sessionq session establish --create --tid ws-042 --owner alice
+  sessionq session establish --tid ws-042 --owner alice`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := f.spec()

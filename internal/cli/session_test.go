@@ -48,10 +48,12 @@ func TestSessionWalkThrough(t *testing.T) {
 	require.Regexp(t, `^s[a-z2-7]{26}\n$`, out, "create prints the ID alone")
 	id := strings.TrimSpace(out)
 
-	require.Equal(t, id+"\n", sq("establish", "--tid", "ws-042"))
+	require.Equal(t, id+"\n", sq("establish", "--tid", "ws-042", "--owner", "alice"))
 	fails("a TID is required", "establish")
 	fails("session not found", "establish", "--tid", "ws-999")
-	fails("TID is bound to another session", "create", "--tid", "ws-042")
+	fails("TID is bound to another session", "create", "--tid", "ws-042", "--owner", "alice")
+	// TIDs are per owner: the default owner's ws-042 is not alice's.
+	fails("session not found", "establish", "--tid", "ws-042")
 	other := strings.TrimSpace(sq("establish", "--create", "--tid", "ws-043"))
 	require.NotEqual(t, id, other)
 
@@ -111,7 +113,7 @@ func TestSessionWalkThrough(t *testing.T) {
 
 	sq("close", id)
 	fails("session not found", "get", id)
-	fails("session not found", "establish", "--tid", "ws-042")
+	fails("session not found", "establish", "--tid", "ws-042", "--owner", "alice")
 	ev, err := rdb.XRange(t.Context(), keys.Events, "-", "+").Result()
 	require.NoError(t, err)
 	require.Len(t, ev, 1)

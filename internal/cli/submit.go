@@ -32,6 +32,7 @@ type submitFlags struct {
 	timeout      time.Duration
 	processIn    time.Duration
 	idempotency  string
+	owner        string
 	policy       string
 	outOfSession bool
 	maxBacklog   int
@@ -50,11 +51,17 @@ Jobs with the same --session run one at a time, in the order they were
 submitted, across every worker. The session ID need not name a session in the
 session table: the job then runs inactive, still in order.
 
+With --idempotency-key, submitting again gives back the same job. The key
+lives in the namespace of --owner (the default one without), and is bound to
+its first submit's session (or none), queue and type: a reuse that asks for
+another is an idempotency key conflict and submits nothing.
+
 With --wait, submit waits until the job ended and exits non-zero unless it
 succeeded.`,
 		Example: `  sessionq submit --type doc.render --session user-42 --payload '{"doc":"a.pdf"}'
   sessionq submit --type doc.render --payload-file job.json --wait --wait-timeout 2m
-  ID=$(sessionq submit --type echo --payload hi) && sessionq job get "$ID"`,
+  ID=$(sessionq submit --type echo --payload hi) && sessionq job get "$ID"
+  sessionq submit --type invoice.send --idempotency-key invoice-2026-001 --owner billing`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSubmit(cmd, e, &f) },
 	}
@@ -71,7 +78,8 @@ succeeded.`,
 	fs.IntVar(&f.maxBacklog, "max-backlog", 0, "refuse the job when its session holds this many unfinished jobs (default session.max_backlog; 0: that)")
 	fs.DurationVar(&f.timeout, "timeout", jobs.DefaultTimeout, "time limit of one run")
 	fs.DurationVar(&f.processIn, "process-in", 0, "run no sooner than this from now (a session job holds its place)")
-	fs.StringVar(&f.idempotency, "idempotency-key", "", "submitting twice with the same key gives the same job")
+	fs.StringVar(&f.idempotency, "idempotency-key", "", "submitting twice with the same key gives the same job; the key is bound to its first submit's session (or none), queue and type")
+	fs.StringVar(&f.owner, "owner", "", "namespace of --idempotency-key: another owner's key of the same name is another job (default: the default namespace; a gateway user's name is theirs)")
 	fs.StringVar(&f.policy, "policy", string(jobs.PolicyBlock), "on failure of a session job: block (retry in place) or skip (dead-letter, session goes on)")
 	fs.BoolVar(&f.outOfSession, "out-of-session", false, "do not refresh the session's inactivity timer")
 	fs.BoolVarP(&f.wait, "wait", "w", false, "wait until the job ended; exit non-zero unless it succeeded")
@@ -150,6 +158,9 @@ func (f *submitFlags) options(given func(string) bool) ([]jobs.Option, error) {
 	if given("idempotency-key") {
 		opts = append(opts, jobs.IdempotencyKey(f.idempotency))
 	}
+	if given("owner") {
+		opts = append(opts, jobs.Owner(f.owner))
+	}
 	if f.processIn != 0 {
 		opts = append(opts, jobs.ProcessIn(f.processIn))
 	}
@@ -183,12 +194,16 @@ func (f *submitFlags) validate(given func(string) bool) error {
 		{given("session"), f.session, jobs.ValidateSessionID, " (omit --session to submit a job without a session)"},
 		{given("application-id") || given("app"), f.app, jobs.ValidateApplicationID, ""},
 		{given("idempotency-key"), f.idempotency, jobs.ValidateJobID, ""},
+		{given("owner"), f.owner, validateOwner, " (omit --owner for the default namespace)"},
 	}
 	if err := jobs.ValidateType(f.jobType); err != nil {
 		return err
 	}
 	if err := jobs.ValidateQueue(f.queue); err != nil {
 		return err
+	}
+	if given("owner") && !given("idempotency-key") {
+		return errors.New("--owner needs --idempotency-key: it names the key's namespace")
 	}
 	for _, c := range checks {
 		if !c.given {
@@ -200,6 +215,15 @@ func (f *submitFlags) validate(given func(string) bool) error {
 			}
 			return err
 		}
+	}
+	return nil
+}
+
+// validateOwner checks the name of an idempotency key's namespace: given,
+// it must not be empty (jobs.Owner("") is the default namespace).
+func validateOwner(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("invalid --owner %q: must not be empty", s)
 	}
 	return nil
 }

@@ -144,3 +144,46 @@ func TestJobGetNotFound(t *testing.T) {
 	_, _, err = run(t, "job", "get", "--redis", url)
 	require.EqualError(t, err, "job get takes one job ID, got 0 arguments")
 }
+
+// --owner names the namespace of --idempotency-key: the same key in one
+// namespace is one job, in two namespaces two jobs; a key reused for
+// another kind of job is a conflict that submits nothing.
+func TestSubmitIdempotencyOwner(t *testing.T) {
+	t.Parallel()
+	rdb, url := redistest.Client(t)
+	submit := func(args ...string) (string, error) {
+		out, _, err := run(t, append([]string{"submit", "--redis", url, "--type", "t"}, args...)...)
+		return strings.TrimSpace(out), err
+	}
+	alice, err := submit("--idempotency-key", "k", "--owner", "alice")
+	require.NoError(t, err)
+	again, err := submit("--idempotency-key", "k", "--owner", "alice")
+	require.NoError(t, err)
+	require.Equal(t, alice, again)
+	bob, err := submit("--idempotency-key", "k", "--owner", "bob")
+	require.NoError(t, err)
+	require.NotEqual(t, alice, bob)
+	def, err := submit("--idempotency-key", "k")
+	require.NoError(t, err)
+	require.Equal(t, jobs.IDForIdempotencyKey("k"), def)
+	require.Equal(t, jobs.IDForOwnerIdempotencyKey("alice", "k"), alice)
+
+	n := rdb.DBSize(t.Context()).Val()
+	_, err = submit("--idempotency-key", "k", "--owner", "alice", "--session", "s1")
+	require.ErrorIs(t, err, jobs.ErrIdempotencyConflict)
+	require.ErrorContains(t, err, "is bound to a plain job")
+	require.Equal(t, n, rdb.DBSize(t.Context()).Val(), "a conflicting submit wrote keys")
+
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--idempotency-key", "k", "--owner", ""}, `invalid --owner "": must not be empty (omit --owner for the default namespace)`},
+		{[]string{"--idempotency-key", "k", "--owner", "a b"}, `invalid owner "a b"`},
+		{[]string{"--owner", "alice"}, "--owner needs --idempotency-key"},
+	} {
+		_, err := submit(tt.args...)
+		require.ErrorContains(t, err, tt.want, "%v", tt.args)
+	}
+	require.Equal(t, n, rdb.DBSize(t.Context()).Val(), "a refused submit wrote keys")
+}

@@ -113,6 +113,7 @@ var workerFlagKeys = map[string]string{
 	"exec-max-output": "worker.exec_max_output",
 	"metrics-addr":    "worker.metrics_addr",
 	"exec-dir":        "worker.exec_dir",
+	"exec-stderr-log": "worker.exec_stderr_log",
 	"repair-interval": "worker.repair_interval",
 	"no-repair":       "worker.no_repair",
 	"no-batch":        "worker.no_batch",
@@ -130,6 +131,7 @@ func addWorkerFlags(fs *pflag.FlagSet) {
 	fs.StringArray("exec", defStrings("worker.exec"), usage("TYPE=COMMAND: run COMMAND for jobs of TYPE (repeatable; in the env one per line)", "worker.exec"))
 	fs.Int("exec-max-output", defInt("worker.exec_max_output"), usage("bytes of an exec command's output kept as result (0: handler default)", "worker.exec_max_output"))
 	fs.String("exec-dir", defString("worker.exec_dir"), usage("working directory of exec commands (default: the worker's)", "worker.exec_dir"))
+	fs.String("exec-stderr-log", defString("worker.exec_stderr_log"), usage("level at which a failed exec command's stderr (its last 512 bytes, which may hold payload text) is logged: off, debug, info, warn or error", "worker.exec_stderr_log"))
 	fs.Duration("repair-interval", defDuration("worker.repair_interval"), usage("time between repair passes while this worker leads the maintenance", "worker.repair_interval"))
 	fs.Bool("no-repair", false, usage("take no part in the maintenance election (repair, expiry sweep)", "worker.no_repair"))
 	fs.Bool("no-batch", false, usage("send each ledger call in a round trip of its own, instead of one pipeline for the calls the slots make at about the same time", "worker.no_batch"))

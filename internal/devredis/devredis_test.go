@@ -87,9 +87,8 @@ func TestLedgerScripts(t *testing.T) {
 	_, rdb := start(t)
 	ctx := t.Context()
 	l := ledger.New(rdb)
-	fields := func(id string) []any {
-		return []any{"id", id, "type", "t", "payload", []byte{0, 1, 2, 255}, "queue", "default", "sess", "S",
-			"maxr", 3, "tmo", 1000, "policy", "block", "app", "", "oos", "0", "pat", 0, "att", 0}
+	fields := func(string) ledger.Job {
+		return ledger.Job{Type: "t", Payload: []byte{0, 1, 2, 255}, Queue: "default", MaxRetry: 3, Timeout: time.Second, Policy: "block"}
 	}
 	opt := ledger.FinishOptions{Worker: "w", Lease: time.Second, Retention: time.Hour, Inline: true, Queues: ",default,"}
 
@@ -142,7 +141,7 @@ func TestLedgerScripts(t *testing.T) {
 	require.NoError(t, err)
 	fr, err := l.Finish(ctx, "S", "a", a.Job.Token, ledger.Outcome{Text: "boom", RetryDelay: time.Millisecond}, opt)
 	require.NoError(t, err)
-	require.Equal(t, ledger.Retry, fr.This)
+	require.Equal(t, ledger.Retry, fr.Verdict)
 
 	// Success with the next job run inline, then handed to the queue, then none.
 	a, err = l.Acquire(ctx, "S", "a", fr.Retry.Gen, "w2", time.Second)
@@ -150,7 +149,8 @@ func TestLedgerScripts(t *testing.T) {
 	require.Equal(t, ledger.OK, a.Verdict)
 	fr, err = l.Finish(ctx, "S", "a", a.Job.Token, ledger.Outcome{OK: true, Text: "res"}, opt)
 	require.NoError(t, err)
-	require.Equal(t, ledger.StateSucceeded, fr.This)
+	require.Equal(t, ledger.Finished, fr.Verdict)
+	require.Equal(t, ledger.StateSucceeded, fr.State)
 	require.Equal(t, ledger.Run, fr.Next)
 	require.Equal(t, "b", fr.Run.ID)
 	noInline := opt
@@ -168,9 +168,11 @@ func TestLedgerScripts(t *testing.T) {
 	require.Equal(t, "S", rdb.Get(ctx, keys.JobIndex("a")).Val())
 
 	// Cancel: a waiting job at once, a running one at its next renewal.
-	_, err = l.Submit(ctx, "T", "x", fields("x"), ledger.SubmitOptions{OutOfSession: true, IndexTTL: time.Hour})
+	oos := fields("")
+	oos.OutOfSession = true
+	_, err = l.Submit(ctx, "T", "x", oos, ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
-	_, err = l.Submit(ctx, "T", "y", fields("y"), ledger.SubmitOptions{OutOfSession: true, IndexTTL: time.Hour})
+	_, err = l.Submit(ctx, "T", "y", oos, ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	cr, err := l.Cancel(ctx, "T", "y", time.Hour)
 	require.NoError(t, err)

@@ -77,6 +77,24 @@ func TestRedisCluster(t *testing.T) {
 		if i%7 == 6 {
 			opts = nil
 		}
+		if i%5 == 4 {
+			// A keyed submit: its binding script reads two keys of the
+			// job's slot.
+			key := []jobs.Option{jobs.IdempotencyKey(fmt.Sprintf("key-%d", i)), jobs.Owner("alice")}
+			_, err := c.Submit(ctx, "doc", nil, append(opts, key...)...)
+			require.NoError(t, err, "binding a key")
+			other := []jobs.Option{jobs.Session("a")}
+			if len(opts) > 0 {
+				other = nil
+			}
+			_, err = c.Submit(ctx, "doc", nil, append(other, key...)...)
+			require.ErrorIs(t, err, jobs.ErrIdempotencyConflict)
+			sub, err := c.Submit(ctx, "doc", nil, append(opts, key...)...)
+			require.NoError(t, err)
+			require.True(t, sub.Existing)
+			ids = append(ids, sub.ID)
+			continue
+		}
 		sub, err := c.Submit(ctx, "doc", nil, opts...)
 		require.NoError(t, err)
 		ids = append(ids, sub.ID)
@@ -95,7 +113,7 @@ func TestRedisCluster(t *testing.T) {
 	v, err := tbl.Param(ctx, live.ID, "last")
 	require.NoError(t, err)
 	require.NotEmpty(t, v)
-	found, err := tbl.Lookup(ctx, "term-1")
+	found, err := tbl.Lookup(ctx, "alice", "term-1")
 	require.NoError(t, err)
 	require.Equal(t, live.ID, found.ID)
 
@@ -105,6 +123,6 @@ func TestRedisCluster(t *testing.T) {
 	require.NoError(t, tbl.Close(ctx, live.ID))
 	_, err = sw.Sweep(ctx)
 	require.NoError(t, err)
-	_, err = tbl.Lookup(ctx, "term-1")
+	_, err = tbl.Lookup(ctx, "alice", "term-1")
 	require.ErrorIs(t, err, sessiontable.ErrNotFound)
 }

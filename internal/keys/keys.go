@@ -7,12 +7,22 @@
 //	sq:{S}:run       hash   run state of S: seq, fence, and the lease fields
 //	                        job, tok, until (server ms), wid; kept 7 days idle
 //	sq:{S}:pend      list   job IDs of S not yet finished, in submission order
-//	sq:{S}:j:J       hash   job record of a session job (see jobs.Record)
+//	sq:{S}:j:J       hash   job record of a session job (ledger.Record)
 //	sq:ji:{J}        string index: job ID -> session ID, for lookup by ID
+//	sq:idk:{J}       hash   idempotency binding of job J (an ID derived from
+//	                        an owner and a key): kind (plain or session),
+//	                        sess, queue, type of the key's first submit; in
+//	                        J's slot, beside sq:ji:{J}, which the binding
+//	                        script reads in the same call (package jobs only)
 //	sq:dead          zset   dead-lettered session jobs (score: ms), best effort
 //	sq:leader:NAME   string leadership lease of a singleton (value: holder)
 //	sq:{S}:sess      hash   session record (package sessiontable)
 //	sq:{S}:...       other session table keys (package sessiontable)
+//
+// The ledger's keys (run, pend, j:, ji:, dead, and the repair index) are
+// built here but used by package ledger alone: every other package reads
+// and writes them through its API (a test in internal/ledger fails
+// otherwise), and its scripts' fields are named in internal/ledger only.
 //
 // Session IDs never contain '{' or '}' (jobs.ValidateSessionID), so the tag
 // is exactly the session ID.
@@ -41,6 +51,11 @@ func JobPrefix(s string) string { return Tag(s) + "j:" }
 
 // JobIndex maps a job ID to its session ID.
 func JobIndex(j string) string { return Prefix + "ji:{" + j + "}" }
+
+// Idempotency is the binding of the idempotency key whose job ID is j: what
+// its first submit asked for. It shares j's hash tag with JobIndex, so that
+// one script reads both. Only package jobs reads or writes it.
+func Idempotency(j string) string { return Prefix + "idk:{" + j + "}" }
 
 // Dead is the dead-letter index of session jobs.
 const Dead = Prefix + "dead"
@@ -81,7 +96,8 @@ func Leader(name string) string { return Prefix + "leader:" + name }
 // None of these has a TTL: every read and write checks the record first, and
 // the expiry sweep deletes them once the record is gone. Cross-slot:
 //
-//	sq:tid:{T}       string TID binding: the ID of the session bound to TID T
+//	sq:tid:{U/T}     string TID binding: the ID of the session of owner U
+//	                        bound to TID T (TIDs are per owner)
 //	sq:own:{U}       zset   open sessions of owner U (score: created, ms)
 //	sq:sessions      zset   every session as "S|U|T" (score: when the sweep
 //	                        looks at it next, never later than its expiry)
@@ -107,8 +123,9 @@ func SessionFiles(s string) string { return Tag(s) + "f" }
 // SessionMarker marks session s as being created, or as ended for good.
 func SessionMarker(s string) string { return Tag(s) + "x" }
 
-// TID binds terminal ID t to a session. TIDs never contain '{' or '}'.
-func TID(t string) string { return Prefix + "tid:{" + t + "}" }
+// TID binds terminal ID t of owner u to a session: each owner has a TID
+// namespace of its own. Owners and TIDs never contain '{', '}' or '/'.
+func TID(u, t string) string { return Prefix + "tid:{" + u + "/" + t + "}" }
 
 // Owner indexes the open sessions of owner u. Owners never contain '{' or '}'.
 func Owner(u string) string { return Prefix + "own:{" + u + "}" }

@@ -39,3 +39,19 @@ func FuzzSessionFromPending(f *testing.F) {
 		_, _ = SessionFromPending(s)
 	})
 }
+
+// The idempotency binding of a job shares the job index's hash tag: the
+// binding script reads both in one call.
+func TestIdempotencyBindingSharesTheIndexSlot(t *testing.T) {
+	t.Parallel()
+	tag := func(k string) string { return k[strings.Index(k, "{") : strings.Index(k, "}")+1] }
+	require.Equal(t, tag(JobIndex("kabc")), tag(Idempotency("kabc")))
+	require.NotEqual(t, JobIndex("kabc"), Idempotency("kabc"))
+}
+
+// Each owner has a TID namespace of its own.
+func TestTIDsArePerOwner(t *testing.T) {
+	t.Parallel()
+	require.NotEqual(t, TID("alice", "t-1"), TID("bob", "t-1"))
+	require.NotEqual(t, TID("a", "b-c"), TID("a-b", "c"))
+}

@@ -133,7 +133,7 @@ func TestBatchKeepsEachScriptAtomicAndFenced(t *testing.T) {
 				verdicts[i] = err.Error()
 				return
 			}
-			verdicts[i] = r.Verdict
+			verdicts[i] = string(r.Verdict)
 			if r.Job != nil {
 				tokens[i] = r.Job.Token
 			}
@@ -143,7 +143,7 @@ func TestBatchKeepsEachScriptAtomicAndFenced(t *testing.T) {
 	ok := 0
 	var tok int64
 	for i, v := range verdicts {
-		switch v {
+		switch ledger.Verdict(v) {
 		case ledger.OK:
 			ok++
 			tok = tokens[i]
@@ -174,9 +174,10 @@ func TestBatchKeepsEachScriptAtomicAndFenced(t *testing.T) {
 	together(t, l, g2, hold, finishes...)
 	require.NoError(t, curErr)
 	for i, s := range stale {
-		require.Equal(t, ledger.Stale, s.This, "stale finish %d", i)
+		require.Equal(t, ledger.Stale, s.Verdict, "stale finish %d", i)
 	}
-	require.Equal(t, ledger.StateSucceeded, cur.This)
+	require.Equal(t, ledger.Finished, cur.Verdict)
+	require.Equal(t, ledger.StateSucceeded, cur.State)
 	require.Equal(t, ledger.Run, cur.Next, "b runs inline after a")
 	require.Equal(t, "b", cur.Run.ID)
 	res, err := rdb.HGet(ctx, keys.Job("s", "a"), "res").Result()

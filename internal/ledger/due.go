@@ -120,7 +120,7 @@ func Ended(ctx context.Context, p redis.Pipeliner, id string, retention time.Dur
 // DeadLetter enters failed job id of session s into the dead-letter index.
 func (l *Ledger) DeadLetter(ctx context.Context, s, id string) error {
 	p := l.rdb.Pipeline()
-	p.ZAdd(ctx, keys.Dead, redis.Z{Score: float64(time.Now().UnixMilli()), Member: s + "/" + id})
+	p.ZAdd(ctx, keys.Dead, redis.Z{Score: float64(time.Now().UnixMilli()), Member: deadMember(s, id)})
 	if _, err := p.Exec(ctx); err != nil {
 		return fmt.Errorf("writing dead-letter index: %w", err)
 	}

@@ -52,6 +52,8 @@ var (
 	requeueLua string
 	//go:embed lua/progress.lua
 	progressLua string
+	//go:embed lua/deletedead.lua
+	deleteDeadLua string
 
 	submitScript     = script(submitLua)
 	acquireScript    = script(acquireLua)
@@ -64,7 +66,8 @@ var (
 	dueScript        = redis.NewScript(dueLua)
 	pauseScript      = script(pauseLua)
 	requeueScript    = script(requeueLua)
-	progressScript   = redis.NewScript(progressLua)
+	progressScript   = script(progressLua)
+	deleteDeadScript = redis.NewScript(deleteDeadLua)
 )
 
 // script builds a ledger script: its file, after the shared pieces of
@@ -91,46 +94,82 @@ const (
 	StateCancelled = "cancelled"
 )
 
-// Verdicts and actions returned by the scripts.
+// Verdict is a word a ledger script answers with: what it did or found
+// (the first element of its reply), or what the caller must do next (the
+// Next of Finish, Cancel, Pause and Requeue). Each script's contract, atop
+// its file in lua/, lists the verdicts it returns; every one is a constant
+// here (TestVerdictsAreDeclared).
+type Verdict string
+
+// Verdicts returned by the scripts.
 const (
-	Dispatch     = "dispatch"
-	Parked       = "parked"
-	Exists       = "exists"
-	OK           = "ok"
-	Gone         = "gone"
-	Done         = "done"
-	Stale        = "stale"
-	Busy         = "busy"
-	Wait         = "wait"
-	Retry        = "retry"
-	None         = "none"
-	Enqueue      = "enqueue"
-	Run          = "run"
-	Moved        = "moved"
-	Redispatched = "redispatched"
-	Full         = "full"
-	Paused       = "paused"
-	Resumed      = "resumed"
-	Running      = "running"
-	Requeued     = "requeued"
-	NotDead      = "notdead"
-	Released     = "released"
-	Requested    = "requested"
-	Cancelled    = "cancelled"
+	Dispatch     Verdict = "dispatch"     // submit: enqueue the job now
+	Parked       Verdict = "parked"       // submit: the job waits for its turn
+	Exists       Verdict = "exists"       // submit: the record was there already
+	Full         Verdict = "full"         // submit: the session's backlog is full
+	OK           Verdict = "ok"           // acquire: the lease is taken
+	Gone         Verdict = "gone"         // no such job (record expired or deleted)
+	Done         Verdict = "done"         // the job had ended already
+	Stale        Verdict = "stale"        // a generation or fencing token is not current
+	Busy         Verdict = "busy"         // acquire: the job holds a live lease elsewhere
+	Wait         Verdict = "wait"         // acquire: not the job's turn
+	Paused       Verdict = "paused"       // acquire, pause: the session is paused
+	Retry        Verdict = "retry"        // finish: the job runs again in place
+	Finished     Verdict = "finished"     // finish: the job ended (FinishResult.State)
+	Moved        Verdict = "moved"        // redispatch, skip: something moved since it was read
+	Redispatched Verdict = "redispatched" // redispatch: enqueue the head again
+	Resumed      Verdict = "resumed"      // pause: the session is resumed
+	Running      Verdict = "running"      // skip: the head runs
+	Requested    Verdict = "requested"    // cancel: the running job is asked to stop
+	Cancelled    Verdict = "cancelled"    // cancel, skip: the job left its session
+	Requeued     Verdict = "requeued"     // requeue: the job is back in its session
+	NotDead      Verdict = "notdead"      // requeue, delete: the job did not fail
+	Released     Verdict = "released"     // release: the lease is given back
+	Deleted      Verdict = "deleted"      // delete: the dead job's record is gone
 )
+
+// What the caller must do next (the Next of a result).
+const (
+	None    Verdict = "none"    // nothing
+	Enqueue Verdict = "enqueue" // enqueue the task the result carries
+	Run     Verdict = "run"     // run the job the result carries: its lease is this worker's
+)
+
+// verdict reads a script's word.
+func verdict(v any) Verdict { return Verdict(str(v)) }
+
+// words reads the reply of script name: a list that starts with a verdict.
+func words(cmd *redis.Cmd, name string) ([]any, error) {
+	v, err := cmd.Slice()
+	if err != nil {
+		return nil, fmt.Errorf("running %s script: %w", name, err)
+	}
+	if len(v) == 0 {
+		return nil, fmt.Errorf("%s: %w: empty", name, ErrUnexpectedReply)
+	}
+	return v, nil
+}
 
 // ErrUnexpectedReply means a script answered in a shape this code does not
 // know: a version mismatch between scripts and code, or a bug.
 var ErrUnexpectedReply = errors.New("ledger: unexpected script reply")
 
 // Client is the part of a Redis client the ledger needs: scripts, a
-// pipeline to send an index write with a script in one round trip, and a
-// read of the repair index.
+// pipeline to send an index write with a script in one round trip, and the
+// reads and writes of its keys outside scripts. EachSession needs a
+// redis.Cmdable (or a *redis.ClusterClient) to scan.
 type Client interface {
 	redis.Scripter
 	Pipeline() redis.Pipeliner
 	ZRangeByScoreWithScores(ctx context.Context, key string, opt *redis.ZRangeBy) *redis.ZSliceCmd
 	Del(ctx context.Context, keys ...string) *redis.IntCmd
+	Get(ctx context.Context, key string) *redis.StringCmd
+	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
+	HExists(ctx context.Context, key, field string) *redis.BoolCmd
+	LIndex(ctx context.Context, key string, index int64) *redis.StringCmd
+	ZRevRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
+	ZRemRangeByScore(ctx context.Context, key, min, max string) *redis.IntCmd
+	ZRem(ctx context.Context, key string, members ...any) *redis.IntCmd
 }
 
 var _ Client = redis.UniversalClient(nil)
@@ -189,20 +228,19 @@ func TaskID(id string, gen int64) string { return id + ":" + strconv.FormatInt(g
 
 // SubmitResult is the outcome of Submit.
 type SubmitResult struct {
-	Verdict string // Dispatch, Parked, Exists or Full
-	State   string // the record's state
-	Seq     int64  // the job's sequence number in its session
-	Gen     int64  // dispatch generation (Dispatch: 1)
+	Verdict Verdict // Dispatch, Parked, Exists or Full
+	State   string  // the record's state
+	Seq     int64   // the job's sequence number in its session
+	Gen     int64   // dispatch generation (Dispatch: 1)
 }
 
 // SubmitOptions are the submitter's side of Submit.
 type SubmitOptions struct {
-	OutOfSession bool          // the job does not refresh the session's idle timer
-	IndexTTL     time.Duration // life of the job's ID index until the job ends
-	MaxBacklog   int64         // most unfinished jobs of the session, this one included (0: no cap)
+	IndexTTL   time.Duration // life of the job's ID index until the job ends
+	MaxBacklog int64         // most unfinished jobs of the session, this one included (0: no cap)
 }
 
-// Submit appends job id to session s with the given record fields (pairs).
+// Submit appends job id, described by job, to session s.
 // A session that holds opt.MaxBacklog unfinished jobs already refuses it
 // (verdict Full, Seq the backlog) and keeps nothing of it.
 // In the same round trip, and before the script, it writes the job's ID
@@ -210,8 +248,8 @@ type SubmitOptions struct {
 // index, due FirstLook from now: a crash between the writes leaves an
 // index to nothing, or a session the reconciler looks at for nothing, never
 // a job that cannot be found or a session that nothing repairs.
-func (l *Ledger) Submit(ctx context.Context, s, id string, fields []any, opt SubmitOptions) (SubmitResult, error) {
-	args := append([]any{id, flag(opt.OutOfSession), opt.MaxBacklog}, fields...)
+func (l *Ledger) Submit(ctx context.Context, s, id string, job Job, opt SubmitOptions) (SubmitResult, error) {
+	args := append([]any{id, flag(job.OutOfSession), opt.MaxBacklog}, job.fields(s, id)...)
 	var set *redis.StatusCmd
 	var due *redis.FloatCmd
 	cmd := l.piped(ctx, submitScript, sessionKeys(s, id), args, func(p redis.Pipeliner) {
@@ -235,7 +273,7 @@ func (l *Ledger) Submit(ctx context.Context, s, id string, fields []any, opt Sub
 	if len(v) != 4 {
 		return SubmitResult{}, fmt.Errorf("submit: %w: %v", ErrUnexpectedReply, v)
 	}
-	r := SubmitResult{Verdict: str(v[0]), State: str(v[1]), Seq: num(v[2]), Gen: num(v[3])}
+	r := SubmitResult{Verdict: verdict(v[0]), State: str(v[1]), Seq: num(v[2]), Gen: num(v[3])}
 	if r.Verdict == Full {
 		// Nothing of the job is kept: not even the index written beside.
 		if err := l.rdb.Del(ctx, keys.JobIndex(id)).Err(); err != nil {
@@ -360,7 +398,7 @@ func parseRun(s, id string, v []any) (*RunJob, error) {
 // AcquireResult is the outcome of Acquire: Verdict OK with Job set, or one
 // of Gone, Done, Stale, Busy, Wait (drop the task).
 type AcquireResult struct {
-	Verdict string
+	Verdict Verdict
 	Job     *RunJob
 }
 
@@ -370,15 +408,12 @@ func (l *Ledger) Acquire(ctx context.Context, s, id string, gen int64, worker st
 	// that a holder that dies is found in time.
 	sent := time.Now()
 	until := sent.Add(lease)
-	v, err := l.piped(ctx, acquireScript, sessionKeys(s, id), []any{id, gen, worker, lease.Milliseconds()},
-		func(p redis.Pipeliner) { dueLT(ctx, p, s, until) }).Slice()
+	v, err := words(l.piped(ctx, acquireScript, sessionKeys(s, id), []any{id, gen, worker, lease.Milliseconds()},
+		func(p redis.Pipeliner) { dueLT(ctx, p, s, until) }), "acquire")
 	if err != nil {
-		return AcquireResult{}, fmt.Errorf("running acquire script: %w", err)
+		return AcquireResult{}, err
 	}
-	if len(v) == 0 {
-		return AcquireResult{}, fmt.Errorf("acquire: %w: empty", ErrUnexpectedReply)
-	}
-	r := AcquireResult{Verdict: str(v[0])}
+	r := AcquireResult{Verdict: verdict(v[0])}
 	if r.Verdict == OK {
 		r.Job, err = parseRun(s, id, v[1:])
 		if err == nil {
@@ -432,11 +467,12 @@ type FinishOptions struct {
 
 // FinishResult is the outcome of Finish.
 type FinishResult struct {
-	This  string  // Stale, Retry, StateSucceeded, StateFailed or StateCancelled
-	Retry *Task   // This == Retry: enqueue it
-	Next  string  // None, Enqueue or Run
-	Task  *Task   // Next == Enqueue
-	Run   *RunJob // Next == Run: the lease is this worker's
+	Verdict Verdict // Stale (nothing changed), Retry or Finished
+	State   string  // the job's state now: StateRetrying, or (Finished) StateSucceeded, StateFailed or StateCancelled
+	Retry   *Task   // Verdict Retry: enqueue it
+	Next    Verdict // Finished: None, Enqueue or Run
+	Task    *Task   // Next Enqueue
+	Run     *RunJob // Next Run: the lease is this worker's
 }
 
 // Finish ends the run of job id (session s) held with token.
@@ -453,33 +489,32 @@ func (l *Ledger) Finish(ctx context.Context, s, id string, token int64, o Outcom
 	// A next job run inline holds a new lease: due when it runs out.
 	sent := time.Now()
 	until := sent.Add(opt.Lease)
-	v, err := l.piped(ctx, finishScript, sessionKeys(s, id), []any{
+	v, err := words(l.piped(ctx, finishScript, sessionKeys(s, id), []any{
 		id, token, outcome, o.Text, opt.Retention.Milliseconds(), keys.JobPrefix(s), opt.Worker,
 		opt.Lease.Milliseconds(), flag(opt.Inline), opt.Queues, o.RetryDelay.Milliseconds(),
 		opt.Retention.Milliseconds(), flag(o.Final), opt.Types,
-	}, func(p redis.Pipeliner) { dueLT(ctx, p, s, until) }).Slice()
+	}, func(p redis.Pipeliner) { dueLT(ctx, p, s, until) }), "finish")
 	if err != nil {
-		return FinishResult{}, fmt.Errorf("running finish script: %w", err)
+		return FinishResult{}, err
 	}
 	var r FinishResult
-	if len(v) == 0 {
-		return r, fmt.Errorf("finish: %w: empty", ErrUnexpectedReply)
-	}
-	r.This = str(v[0])
-	switch r.This {
+	r.Verdict = verdict(v[0])
+	switch r.Verdict {
 	case Stale:
 		return r, nil
 	case Retry:
 		if len(v) != 5 {
 			return r, fmt.Errorf("finish retry: %w: %v", ErrUnexpectedReply, v)
 		}
+		r.State = StateRetrying
 		r.Retry = &Task{Session: s, ID: id, Gen: num(v[1]), Queue: str(v[2]), At: ms(num(v[3])), Type: str(v[4])}
 		return r, nil
 	}
-	if len(v) < 5 {
+	if r.Verdict != Finished || len(v) < 5 {
 		return r, fmt.Errorf("finish: %w: %v", ErrUnexpectedReply, v)
 	}
-	r.Next = str(v[4])
+	r.State = str(v[1])
+	r.Next = verdict(v[4])
 	switch r.Next {
 	case Enqueue:
 		if len(v) != 10 {
@@ -506,7 +541,7 @@ func (l *Ledger) Release(ctx context.Context, s, id string, token int64) (*Task,
 	if err != nil {
 		return nil, fmt.Errorf("running release script: %w", err)
 	}
-	if len(v) == 1 && str(v[0]) == Stale {
+	if len(v) == 1 && verdict(v[0]) == Stale {
 		return nil, nil
 	}
 	if len(v) != 5 {
@@ -517,9 +552,9 @@ func (l *Ledger) Release(ctx context.Context, s, id string, token int64) (*Task,
 
 // CancelResult is the outcome of Cancel.
 type CancelResult struct {
-	Verdict string // Gone, Done, Requested or Cancelled
-	State   string // Done: the state the job had ended in
-	Next    *Task  // Cancelled: the next job to enqueue, if any
+	Verdict Verdict // Gone, Done, Requested or Cancelled (Skip: Running, Moved too)
+	State   string  // Done: the state the job had ended in
+	Next    *Task   // Cancelled: the next job to enqueue, if any
 }
 
 // Cancel cancels job id of session s: at once when it waits, at its next
@@ -538,20 +573,17 @@ func (l *Ledger) Skip(ctx context.Context, s, id string, retention time.Duration
 }
 
 func (l *Ledger) cancel(ctx context.Context, s, id string, retention time.Duration, mode string) (CancelResult, error) {
-	v, err := l.piped(ctx, cancelScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.SessionEvents(s)},
+	v, err := words(l.piped(ctx, cancelScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.SessionEvents(s)},
 		[]any{id, retention.Milliseconds(), keys.JobPrefix(s), mode},
-		func(p redis.Pipeliner) { dueLT(ctx, p, s, time.Now().Add(DispatchGrace)) }).Slice()
+		func(p redis.Pipeliner) { dueLT(ctx, p, s, time.Now().Add(DispatchGrace)) }), "cancel")
 	if err != nil {
-		return CancelResult{}, fmt.Errorf("running cancel script: %w", err)
+		return CancelResult{}, err
 	}
-	if len(v) == 0 {
-		return CancelResult{}, fmt.Errorf("cancel: %w: empty", ErrUnexpectedReply)
-	}
-	r := CancelResult{Verdict: str(v[0])}
+	r := CancelResult{Verdict: verdict(v[0])}
 	switch {
 	case r.Verdict == Done && len(v) == 2:
 		r.State = str(v[1])
-	case r.Verdict == Cancelled && len(v) == 7 && str(v[1]) == Enqueue:
+	case r.Verdict == Cancelled && len(v) == 7 && verdict(v[1]) == Enqueue:
 		r.Next = &Task{Session: s, ID: str(v[2]), Gen: num(v[3]), Queue: str(v[4]), At: ms(num(v[5])), Type: str(v[6])}
 	}
 	return r, nil
@@ -607,7 +639,7 @@ func (l *Ledger) Progress(ctx context.Context, s, id string, token int64, v []by
 
 // RequeueResult is the outcome of Requeue.
 type RequeueResult struct {
-	Verdict string // Requeued, Gone, or NotDead (State: what it is)
+	Verdict Verdict // Requeued, Gone, or NotDead (State: what it is)
 	State   string
 	Where   string // Requeued: "head" or "tail"
 	Next    *Task  // Requeued and at the head of an idle session: enqueue it
@@ -619,16 +651,16 @@ type RequeueResult struct {
 // (indexTTL), it leaves the dead-letter index, and the session is due in the
 // repair index.
 func (l *Ledger) Requeue(ctx context.Context, s, id string, indexTTL time.Duration) (RequeueResult, error) {
-	v, err := l.piped(ctx, requeueScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.SessionEvents(s)}, []any{id},
+	v, err := words(l.piped(ctx, requeueScript, []string{keys.Run(s), keys.Pending(s), keys.Job(s, id), keys.SessionEvents(s)}, []any{id},
 		func(p redis.Pipeliner) {
 			p.Expire(ctx, keys.JobIndex(id), indexTTL)
-			p.ZRem(ctx, keys.Dead, s+"/"+id)
+			p.ZRem(ctx, keys.Dead, deadMember(s, id))
 			dueLT(ctx, p, s, time.Now().Add(FirstLook))
-		}).Slice()
+		}), "requeue")
 	if err != nil {
-		return RequeueResult{}, fmt.Errorf("running requeue script: %w", err)
+		return RequeueResult{}, err
 	}
-	r := RequeueResult{Verdict: str(v[0])}
+	r := RequeueResult{Verdict: verdict(v[0])}
 	switch {
 	case r.Verdict == Gone:
 	case r.Verdict == NotDead && len(v) == 2:
@@ -658,36 +690,34 @@ func (l *Ledger) Pause(ctx context.Context, s string, pause bool, retention time
 		return nil, fmt.Errorf("running pause script: %w", err)
 	}
 	switch {
-	case len(v) == 1 && str(v[0]) == Paused:
+	case len(v) == 1 && verdict(v[0]) == Paused:
 		return nil, nil
-	case len(v) == 2 && str(v[0]) == Resumed:
+	case len(v) == 2 && verdict(v[0]) == Resumed:
 		return nil, nil
-	case len(v) == 7 && str(v[0]) == Resumed && str(v[1]) == Enqueue:
+	case len(v) == 7 && verdict(v[0]) == Resumed && verdict(v[1]) == Enqueue:
 		return &Task{Session: s, ID: str(v[2]), Gen: num(v[3]), Queue: str(v[4]), At: ms(num(v[5])), Type: str(v[6])}, nil
 	}
 	return nil, fmt.Errorf("pause: %w: %v", ErrUnexpectedReply, v)
 }
 
 // Redispatch dispatches the head of a session again if nothing moved since
-// snap was taken. The task is nil when nothing was done.
-func (l *Ledger) Redispatch(ctx context.Context, snap Snapshot) (string, *Task, error) {
+// snap was taken: verdict Redispatched with the task to enqueue, else Moved
+// or Gone and a nil task.
+func (l *Ledger) Redispatch(ctx context.Context, snap Snapshot) (Verdict, *Task, error) {
 	s := snap.Session
-	v, err := redispatchScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Pending(s), keys.Job(s, snap.Head)},
-		snap.Head, snap.Gen, snap.LockToken).Slice()
+	v, err := words(redispatchScript.Run(ctx, l.rdb, []string{keys.Run(s), keys.Pending(s), keys.Job(s, snap.Head)},
+		snap.Head, snap.Gen, snap.LockToken), "redispatch")
 	if err != nil {
-		return "", nil, fmt.Errorf("running redispatch script: %w", err)
+		return "", nil, err
 	}
-	if len(v) == 0 {
-		return "", nil, fmt.Errorf("redispatch: %w: empty", ErrUnexpectedReply)
-	}
-	verdict := str(v[0])
-	if verdict != Redispatched {
-		return verdict, nil, nil
+	vd := verdict(v[0])
+	if vd != Redispatched {
+		return vd, nil, nil
 	}
 	if len(v) != 5 {
 		return "", nil, fmt.Errorf("redispatch: %w: %v", ErrUnexpectedReply, v)
 	}
-	return verdict, &Task{Session: s, ID: snap.Head, Gen: num(v[1]), Queue: str(v[2]), At: ms(num(v[3])), Type: str(v[4])}, nil
+	return vd, &Task{Session: s, ID: snap.Head, Gen: num(v[1]), Queue: str(v[2]), At: ms(num(v[3])), Type: str(v[4])}, nil
 }
 
 // sessionKeys are KEYS[1..5] of the scripts that work on one job.

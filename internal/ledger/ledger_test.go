@@ -16,18 +16,23 @@ import (
 
 func TestMain(m *testing.M) { redistest.Main(m) }
 
-func fields(id string) []any {
-	return []any{"id", id, "type", "t", "queue", "default", "maxr", 1, "tmo", 1000, "policy", "block", "sess", "s"}
+func fields(string) ledger.Job {
+	return ledger.Job{Type: "t", Queue: "default", MaxRetry: 1, Timeout: time.Second, Policy: "block"}
+}
+
+// setup gives a parallel test a ledger on its own Redis.
+func setup(t *testing.T) (context.Context, *redis.Client, *ledger.Ledger) {
+	t.Helper()
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	return context.Background(), rdb, ledger.New(rdb)
 }
 
 var opts = ledger.FinishOptions{Worker: "w", Lease: time.Second, Retention: time.Hour, Queues: ",default,", Inline: true}
 
 // Every verdict of the acquire script, in the situations that produce it.
 func TestAcquireVerdicts(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, rdb, l := setup(t)
 	a, err := l.Submit(ctx, "s", "a", fields("a"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	require.Equal(t, ledger.SubmitResult{Verdict: ledger.Dispatch, State: "pending", Seq: 1, Gen: 1}, a)
@@ -56,7 +61,8 @@ func TestAcquireVerdicts(t *testing.T) {
 	// Finishing a passes the lease to b inline with a larger token.
 	fr, err := l.Finish(ctx, "s", "a", ok.Job.Token, ledger.Outcome{OK: true, Text: "res"}, opts)
 	require.NoError(t, err)
-	require.Equal(t, ledger.StateSucceeded, fr.This)
+	require.Equal(t, ledger.Finished, fr.Verdict)
+	require.Equal(t, ledger.StateSucceeded, fr.State)
 	require.Equal(t, ledger.Run, fr.Next)
 	require.Equal(t, "b", fr.Run.ID)
 	require.Greater(t, fr.Run.Token, ok.Job.Token)
@@ -64,7 +70,7 @@ func TestAcquireVerdicts(t *testing.T) {
 	// A stale finish of a changes nothing.
 	st, err := l.Finish(ctx, "s", "a", ok.Job.Token, ledger.Outcome{OK: true}, opts)
 	require.NoError(t, err)
-	require.Equal(t, ledger.Stale, st.This)
+	require.Equal(t, ledger.Stale, st.Verdict)
 	// b ends the session: the lease is released and the list is gone.
 	fr, err = l.Finish(ctx, "s", "b", fr.Run.Token, ledger.Outcome{OK: true}, opts)
 	require.NoError(t, err)
@@ -78,10 +84,7 @@ func TestAcquireVerdicts(t *testing.T) {
 // An expired lease is taken over by a new delivery with a larger token;
 // the old holder can neither renew nor finish.
 func TestExpiredLeaseIsTakenOver(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, _, l := setup(t)
 	_, err := l.Submit(ctx, "s", "a", fields("a"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	first, err := l.Acquire(ctx, "s", "a", 1, "w1", 50*time.Millisecond)
@@ -96,15 +99,12 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 	require.Equal(t, ledger.LeaseLost, r)
 	fr, err := l.Finish(ctx, "s", "a", first.Job.Token, ledger.Outcome{OK: true}, opts)
 	require.NoError(t, err)
-	require.Equal(t, ledger.Stale, fr.This)
+	require.Equal(t, ledger.Stale, fr.Verdict)
 }
 
 // The pipelined submit survives a Redis that lost its script cache.
 func TestSubmitAfterScriptFlush(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, rdb, l := setup(t)
 	_, err := l.Submit(ctx, "s", "a", fields("a"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	require.NoError(t, rdb.ScriptFlush(ctx).Err())
@@ -116,10 +116,7 @@ func TestSubmitAfterScriptFlush(t *testing.T) {
 
 // Redispatch is compare-and-set: it acts on the snapshot it was given only.
 func TestRedispatchIsCompareAndSet(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, rdb, l := setup(t)
 	_, err := l.Submit(ctx, "s", "a", fields("a"), ledger.SubmitOptions{IndexTTL: time.Hour})
 	require.NoError(t, err)
 	snap, err := l.Inspect(ctx, "s")
@@ -150,10 +147,7 @@ func TestRedispatchIsCompareAndSet(t *testing.T) {
 // follower must see is on it: a submit, a start, the end of a job cancelled
 // or skipped while it waited, a requeue, and each end.
 func TestEventStreamHasEveryChange(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	l := ledger.New(rdb)
+	ctx, rdb, l := setup(t)
 	ev := keys.SessionEvents("s")
 	require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: ev, Values: []any{"type", "stream.followed"}}).Err())
 	sub := func(id string) {
@@ -170,7 +164,8 @@ func TestEventStreamHasEveryChange(t *testing.T) {
 	require.Equal(t, ledger.Cancelled, cr.Verdict)
 	fr, err := l.Finish(ctx, "s", "a", ar.Job.Token, ledger.Outcome{Text: "no", Final: true}, opts)
 	require.NoError(t, err)
-	require.Equal(t, ledger.StateFailed, fr.This)
+	require.Equal(t, ledger.Finished, fr.Verdict)
+	require.Equal(t, ledger.StateFailed, fr.State)
 	require.Equal(t, ledger.Run, fr.Next, "c runs inline")
 	rq, err := l.Requeue(ctx, "s", "a", time.Hour) // a failed; c has started since: tail
 	require.NoError(t, err)

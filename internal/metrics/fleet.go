@@ -6,13 +6,13 @@ import (
 	"errors"
 	"net"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/ledger"
 )
 
 // DefaultTopSessions is how many sessions Fleet names in
@@ -89,7 +89,6 @@ func (f *Fleet) collect(ctx context.Context, ch chan<- prometheus.Metric) error 
 	}
 	open := p.ZCard(ctx, keys.Sessions)
 	hot := p.HLen(ctx, keys.Hot)
-	now := p.Time(ctx)
 	if _, err := p.Exec(ctx); err != nil {
 		return err
 	}
@@ -97,30 +96,20 @@ func (f *Fleet) collect(ctx context.Context, ch chan<- prometheus.Metric) error 
 	for _, s := range shards {
 		ids = append(ids, s.Val()...)
 	}
-	lens := make([]*redis.IntCmd, len(ids))
-	untils := make([]*redis.StringCmd, len(ids))
-	const batch = 1000
-	for start := 0; start < len(ids); start += batch {
-		p := f.rdb.Pipeline()
-		for i := start; i < min(start+batch, len(ids)); i++ {
-			lens[i] = p.LLen(ctx, keys.Pending(ids[i]))
-			untils[i] = p.HGet(ctx, keys.Run(ids[i]), "until")
-		}
-		if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return err
-		}
+	runs, err := ledger.New(f.rdb).Runs(ctx, ids)
+	if err != nil {
+		return err
 	}
 	var total int64
 	var held int
-	nowMs := now.Val().UnixMilli()
 	all := make([]backlog, 0, len(ids))
 	for i, id := range ids {
-		n := lens[i].Val()
+		n := runs[i].Backlog
 		total += n
 		if n > 0 {
 			all = append(all, backlog{id, n})
 		}
-		if u, err := strconv.ParseInt(untils[i].Val(), 10, 64); err == nil && u > nowMs {
+		if !runs[i].Until.IsZero() {
 			held++
 		}
 	}

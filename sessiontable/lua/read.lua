@@ -5,7 +5,7 @@
 -- KEYS[1] session record              (sq:{S}:sess)
 -- KEYS[2] parameters of the session    (sq:{S}:p)
 -- KEYS[3] parameters of the sub-session (sq:{S}:a:A; KEYS[2] when none)
--- KEYS[4] pending job list             (sq:{S}:pend)
+-- KEYS[4] pending job list             (ledger.BacklogKey)
 -- ARGV[1] "1": refresh the idle timer
 -- ARGV[2] what to read:
 --           "check"  nothing: whether the session is open
@@ -24,7 +24,7 @@
 --   load:   {1, {k, v, ...}, {k, v, ...}, backlog}
 local what = ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  if what == 'load' then return {0, redis.call('LLEN', KEYS[4])} end
+  if what == 'load' then return {0, backlog(KEYS[4])} end
   return {0}
 end
 if ARGV[1] == '1' then touch(KEYS[1], now_ms()) end
@@ -43,5 +43,5 @@ end
 local app = {}
 if KEYS[3] ~= KEYS[2] then app = redis.call('HGETALL', KEYS[3]) end
 local r = {1, redis.call('HGETALL', KEYS[2]), app}
-if what == 'load' then r[4] = redis.call('LLEN', KEYS[4]) end
+if what == 'load' then r[4] = backlog(KEYS[4]) end
 return r

@@ -3,7 +3,7 @@
 -- session it names is live (bury.lua); this script only compares and swaps,
 -- so that of two claimants at most one wins.
 --
--- KEYS[1] the binding (sq:tid:{T})
+-- KEYS[1] the binding (sq:tid:{U/T}: TID T of owner U)
 -- ARGV[1] "claim" or "release"
 -- ARGV[2] session ID
 -- ARGV[3] claim: the binding the caller saw, '' when it saw none

@@ -29,16 +29,15 @@
 --   {"limit", what, limit, would-be} with what "params", "apps", "files" or
 --   "bytes"
 --
+-- The ledger's keys and fields are the ledger's (ledger.WriteBackKeys, and
+-- fenced and commit of ledger.LuaLib): this script names none of them.
 -- A job's write-back (ARGV[2] set) that succeeds also marks the job's record
--- committed: fields cmt (the token) and res (ARGV[9]). The ledger then never
+-- committed, with the job's result (commit). The ledger then never
 -- runs that job again, even if its worker dies before it finishes it: the
 -- next holder of the lease only finishes it (finish.lua outcome
 -- "committed"), so a session holds a job's changes exactly once.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
-if ARGV[2] ~= '' then
-  local l = redis.call('HMGET', KEYS[2], 'job', 'tok')
-  if l[1] ~= ARGV[3] or l[2] ~= ARGV[2] then return {'stale'} end
-end
+if ARGV[2] ~= '' and not fenced(KEYS[2], ARGV[3], ARGV[2]) then return {'stale'} end
 
 local i = 10
 local function list(width)
@@ -100,5 +99,5 @@ end
 if #fputs > 0 then redis.call('HSET', KEYS[6], unpack(fputs)) end
 if #fdels > 0 then redis.call('HDEL', KEYS[6], unpack(fdels)) end
 if ARGV[1] == '1' then touch(KEYS[1], now_ms()) end
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[7], 'cmt', ARGV[2], 'res', ARGV[9]) end
+if ARGV[2] ~= '' then commit(KEYS[7], ARGV[2], ARGV[9]) end
 return {'ok'}

@@ -30,7 +30,7 @@
 local f = redis.call('HMGET', KEYS[3], unpack(RUN_FIELDS))
 if not f[1] then return {'gone'} end
 local st = f[1]
-if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return {'done', st} end
+if ended(st) then return {'done', st} end
 if f[2] ~= ARGV[2] then return {'stale'} end
 local now = now_ms()
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[1] then

@@ -26,7 +26,7 @@
 -- With "skip", "cancelled" means skipped: the job ended failed.
 local st = redis.call('HGET', KEYS[3], 'state')
 if not st then return {'gone'} end
-if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return {'done', st} end
+if ended(st) then return {'done', st} end
 local holder = redis.call('HGET', KEYS[1], 'job')
 local skip = ARGV[4] == 'skip'
 if skip and redis.call('LINDEX', KEYS[2], 0) ~= ARGV[1] then return {'moved'} end

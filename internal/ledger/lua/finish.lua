@@ -27,13 +27,14 @@
 -- ARGV[14] the job types the worker handles as ",t1,t2,", or "" for any: a
 --          next job of another type is dispatched, never run inline
 --
--- Returns {this, a, b, c, next, ...}:
---   this = "stale"                   the token is not current: nothing changed
---   this = "retry", a=gen, b=queue, c=process-at ms, d=type
---                                    the job stays at the head; the caller
---                                    enqueues task "ID:gen" to run at c
---   this = "succeeded" | "failed" | "cancelled"
---                                    the job ended (failed: dead-lettered)
+-- Returns one of:
+--   {"stale"}                        the token is not current: nothing changed
+--   {"retry", gen, queue, process-at ms, type}
+--                                    the job stays at the head, retrying; the
+--                                    caller enqueues task "ID:gen" to run then
+--   {"finished", state, false, false, next, ...}
+--                                    the job ended in state "succeeded",
+--                                    "failed" (dead-lettered) or "cancelled"
 -- and, when the job ended:
 --   next = "none"                    the session is empty, or paused (its next
 --                                    job stays parked); lease released
@@ -46,8 +47,8 @@
 -- On the way to "succeeded" with nothing behind, nine commands while nobody
 -- follows the session's events; a next job run inline adds its read and
 -- the lease's writes (take_lease).
-local l = redis.call('HMGET', KEYS[1], 'job', 'tok', 'paused', 'fence')
-if l[1] ~= ARGV[1] or l[2] ~= ARGV[2] then return {'stale'} end
+local l = fenced(KEYS[1], ARGV[1], ARGV[2], 'paused', 'fence')
+if not l then return {'stale'} end
 local now = now_ms()
 local this
 if ARGV[3] == 'fail' then
@@ -56,7 +57,7 @@ if ARGV[3] == 'fail' then
     local gen = (tonumber(f[6]) or 0) + 1
     local at = now + tonumber(ARGV[11])
     redis.call('HSET', KEYS[3], 'err', ARGV[4], 'gen', gen, 'state', 'retrying', 'dat', now, 'pat', at)
-    redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
+    clear_lease(KEYS[1])
     emit(KEYS[5], 'job.retrying', ARGV[1], 'retrying', KEYS[3])
     return {'retry', gen, f[4], at, f[5]}
   end
@@ -84,10 +85,10 @@ end
 local nxt = redis.call('LINDEX', KEYS[2], 0)
 local paused = l[3] and true or false
 if not nxt or paused then
-  redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
+  clear_lease(KEYS[1])
   if not nxt and not paused then redis.call('PEXPIRE', KEYS[1], ARGV[12]) end
   if nxt then redis.call('HSET', ARGV[6] .. nxt, 'state', 'parked') end
-  return {this, false, false, false, 'none'}
+  return {'finished', this, false, false, 'none'}
 end
 local nk = ARGV[6] .. nxt
 if ARGV[9] == '1' then
@@ -96,13 +97,13 @@ if ARGV[9] == '1' then
   local pat = tonumber(n[15]) or 0
   if pat <= now and n[7] and string.find(ARGV[10], ',' .. n[7] .. ',', 1, true)
       and (not ARGV[14] or ARGV[14] == '' or string.find(ARGV[14], ',' .. (n[5] or '') .. ',', 1, true)) then
-    return take_lease({this, false, false, false, 'run', nxt}, KEYS[1], KEYS[2], nk, KEYS[4], KEYS[5], nxt,
+    return take_lease({'finished', this, false, false, 'run', nxt}, KEYS[1], KEYS[2], nk, KEYS[4], KEYS[5], nxt,
       n, l[4], now, tonumber(ARGV[8]), ARGV[7], true)
   end
 end
 local n = redis.call('HMGET', nk, 'queue', 'pat', 'type', 'gen')
 local pat = tonumber(n[2]) or 0
-redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
+clear_lease(KEYS[1])
 local gen = (tonumber(n[4]) or 0) + 1
 redis.call('HSET', nk, 'state', 'pending', 'dat', now, 'gen', gen)
-return {this, false, false, false, 'enqueue', nxt, gen, n[1], pat, n[3]}
+return {'finished', this, false, false, 'enqueue', nxt, gen, n[1], pat, n[3]}

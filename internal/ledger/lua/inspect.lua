@@ -8,7 +8,7 @@
 -- with false for what is absent; pending is the length of the list; paused
 -- is "1" while the session is paused.
 local now = now_ms()
-local n = redis.call('LLEN', KEYS[2])
+local n = backlog(KEYS[2])
 local head = redis.call('LINDEX', KEYS[2], 0)
 local l = redis.call('HMGET', KEYS[1], 'job', 'tok', 'until', 'paused')
 if not head then

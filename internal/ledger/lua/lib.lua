@@ -1,12 +1,67 @@
 -- lib.lua: pieces every ledger script shares. It is prepended to each
 -- script when the script is built (ledger.go), so a script file may call
 -- these as if they were its own. It defines functions only: no KEYS, ARGV
--- or return value of its own.
+-- or return value of its own. The session table's scripts get it too
+-- (ledger.LuaLib): the idle touch is theirs as much as submit's, and their
+-- write-back of a job's changes checks the job's fence and marks it
+-- committed here (fenced, commit), so that no other package names a field
+-- of the ledger.
 
 -- now_ms is Redis server time (TIME), in milliseconds.
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- touch is the idle touch of session record rec (sq:{S}:sess) at now: its
+-- last access (la) becomes now and it expires at now + idle, capped by its
+-- absolute deadline dl (idle 0: no idle timeout; dl 0: no deadline). A
+-- record that does not exist (no idle field) is left alone.
+local function touch(rec, now)
+  local r = redis.call('HMGET', rec, 'idle', 'dl')
+  if not r[1] then return end
+  local idle, dl = tonumber(r[1]) or 0, tonumber(r[2]) or 0
+  local exp = 0
+  if idle > 0 then exp = now + idle end
+  if dl > 0 and (exp == 0 or dl < exp) then exp = dl end
+  redis.call('HSET', rec, 'la', now)
+  if exp > 0 then redis.call('PEXPIREAT', rec, exp) end
+end
+
+-- fenced is the check before every write a lease holder makes: whether
+-- job id holds the lease of the session whose run hash is run (sq:{S}:run)
+-- with fencing token tok (a string, as stored). It returns false when it
+-- does not, else the run hash's fields job, tok and then the fields named
+-- after tok, read in the same HMGET.
+local function fenced(run, id, tok, ...)
+  local l = redis.call('HMGET', run, 'job', 'tok', ...)
+  if l[1] ~= id or l[2] ~= tok then return false end
+  return l
+end
+
+-- clear_lease removes the lease from run hash run: nobody holds the
+-- session. Its fence (the last token given) stays.
+local function clear_lease(run)
+  redis.call('HDEL', run, 'job', 'tok', 'until', 'wid')
+end
+
+-- commit marks job record jk committed by the run holding token tok, with
+-- its result res: its changes to the session are written (the caller's
+-- write, in the same script, after fenced), and the job must never run
+-- again, only be finished (finish.lua outcome "committed").
+local function commit(jk, tok, res)
+  redis.call('HSET', jk, 'cmt', tok, 'res', res)
+end
+
+-- ended says whether job state st is a final one.
+local function ended(st)
+  return st == 'succeeded' or st == 'failed' or st == 'cancelled'
+end
+
+-- backlog is the number of unfinished jobs of the session whose pending
+-- list is pend (sq:{S}:pend).
+local function backlog(pend)
+  return redis.call('LLEN', pend)
 end
 
 -- RUN_FIELDS are the fields of a job record that a lease taken for it reads
@@ -62,7 +117,7 @@ local function take_lease(head, run, pend, jk, sess, ev, id, f, fence, now, ms, 
   end
   emit(ev, 'job.started', id, 'running', jk, f[4])
   for _, v in ipairs({tok, att, f[5], f[6], f[7], f[8], f[9], f[10], f[11], f[12], f[4],
-      redis.call('EXISTS', sess), redis.call('LLEN', pend), f[13], f[14]}) do
+      redis.call('EXISTS', sess), backlog(pend), f[13], f[14]}) do
     head[#head + 1] = v
   end
   return head

@@ -8,7 +8,6 @@
 -- ARGV[3] progress, as the jobs package reads it (JSON)
 --
 -- Returns 1 when recorded, 0 when the token is not current (nothing written).
-local l = redis.call('HMGET', KEYS[1], 'job', 'tok')
-if l[1] ~= ARGV[1] or l[2] ~= ARGV[2] then return 0 end
+if not fenced(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[2], 'prog', ARGV[3])
 return 1

@@ -16,12 +16,12 @@ if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[1] then return {'moved'} end
 if (redis.call('HGET', KEYS[1], 'tok') or '') ~= ARGV[3] then return {'moved'} end
 if redis.call('EXISTS', KEYS[3]) == 0 then
   redis.call('LPOP', KEYS[2])
-  redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
+  clear_lease(KEYS[1])
   return {'gone'}
 end
 if (redis.call('HGET', KEYS[3], 'gen') or '') ~= ARGV[2] then return {'moved'} end
 local now = now_ms()
-redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
+clear_lease(KEYS[1])
 local gen = redis.call('HINCRBY', KEYS[3], 'gen', 1)
 local st = redis.call('HGET', KEYS[3], 'state')
 if st == 'running' then

@@ -10,10 +10,9 @@
 --
 -- Returns {"stale"} when the token is not current (nothing changed), else
 -- {"released", gen, queue, process-at ms, type}: the caller enqueues "ID:gen".
-local l = redis.call('HMGET', KEYS[1], 'job', 'tok')
-if l[1] ~= ARGV[1] or l[2] ~= ARGV[2] then return {'stale'} end
+if not fenced(KEYS[1], ARGV[1], ARGV[2]) then return {'stale'} end
 local now = now_ms()
-redis.call('HDEL', KEYS[1], 'job', 'tok', 'until', 'wid')
+clear_lease(KEYS[1])
 redis.call('HINCRBY', KEYS[3], 'att', -1)
 local gen = redis.call('HINCRBY', KEYS[3], 'gen', 1)
 redis.call('HSET', KEYS[3], 'state', 'pending', 'dat', now)

@@ -9,9 +9,7 @@
 -- Returns 1 when the lease was extended, 2 when it was extended but the job
 -- was asked to cancel (cancel.lua), 0 when it is no longer held with that
 -- token (lost: the holder must stop and its writes are refused).
-if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[2] or redis.call('HGET', KEYS[1], 'job') ~= ARGV[1] then
-  return 0
-end
+if not fenced(KEYS[1], ARGV[1], ARGV[2]) then return 0 end
 local now = now_ms()
 redis.call('HSET', KEYS[1], 'until', now + tonumber(ARGV[3]))
 if redis.call('HGET', KEYS[2], 'cx') == '1' then return 2 end

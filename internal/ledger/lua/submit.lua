@@ -13,9 +13,8 @@
 -- ARGV[3] most unfinished jobs the session may hold, this one included (0: no cap)
 -- ARGV[4..] field, value pairs of the new record (without seq/state/gen/ct/dat)
 --
--- A job that is not out-of-session touches the session record: last access
--- (la) becomes now and the record expires at now+idle, capped by its absolute
--- deadline dl (idle 0: no idle timeout; dl 0: no deadline).
+-- A job that is not out-of-session touches the session record (lib.lua
+-- touch: its idle timer starts again).
 --
 -- Returns {verdict, state, seq, gen}:
 --   {"exists", state, seq, gen}   the record was already there; nothing changed
@@ -31,24 +30,14 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
 end
 local cap = tonumber(ARGV[3])
 if cap > 0 then
-  local n = redis.call('LLEN', KEYS[2])
+  local n = backlog(KEYS[2])
   if n >= cap then return {'full', false, n, 0} end
 end
 local now = now_ms()
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('PERSIST', KEYS[1])
 redis.call('HSET', KEYS[3], unpack(ARGV, 4))
-if ARGV[2] ~= '1' then
-  local r = redis.call('HMGET', KEYS[4], 'idle', 'dl')
-  if r[1] then
-    local idle, dl = tonumber(r[1]) or 0, tonumber(r[2]) or 0
-    local exp = 0
-    if idle > 0 then exp = now + idle end
-    if dl > 0 and (exp == 0 or dl < exp) then exp = dl end
-    redis.call('HSET', KEYS[4], 'la', now)
-    if exp > 0 then redis.call('PEXPIREAT', KEYS[4], exp) end
-  end
-end
+if ARGV[2] ~= '1' then touch(KEYS[4], now) end
 local n = redis.call('RPUSH', KEYS[2], ARGV[1])
 if n == 1 and redis.call('HEXISTS', KEYS[1], 'job') == 0 and redis.call('HEXISTS', KEYS[1], 'paused') == 0 then
   redis.call('HSET', KEYS[3], 'seq', seq, 'state', 'pending', 'gen', 1, 'ct', now, 'dat', now)
