@@ -23,6 +23,9 @@ const (
 	StateSucceeded State = "succeeded"
 	StateFailed    State = "failed"
 	StateCancelled State = "cancelled"
+	// StateWaitingForHandler: no live worker handles the job's type; it
+	// starts once one that does joins.
+	StateWaitingForHandler State = "waiting_for_handler"
 )
 
 // Terminal reports whether the job has ended.
@@ -122,6 +125,9 @@ type Submitted struct {
 	Seq       int64  `json:"seq,omitempty"`
 	State     State  `json:"state,omitempty"`
 	Existing  bool   `json:"existing"`
+	// Warning is set when no live worker handles the job's type: the job
+	// waits until one that does joins.
+	Warning string `json:"warning,omitempty"`
 }
 
 // SubmitOption configures Submit, as the options of jobs.Submit.

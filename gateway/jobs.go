@@ -21,7 +21,7 @@ type JobView struct {
 	ID            string     `json:"id"`
 	Type          string     `json:"type"`
 	Queue         string     `json:"queue"`
-	State         string     `json:"state" enum:"pending,parked,running,retrying,succeeded,failed,cancelled"`
+	State         string     `json:"state" enum:"pending,parked,running,retrying,succeeded,failed,cancelled,waiting_for_handler"`
 	SessionID     string     `json:"session_id,omitempty"`
 	ApplicationID string     `json:"application_id,omitempty"`
 	Seq           int64      `json:"seq,omitempty"`
@@ -98,13 +98,15 @@ type submitIn struct {
 }
 
 type submitOut struct {
-	Status int
-	Body   struct {
+	Status  int
+	Warning string `header:"Sessionq-Warning" doc:"Set when no live worker handles the job's type: the job waits (state waiting_for_handler) until one that does joins"`
+	Body    struct {
 		ID        string `json:"id"`
 		SessionID string `json:"session_id,omitempty"`
 		Seq       int64  `json:"seq,omitempty"`
 		State     string `json:"state,omitempty"`
 		Existing  bool   `json:"existing" doc:"The idempotency key named a job submitted before"`
+		Warning   string `json:"warning,omitempty" doc:"As the Sessionq-Warning header"`
 	}
 }
 
@@ -302,6 +304,8 @@ func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 	out := &submitOut{Status: http.StatusAccepted}
 	out.Body.ID, out.Body.SessionID, out.Body.Seq, out.Body.State, out.Body.Existing =
 		sub.ID, sub.SessionID, sub.Seq, string(sub.State), sub.Existing
+	out.Warning = s.handlerWarning(ctx, b.Type)
+	out.Body.Warning = out.Warning
 	return out, nil
 }
 

@@ -277,14 +277,14 @@ func (c *Client) Submit(ctx context.Context, jobType string, payload []byte, opt
 }
 
 func (c *Client) submitPlain(ctx context.Context, id, jobType string, payload []byte, o *options) (Submitted, error) {
-	aopts := []asynq.Option{asynq.TaskID(id), asynq.Queue(o.queue), asynq.MaxRetry(o.maxRetry), asynq.Timeout(o.timeout)}
+	aopts := []asynq.Option{asynq.TaskID(id), asynq.Queue(o.queue), asynq.MaxRetry(dispatch.PlainAsynqRetry(o.maxRetry)), asynq.Timeout(o.timeout)}
 	if c.cfg.Retention > 0 {
 		aopts = append(aopts, asynq.Retention(c.cfg.Retention))
 	}
 	if !o.at.IsZero() {
 		aopts = append(aopts, asynq.ProcessAt(o.at))
 	}
-	task := asynq.NewTaskWithHeaders(jobType, payload, dispatch.PlainHeaders(time.Now()))
+	task := asynq.NewTaskWithHeaders(jobType, payload, dispatch.PlainHeaders(time.Now(), o.maxRetry))
 	info, err := c.aq.EnqueueContext(ctx, task, aopts...)
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
@@ -418,7 +418,14 @@ func (c *Client) Get(ctx context.Context, id string) (*Info, error) {
 	case err != nil:
 		return nil, err
 	case !ok:
-		return c.getPlain(ctx, id)
+		in, err := c.getPlain(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.handlerState(ctx, in); err != nil {
+			return nil, err
+		}
+		return in, nil
 	}
 	r, err := c.led.Record(ctx, s, id)
 	if err != nil {
@@ -427,7 +434,11 @@ func (c *Client) Get(ctx context.Context, id string) (*Info, error) {
 	if r == nil {
 		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
-	return infoFromRecord(r), nil
+	in := infoFromRecord(r)
+	if err := c.handlerState(ctx, in); err != nil {
+		return nil, err
+	}
+	return in, nil
 }
 
 // infoFromRecord is the Info of a session job's ledger record.
@@ -486,7 +497,7 @@ func (c *Client) DeadLetters(ctx context.Context, limit int) ([]*Info, error) {
 				continue // a session job's carrier: the ledger has the job
 			}
 			out = append(out, &Info{ID: ti.ID, Type: ti.Type, Queue: ti.Queue, State: StateFailed,
-				Attempts: ti.Retried + 1, MaxRetry: ti.MaxRetry, LastError: ti.LastErr, Payload: ti.Payload, Finished: ti.LastFailedAt})
+				Attempts: ti.Retried + 1, MaxRetry: dispatch.PlainMaxRetry(ti.Headers, ti.MaxRetry), LastError: ti.LastErr, Payload: ti.Payload, Finished: ti.LastFailedAt})
 		}
 	}
 	return out, nil

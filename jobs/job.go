@@ -34,6 +34,12 @@ const (
 	StateFailed State = "failed"
 	// StateCancelled: cancelled before it ran.
 	StateCancelled State = "cancelled"
+	// StateWaitingForHandler: ready to run (or to run again), but no live
+	// worker handles its type; it starts once a worker that handles it
+	// joins. Workers without its handler hand it back unopened: it is
+	// charged no attempt, and a session job keeps its place (the jobs of
+	// its session behind it stay parked).
+	StateWaitingForHandler State = "waiting_for_handler"
 )
 
 // Terminal reports whether the job will not change any more.

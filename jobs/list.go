@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -262,11 +263,16 @@ func (c *Client) listPlain(ctx context.Context, q string, st State, add func(*In
 func plainInfo(ti *asynq.TaskInfo) *Info {
 	in := &Info{
 		ID: ti.ID, Type: ti.Type, Queue: ti.Queue, State: stateFromAsynq(ti.State),
-		Attempts: ti.Retried, MaxRetry: ti.MaxRetry, LastError: ti.LastErr,
+		Attempts: ti.Retried, MaxRetry: dispatch.PlainMaxRetry(ti.Headers, ti.MaxRetry), LastError: ti.LastErr,
 		Result: ti.Result, Payload: ti.Payload, Finished: ti.CompletedAt, NextRunAt: ti.NextProcessAt,
 	}
 	if in.State.Terminal() || in.State == StateRunning || in.State == StateRetrying {
 		in.Attempts = ti.Retried + 1
+	}
+	if in.State == StateRetrying && strings.HasPrefix(ti.LastErr, dispatch.Declined) {
+		// Handed back unopened by a worker without its handler: not
+		// attempted, ready to run again.
+		in.State, in.Attempts = StatePending, ti.Retried
 	}
 	switch ti.State {
 	case asynq.TaskStateArchived:

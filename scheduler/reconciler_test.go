@@ -219,7 +219,7 @@ func TestTaskTakenByADeadWorkerIsRedispatched(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 	in, err := jc.Get(ctx, sub.ID)
 	require.NoError(t, err)
-	require.Equal(t, jobs.StatePending, in.State)
+	require.Equal(t, jobs.StateWaitingForHandler, in.State, "ready to run; no live worker handles t")
 	n, err := rdb.LLen(ctx, "asynq:{default}:pending").Result()
 	require.NoError(t, err)
 	require.Equal(t, int64(1), n, "a new task waits in the queue")

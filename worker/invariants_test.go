@@ -376,7 +376,7 @@ func TestShutdownHandsBackRunningJob(t *testing.T) {
 	first.Stop()
 	in, err := c.Get(ctx, a.ID)
 	require.NoError(t, err)
-	require.Equal(t, jobs.StatePending, in.State)
+	require.Equal(t, jobs.StateWaitingForHandler, in.State, "no live worker handles doc now")
 	require.Equal(t, 0, in.Attempts, "a hand-back is not an attempt")
 
 	var order []string
@@ -459,39 +459,6 @@ func TestBadInputWritesNothing(t *testing.T) {
 	require.Zero(t, rdb.DBSize(ctx).Val(), "bad input wrote to Redis")
 	_, err := c.Get(ctx, "nope")
 	require.ErrorIs(t, err, jobs.ErrNotFound)
-}
-
-// A job type no worker handles fails with a clear error, is retried (in a
-// mixed fleet another worker may handle it), then dead-lettered, and its
-// session goes on.
-func TestUnknownJobTypeIsDeadLettered(t *testing.T) {
-	t.Parallel()
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	c := newClient(t, rdb)
-	startWorker(t, rdb, worker.Config{Concurrency: 1}, map[string]worker.HandlerFunc{
-		"doc": func(ctx context.Context, j *worker.Job) error { return nil },
-	})
-	u, err := c.Submit(ctx, "nobody.handles.this", nil, jobs.Session("u"), jobs.MaxRetry(1))
-	require.NoError(t, err)
-	d, err := c.Submit(ctx, "doc", nil, jobs.Session("u"))
-	require.NoError(t, err)
-	p, err := c.Submit(ctx, "nobody.handles.this", nil, jobs.MaxRetry(0))
-	require.NoError(t, err)
-	infos := waitTerminal(t, c, []string{u.ID, d.ID, p.ID}, 10*time.Second)
-	require.Equal(t, jobs.StateFailed, infos[u.ID].State)
-	require.Contains(t, infos[u.ID].LastError, `no handler for job type "nobody.handles.this"`)
-	require.Equal(t, 2, infos[u.ID].Attempts)
-	require.Equal(t, jobs.StateSucceeded, infos[d.ID].State)
-	require.Equal(t, jobs.StateFailed, infos[p.ID].State)
-	require.Contains(t, infos[p.ID].LastError, "no handler")
-	dl, err := c.DeadLetters(ctx, 10)
-	require.NoError(t, err)
-	var dead []string
-	for _, in := range dl {
-		dead = append(dead, in.ID)
-	}
-	require.ElementsMatch(t, []string{u.ID, p.ID}, dead, "both the session job and the plain job are dead-lettered")
 }
 
 // A panicking handler fails its run with the panic in the error and is

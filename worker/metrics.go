@@ -29,6 +29,10 @@ type metrics struct {
 	// plain job's asynq task carries the submit time in a header; a session
 	// job's record has it).
 	wait *prometheus.HistogramVec
+	// declined counts tasks handed back unopened because this worker has
+	// no handler for their type, by type and reason: handled_elsewhere (a
+	// live worker has one) or no_live_handler (the job waits for one).
+	declined *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -69,12 +73,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"type"}),
 	}
+	m.declined = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sessionq_tasks_declined_total", Help: "Tasks handed back unopened (no attempt charged) because this worker has no handler for their type, by type and reason (handled_elsewhere, no_live_handler: the job waits for a handler).",
+	}, []string{"type", "reason"})
 	m.handoffs.WithLabelValues("inline")
 	m.handoffs.WithLabelValues("queue")
 	for _, v := range []string{"stale", "busy", "wait", "done", "gone"} {
 		m.dropped.WithLabelValues(v)
 	}
-	if err := promreg.Register(reg, m.started, m.finished, m.duration, m.inline, m.dropped, m.lost, m.handback, m.running, m.renewFailed, m.handoffs, m.wait); err != nil {
+	if err := promreg.Register(reg, m.started, m.finished, m.duration, m.inline, m.dropped, m.lost, m.handback, m.running, m.renewFailed, m.handoffs, m.wait, m.declined); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	return m, nil

@@ -36,7 +36,7 @@ func scriptShape(cmd redis.Cmder, nkeys, nargv int) bool {
 	return ok && k == nkeys && len(args)-3-nkeys == nargv
 }
 
-func isFinish(cmd redis.Cmder) bool { return scriptShape(cmd, 5, 13) }
+func isFinish(cmd redis.Cmder) bool { return scriptShape(cmd, 5, 14) }
 func isRenew(cmd redis.Cmder) bool  { return scriptShape(cmd, 2, 3) }
 
 // faults is a go-redis hook that makes chosen calls fail (drop) or hang

@@ -26,6 +26,10 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	if !w.handles(t.Type()) {
+		// Before the lease: no attempt charged, the session's order kept.
+		return w.decline(ctx, t)
+	}
 	if !isSession {
 		return w.processPlain(ctx, t)
 	}
@@ -47,9 +51,17 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 	id, _ := asynq.GetTaskID(ctx)
 	q, _ := asynq.GetQueueName(ctx)
 	n, _ := asynq.GetRetryCount(ctx)
-	m, _ := asynq.GetMaxRetry(ctx)
+	am, _ := asynq.GetMaxRetry(ctx)
+	m := dispatch.PlainMaxRetry(t.Headers(), am)
 	job := &Job{ID: id, Type: t.Type(), Payload: t.Payload(), Queue: q, Attempt: n + 1, MaxRetry: m}
 	job.progress = w.progressWriter(job, w.cfg.Retention+time.Hour)
+	if n > m {
+		// Its last run was lost with its worker (asynq counted it): the
+		// job used its retries.
+		err := fmt.Errorf("attempts exhausted (%d runs, the last one lost with its worker)", n)
+		w.outcome(ctx, jobAttrs(job), job.Type, ledger.StateFailed, errorText(err), err)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
 	if at, ok := dispatch.SubmittedAt(t); ok && n == 0 {
 		w.m.wait.WithLabelValues(job.Type).Observe(time.Since(at).Seconds())
 	}
@@ -63,7 +75,9 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 		w.outcome(ctx, jobAttrs(job), job.Type, string(ledger.Retry), errorText(err), err)
 	}
 	if err != nil {
-		if errors.Is(err, ErrSkipRetry) {
+		if errors.Is(err, ErrSkipRetry) || n >= m {
+			// Ended by the worker: asynq's own max retry is one more
+			// (dispatch.HeaderMaxRetry).
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 		return err
@@ -298,7 +312,7 @@ func (w *Worker) claimOverBudget() bool {
 // finish records the outcome, retrying a failing Redis while the lease lasts.
 func (w *Worker) finish(ctx context.Context, rj *ledger.RunJob, out ledger.Outcome, inline bool) (ledger.FinishResult, error) {
 	// Only a next job of a queue that is not paused may run inline.
-	opt := ledger.FinishOptions{Worker: w.cfg.ID, Lease: w.cfg.Lease, Retention: w.cfg.Retention, Inline: inline, Queues: w.qwatch.openQueues()}
+	opt := ledger.FinishOptions{Worker: w.cfg.ID, Lease: w.cfg.Lease, Retention: w.cfg.Retention, Inline: inline, Queues: w.qwatch.openQueues(), Types: w.types}
 	ctx = context.WithoutCancel(ctx)
 	deadline := rj.Sent.Add(w.cfg.Lease)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {

@@ -34,6 +34,7 @@ import (
 	"github.com/sessionq/sessionq/internal/dispatch"
 	"github.com/sessionq/sessionq/internal/ident"
 	"github.com/sessionq/sessionq/internal/ledger"
+	"github.com/sessionq/sessionq/internal/presence"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/scheduler"
 )
@@ -122,6 +123,17 @@ type Config struct {
 	// every worker takes part, one leads at a time, and a fleet of workers
 	// needs no other process to recover from crashes.
 	NoMaintenance bool
+	// HandlerWait is how long a job whose type no live worker handles
+	// waits between looks (a worker takes its task, sees that no live
+	// worker has a handler for it, and hands it back unopened): it bounds
+	// how soon such a job starts once a worker that handles it joins,
+	// together with DelayedCheckInterval. Default 2s (DefaultHandlerWait).
+	HandlerWait time.Duration
+	// PresenceTTL is how long the job types this worker handles stay
+	// published (package presence) without a heartbeat: how long producers
+	// and other workers count a worker that died without a word as live.
+	// A worker that stops withdraws them at once. Default 15s.
+	PresenceTTL time.Duration
 	// Maintenance configures this worker's part in the election (package
 	// scheduler): Interval is the time between repair passes of the leader
 	// (default 2s), so a session whose lease holder died is repaired within
@@ -175,6 +187,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.HandlerWait == 0 {
+		c.HandlerWait = DefaultHandlerWait
+	}
+	if c.PresenceTTL == 0 {
+		c.PresenceTTL = presence.DefaultTTL
+	}
 	if c.Maintenance.ID == "" {
 		c.Maintenance.ID = c.ID
 	}
@@ -203,6 +221,10 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: poll interval %s shorter than 1ms", c.PollInterval)
 	case c.MaxResult < 0:
 		return fmt.Errorf("worker: max result %d is negative", c.MaxResult)
+	case c.HandlerWait < 0:
+		return fmt.Errorf("worker: handler wait %s is negative", c.HandlerWait)
+	case c.PresenceTTL < 100*time.Millisecond:
+		return fmt.Errorf("worker: presence ttl %s shorter than 100ms", c.PresenceTTL)
 	case !validExecStderrLog(c.ExecStderrLog):
 		return fmt.Errorf("worker: exec stderr log %q: want off, debug, info, warn or error", c.ExecStderrLog)
 	case c.BatchInFlight < 0 || c.BatchInFlight > 64:
@@ -250,7 +272,9 @@ type Worker struct {
 	srv      *asynq.Server
 	log      *slog.Logger
 	handlers map[string]Handler
+	types    string // handledList: fixed at Start
 	m        *metrics
+	pres     *presence.Publisher
 
 	maint  *scheduler.Scheduler // nil with NoMaintenance
 	tidy   *tidier
@@ -357,6 +381,17 @@ func (w *Worker) Start(ctx context.Context) error {
 		qs[q] = max(w.cfg.Priorities[q], 1)
 	}
 	base := context.WithoutCancel(ctx)
+	w.types = w.handledList()
+	pres, err := presence.NewPublisher(w.rdb, w.cfg.ID, w.handlerTypes(), presence.Config{TTL: w.cfg.PresenceTTL, Logger: w.log})
+	if err != nil {
+		return fmt.Errorf("worker: presence: %w", err)
+	}
+	// Published before the first task is taken: a worker that declines a
+	// task reads who else handles it.
+	if err := pres.Start(base); err != nil {
+		return fmt.Errorf("worker: publishing the job types it handles: %w", err)
+	}
+	w.pres = pres
 	w.srv = asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
 		Concurrency:              w.cfg.Concurrency,
 		BaseContext:              func() context.Context { return base },
@@ -371,8 +406,13 @@ func (w *Worker) Start(ctx context.Context) error {
 		RetryDelayFunc:  w.carrierRetryDelay,
 		Logger:          asynqLogger{w.log},
 		LogLevel:        asynq.WarnLevel,
+
+		// A task this worker has no handler for is handed back without
+		// counting a failure (decline.go).
+		IsFailure: isFailure,
 	})
 	if err := w.srv.Start(asynq.HandlerFunc(w.process)); err != nil {
+		w.pres.Stop()
 		return fmt.Errorf("worker: starting: %w", err)
 	}
 	w.tidy.start()
@@ -380,6 +420,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	if w.maint != nil {
 		if err := w.maint.Start(base); err != nil {
 			w.srv.Shutdown()
+			w.pres.Stop()
 			w.tidy.stop()
 			w.qwatch.stop()
 			return fmt.Errorf("worker: starting maintenance: %w", err)
@@ -401,6 +442,9 @@ func (w *Worker) Start(ctx context.Context) error {
 // job (only infrastructure failures reach asynq; the job's own retries are
 // the ledger's), asynq's default for plain jobs.
 func (w *Worker) carrierRetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if d := (*declineError)(nil); errors.As(err, &d) {
+		return d.delay
+	}
 	if _, ok := t.Headers()[dispatch.HeaderJob]; ok {
 		return time.Second
 	}
@@ -430,6 +474,9 @@ func (w *Worker) Stop() {
 			}
 		})
 		defer t.Stop()
+		// First: producers and other workers see at once that this
+		// worker's types are no longer handled here.
+		w.pres.Stop()
 		if w.maint != nil {
 			w.maint.Stop()
 		}

@@ -197,7 +197,7 @@ func TestLabel(t *testing.T) {
 		return redis.NewCmd(ctx, append(args, argv...)...)
 	}
 	sess := []string{"sq:{s}:run", "sq:{s}:pend", "sq:{s}:j:j1", "sq:{s}:sess", "sq:{s}:ev"}
-	argv13 := make([]any, 13)
+	argv13 := make([]any, 14)
 
 	fin := evalsha(sess, argv13...)
 	fin.SetVal([]any{"succeeded", nil, nil, nil, "run", "j2"})

@@ -177,7 +177,7 @@ func label(cmd redis.Cmder) string {
 		switch nargv {
 		case 4:
 			return LabelAcquire
-		case 13:
+		case 13, 14: // 14 since the worker says which types it handles
 			return finishLabel(cmd)
 		default:
 			return LabelSubmit

@@ -183,8 +183,14 @@ func apiSubmit(ctx context.Context, e *env, cmd *cobra.Command, _ []string, conn
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintln(e.out, sub.ID); err != nil || !f.wait {
+	if _, err := fmt.Fprintln(e.out, sub.ID); err != nil {
 		return err
+	}
+	if sub.Warning != "" {
+		fmt.Fprintf(e.errOut, "sessionq: warning: %s\n", sub.Warning)
+	}
+	if !f.wait {
+		return nil
 	}
 	if f.waitTimeout > 0 {
 		var cancel context.CancelFunc

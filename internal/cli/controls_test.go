@@ -77,7 +77,7 @@ func TestJobListRetryDelete(t *testing.T) {
 	waiting, _, err := run(t, "submit", "--redis", url, "--type", "other", "--queue", "nobody")
 	require.NoError(t, err)
 	_, _, err = run(t, "job", "delete", strings.TrimSpace(waiting), "--redis", url)
-	require.ErrorContains(t, err, "is pending: jobs: job is not dead-lettered; only dead-lettered (failed) jobs can be retried or deleted")
+	require.ErrorContains(t, err, "is waiting_for_handler: jobs: job is not dead-lettered; only dead-lettered (failed) jobs can be retried or deleted")
 	for _, bad := range [][]string{
 		{"--state", "bogus"}, {"--limit", "0"}, {"--page", "0"}, {"--session", ""}, {"--queue", "a:b"},
 	} {

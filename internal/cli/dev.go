@@ -110,11 +110,6 @@ The worker handles the sample job types below, plus any --exec mappings
 				}
 				defer gw.srv.Stop()
 			}
-			pub, err := startPresence(ctx, st.rdb, w.ID(), types, log)
-			if err != nil {
-				return err
-			}
-			defer pub.Stop()
 			shown := redact.URL(st.url)
 			note := ""
 			if shown != st.url {

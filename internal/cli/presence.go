@@ -16,19 +16,6 @@ import (
 // that a live worker handles the job's type.
 const stillWaitingAfter = 3 * time.Second
 
-// startPresence publishes the job types a worker process handles until
-// the returned publisher stops (package presence).
-func startPresence(ctx context.Context, rdb redis.UniversalClient, workerID string, types []string, log *slog.Logger) (*presence.Publisher, error) {
-	p, err := presence.NewPublisher(rdb, workerID, types, presence.Config{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if err := p.Start(ctx); err != nil {
-		return nil, fmt.Errorf("publishing the job types this worker handles: %w", err)
-	}
-	return p, nil
-}
-
 // unhandled reports whether no live worker handles jobType. A failure to
 // tell is logged at debug level and reported as false: the warning it
 // would give is advice, not an error.

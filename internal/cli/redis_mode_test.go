@@ -25,7 +25,7 @@ func TestRedisModeCluster(t *testing.T) {
 	require.NoError(t, err)
 	var in jobs.Info
 	require.NoError(t, json.Unmarshal([]byte(out), &in))
-	require.Equal(t, jobs.StatePending, in.State)
+	require.Equal(t, jobs.StateWaitingForHandler, in.State, "no live worker handles t")
 	require.Equal(t, "s1", in.SessionID)
 	out, _, err = run(t, "session", "create", "--redis", url, "--redis-mode", "cluster", "--tid", "t1")
 	require.NoError(t, err)

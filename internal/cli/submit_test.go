@@ -129,7 +129,7 @@ func TestJobGet(t *testing.T) {
 	require.Equal(t, id, in.ID)
 	require.Equal(t, "s1", in.SessionID)
 	require.Equal(t, int64(1), in.Seq)
-	require.Equal(t, jobs.StatePending, in.State)
+	require.Equal(t, jobs.StateWaitingForHandler, in.State, "no live worker handles t")
 }
 
 func TestJobGetNotFound(t *testing.T) {

@@ -91,11 +91,6 @@ exits at once.`,
 				return err
 			}
 			defer w.Stop()
-			pub, err := startPresence(ctx, rdb, w.ID(), types, log)
-			if err != nil {
-				return err
-			}
-			defer pub.Stop() // first: producers see at once that this worker is gone
 			sayWhatItDoes(log, w.ID(), cfg.Worker, types)
 			<-ctx.Done()
 			stop() // a second signal ends the process at once

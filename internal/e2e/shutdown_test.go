@@ -55,7 +55,7 @@ if [ "$SESSIONQ_SEQ" = 1 ] && [ ! -e %s/hung ]; then touch %s/hung; sleep 300; f
 	require.Eventually(t, func() bool { return gone(hungPid) }, 5*time.Second, 20*time.Millisecond, "the hung command outlived the shutdown")
 	in, err := c.Get(ctx, a.ID)
 	require.NoError(t, err)
-	require.Equal(t, jobs.StatePending, in.State)
+	require.Equal(t, jobs.StateWaitingForHandler, in.State, "no live worker handles its type now")
 	require.Equal(t, 0, in.Attempts, "a hand-back is not an attempt")
 
 	start(t, "worker-2", args...).ready(t, "worker started")

@@ -459,6 +459,10 @@ type FinishOptions struct {
 	Retention time.Duration
 	Inline    bool   // the worker may run the next job at once
 	Queues    string // ",q1,q2," the worker serves
+	// Types is ",t1,t2," the job types the worker handles: a next job of
+	// another type is not run inline but dispatched, for a worker that
+	// handles it. Empty: any type.
+	Types string
 }
 
 // FinishResult is the outcome of Finish.
@@ -488,7 +492,7 @@ func (l *Ledger) Finish(ctx context.Context, s, id string, token int64, o Outcom
 	v, err := words(l.piped(ctx, finishScript, sessionKeys(s, id), []any{
 		id, token, outcome, o.Text, opt.Retention.Milliseconds(), keys.JobPrefix(s), opt.Worker,
 		opt.Lease.Milliseconds(), flag(opt.Inline), opt.Queues, o.RetryDelay.Milliseconds(),
-		opt.Retention.Milliseconds(), flag(o.Final),
+		opt.Retention.Milliseconds(), flag(o.Final), opt.Types,
 	}, func(p redis.Pipeliner) { dueLT(ctx, p, s, until) }), "finish")
 	if err != nil {
 		return FinishResult{}, err

@@ -24,6 +24,8 @@
 -- ARGV[12] retention of the run hash once the session has nothing left, ms
 --          (its fencing tokens never repeat: see take_lease in lib.lua)
 -- ARGV[13] "1" when the failure must not be retried (final)
+-- ARGV[14] the job types the worker handles as ",t1,t2,", or "" for any: a
+--          next job of another type is dispatched, never run inline
 --
 -- Returns one of:
 --   {"stale"}                        the token is not current: nothing changed
@@ -93,7 +95,8 @@ if ARGV[9] == '1' then
   -- The worker may run it: read all it needs at once.
   local n = redis.call('HMGET', nk, unpack(RUN_FIELDS))
   local pat = tonumber(n[15]) or 0
-  if pat <= now and n[7] and string.find(ARGV[10], ',' .. n[7] .. ',', 1, true) then
+  if pat <= now and n[7] and string.find(ARGV[10], ',' .. n[7] .. ',', 1, true)
+      and (not ARGV[14] or ARGV[14] == '' or string.find(ARGV[14], ',' .. (n[5] or '') .. ',', 1, true)) then
     return take_lease({'finished', this, false, false, 'run', nxt}, KEYS[1], KEYS[2], nk, KEYS[4], KEYS[5], nxt,
       n, l[4], now, tonumber(ARGV[8]), ARGV[7], true)
   end
