@@ -12,7 +12,7 @@ const (
 	// MaxIDLen is the longest session ID, application ID or idempotency key.
 	MaxIDLen = 128
 	// MaxTypeLen is the longest job type name.
-	MaxTypeLen = 128
+	MaxTypeLen = validate.MaxTypeLen
 	// MaxQueueLen is the longest queue name.
 	MaxQueueLen = 64
 	// DefaultMaxPayload is the default payload cap: 1 MiB.
@@ -46,10 +46,7 @@ func invalid(field, value, reason string) error {
 
 // idChar reports whether c may appear in a session ID, application ID,
 // idempotency key or job ID: letters, digits and . _ - : @
-func idChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '.' || c == '_' || c == '-' || c == ':' || c == '@'
-}
+var idChar = validate.IDChar
 
 func checkID(field, s string, max int, ok func(byte) bool) error {
 	if why := validate.Name(s, max, ok); why != "" {
@@ -73,7 +70,7 @@ func ValidateJobID(s string) error { return checkID("job ID", s, MaxIDLen, idCha
 // ValidateType checks a job type: 1 to 128 bytes of letters, digits and
 // . _ - : /
 func ValidateType(s string) error {
-	return checkID("job type", s, MaxTypeLen, func(c byte) bool { return c != '@' && idChar(c) || c == '/' })
+	return checkID("job type", s, MaxTypeLen, validate.TypeChar)
 }
 
 // ValidateQueue checks a queue name: 1 to 64 bytes of letters, digits and

@@ -25,7 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
-	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/internal/validate"
 )
 
 // Defaults of Config.
@@ -56,9 +56,17 @@ func check(processID string, types []string, ttl time.Duration) error {
 		return fmt.Errorf("%w: ttl %s: must be at least 1ms", ErrInvalid, ttl)
 	}
 	for _, t := range types {
-		if err := jobs.ValidateType(t); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		if err := checkType(t); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// checkType checks a job type by the job client's rules.
+func checkType(t string) error {
+	if why := validate.Name(t, validate.MaxTypeLen, validate.TypeChar); why != "" {
+		return fmt.Errorf("%w: job type %q: %s", ErrInvalid, validate.Cut(t), why)
 	}
 	return nil
 }
@@ -91,8 +99,8 @@ func Withdraw(ctx context.Context, rdb redis.Cmdable, processID string, types []
 // Handlers returns the IDs of the processes that handle jobType now,
 // sorted; none is an empty slice and no error.
 func Handlers(ctx context.Context, rdb redis.Cmdable, jobType string) ([]string, error) {
-	if err := jobs.ValidateType(jobType); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	if err := checkType(jobType); err != nil {
+		return nil, err
 	}
 	ids, err := handlersScript.Run(ctx, rdb, []string{keys.Handlers(jobType)}).StringSlice()
 	if err != nil && !errors.Is(err, redis.Nil) {
