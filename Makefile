@@ -14,22 +14,22 @@ help: ## list the targets
 COMMIT    ?= $(shell git describe --always --dirty --abbrev=40 --match=NeVeRmAtCh 2>/dev/null)
 
 build: ## build the sessionq binary into ./bin (--version names the commit)
-	$(GO) build -ldflags "-X github.com/sessionq/sessionq/internal/cli.commit=$(COMMIT)" -o bin/sessionq ./cmd/sessionq
+	$(GO) build -ldflags "-X github.com/sessionq/sessionq/cmd/sessionq/cli.commit=$(COMMIT)" -o bin/sessionq ./cmd/sessionq
 
 .PHONY: test
 test: ## run every test with the race detector against a real Redis (progress per test), then the deploy checks
 	$(GO) vet $(PKGS)
-	$(GO) build -o .cache/testprogress ./internal/testprogress
+	$(GO) build -o .cache/testprogress ./tools/testprogress
 	$(GO) test -json $(TESTFLAGS) $(PKGS) | .cache/testprogress
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 .PHONY: test-sentinel
 test-sentinel: ## run the Sentinel failover tests alone (also part of test; needs redis-sentinel)
-	$(GO) test $(TESTFLAGS) -run 'TestSentinel' -v ./internal/redistest/ ./internal/e2e/
+	$(GO) test $(TESTFLAGS) -run 'TestSentinel' -v ./internal/redistest/ ./tools/e2e/
 
 .PHONY: chaos
 chaos: ## run the fault-injection scenarios (kill, pause, cut, restart, soak; ~15 min; CHAOS_RUN=regexp picks some)
-	SESSIONQ_CHAOS=1 $(GO) test -count=1 -v -timeout 60m -run '$(or $(CHAOS_RUN),.)' ./internal/chaos/
+	SESSIONQ_CHAOS=1 $(GO) test -count=1 -v -timeout 60m -run '$(or $(CHAOS_RUN),.)' ./tools/chaos/
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
@@ -49,7 +49,7 @@ bench-fleet: ## run fleets of 1, 2, 4 and 8 worker processes, sessionq and raw a
 
 .PHONY: bench-go
 bench-go: ## run the go test benchmarks of the hot paths (compare runs with benchstat)
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/bench/ | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./cmd/sessionq/bench/ | tee bench.out
 
 .PHONY: lint
 lint: ## gofmt, go vet, and golangci-lint where it is installed

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/sessionq/sessionq/internal/cli"
+	"github.com/sessionq/sessionq/cmd/sessionq/cli"
 )
 
 func main() {

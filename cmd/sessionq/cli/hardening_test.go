@@ -98,7 +98,7 @@ func TestConfigUnknownSectionsAndKeys(t *testing.T) {
 		})
 	}
 	// The example file is valid.
-	_, _, err := run(t, "submit", "--type", "t", "--redis", url, "--config", "../../sessionq.example.yaml")
+	_, _, err := run(t, "submit", "--type", "t", "--redis", url, "--config", "../../../sessionq.example.yaml")
 	require.NoError(t, err)
 }
 

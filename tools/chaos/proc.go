@@ -85,7 +85,7 @@ func Binary(t testing.TB, pkg string, race bool) string {
 // it for jobs of type typ, recording into logFile.
 func Jobrec(t testing.TB, typ, logFile string) string {
 	t.Helper()
-	return typ + "=" + Binary(t, "github.com/sessionq/sessionq/internal/chaos/jobrec", false) + " " + logFile
+	return typ + "=" + Binary(t, "github.com/sessionq/sessionq/tools/chaos/jobrec", false) + " " + logFile
 }
 
 // Proc is a process started by Start.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sessionq/sessionq/internal/chaos"
+	"github.com/sessionq/sessionq/tools/chaos"
 	"github.com/sessionq/sessionq/jobs"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionq/sessionq/internal/bench"
+	"github.com/sessionq/sessionq/cmd/sessionq/bench"
 	"github.com/sessionq/sessionq/internal/redistest"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
-	"github.com/sessionq/sessionq/internal/bench"
+	"github.com/sessionq/sessionq/cmd/sessionq/bench"
 )
 
 // newBenchFleetCmd builds `sessionq bench-fleet`.

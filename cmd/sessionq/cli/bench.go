@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/sessionq/sessionq/internal/bench"
+	"github.com/sessionq/sessionq/cmd/sessionq/bench"
 )
 
 // newBenchCmd builds `sessionq bench`.

@@ -6,7 +6,7 @@ import (
 )
 
 // commit is the VCS commit given at link time (make build:
-// -ldflags "-X github.com/sessionq/sessionq/internal/cli.commit=..."), used
+// -ldflags "-X github.com/sessionq/sessionq/cmd/sessionq/cli.commit=..."), used
 // when the Go toolchain did not stamp one (-buildvcs=false, a git worktree).
 var commit string
 

@@ -4,7 +4,7 @@
 // ok / FAIL line as go test prints it. It exits 1 when a package or a
 // build failed, or when it read no package at all.
 //
-//	go test -json -race ./... | go run ./internal/testprogress
+//	go test -json -race ./... | go run ./tools/testprogress
 package main
 
 import (

@@ -119,7 +119,7 @@ func TestMetricsExported(t *testing.T) {
 		names[n] = true
 	}
 
-	b, err := os.ReadFile("../../deploy/grafana/sessionq.json")
+	b, err := os.ReadFile("../../../deploy/grafana/sessionq.json")
 	require.NoError(t, err)
 	var dash struct {
 		Panels []struct {
@@ -142,7 +142,7 @@ func TestMetricsExported(t *testing.T) {
 	}
 	require.Greater(t, queried, 20)
 
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../../README.md")
 	require.NoError(t, err)
 	_, section, ok := strings.Cut(string(readme), "\n### Metrics\n")
 	require.True(t, ok, "the README has a Metrics list")
