@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sessionq/sessionq/tools/chaos"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/tools/chaos"
 )
 
 // Two jobs of one session: the first run of job a was killed, and its rerun

@@ -11,9 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionq/sessionq/tools/chaos"
 	"github.com/sessionq/sessionq/internal/redistest"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/tools/chaos"
 )
 
 // Three worker processes and nothing else (no scheduler): kill -9 of one
