@@ -59,7 +59,7 @@ func (s *Server) register() {
 // token is needed.
 func documentErrors(api huma.API) {
 	oapi := api.OpenAPI()
-	schema := oapi.Components.Schemas.Schema(reflect.TypeOf(apiError{}), true, "Error")
+	schema := oapi.Components.Schemas.Schema(reflect.TypeOf(ErrorBody{}), true, "Error")
 	for _, pi := range oapi.Paths {
 		for _, op := range []*huma.Operation{pi.Get, pi.Put, pi.Post, pi.Delete} {
 			if op == nil {

@@ -8,53 +8,45 @@ import (
 	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/sessionq/sessionq/api"
 )
 
-// Error codes: stable, for clients to act on.
+// Error codes: the wire package's (api.Code*), kept here for callers that
+// name them through the gateway.
 const (
-	CodeInvalidRequest   = "invalid_request"
-	CodeInvalidSession   = "invalid_session_id"
-	CodeTIDRequired      = "tid_required"
-	CodeTIDTaken         = "tid_taken"
-	CodeUnauthenticated  = "unauthenticated"
-	CodeForbidden        = "forbidden"
-	CodeNotFound         = "not_found"
-	CodeSessionNotFound  = "session_not_found"
-	CodeJobNotFound      = "job_not_found"
-	CodeParamNotFound    = "param_not_found"
-	CodeFileNotFound     = "file_not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodeConflict         = "conflict"
-	CodeJobRunning       = "job_running"
-	CodeNotDead          = "not_dead"
-	CodeBacklogFull      = "backlog_full"
-	CodeBodyTooLarge     = "body_too_large"
-	CodeLimit            = "limit_exceeded"
-	CodeQuota            = "quota_exceeded"
-	CodeRateLimited      = "rate_limited"
-	// CodeIdempotencyConflict: the idempotency key was first used with
-	// another kind of job (plain or session), session, queue or type (409).
-	CodeIdempotencyConflict = "idempotency_conflict"
-	// CodeTooManyStreams: the user, or the gateway process, has as many
-	// event streams open as it may (429).
-	CodeTooManyStreams = "too_many_streams"
-	// CodeUserNotFound: a session was asked for a user that does not
-	// exist (404; only an impersonating caller can learn it).
-	CodeUserNotFound = "user_not_found"
-	CodeUnavailable  = "unavailable"
-	CodeInternal     = "internal"
+	CodeInvalidRequest      = api.CodeInvalidRequest
+	CodeInvalidSession      = api.CodeInvalidSession
+	CodeTIDRequired         = api.CodeTIDRequired
+	CodeTIDTaken            = api.CodeTIDTaken
+	CodeUnauthenticated     = api.CodeUnauthenticated
+	CodeForbidden           = api.CodeForbidden
+	CodeNotFound            = api.CodeNotFound
+	CodeSessionNotFound     = api.CodeSessionNotFound
+	CodeJobNotFound         = api.CodeJobNotFound
+	CodeParamNotFound       = api.CodeParamNotFound
+	CodeFileNotFound        = api.CodeFileNotFound
+	CodeMethodNotAllowed    = api.CodeMethodNotAllowed
+	CodeConflict            = api.CodeConflict
+	CodeJobRunning          = api.CodeJobRunning
+	CodeNotDead             = api.CodeNotDead
+	CodeBacklogFull         = api.CodeBacklogFull
+	CodeBodyTooLarge        = api.CodeBodyTooLarge
+	CodeLimit               = api.CodeLimit
+	CodeQuota               = api.CodeQuota
+	CodeRateLimited         = api.CodeRateLimited
+	CodeIdempotencyConflict = api.CodeIdempotencyConflict
+	CodeTooManyStreams      = api.CodeTooManyStreams
+	CodeUserNotFound        = api.CodeUserNotFound
+	CodeUnavailable         = api.CodeUnavailable
+	CodeInternal            = api.CodeInternal
 )
 
-// ErrorBody is the one shape of every error answer.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
+// ErrorBody is the one shape of every error answer (api.Error).
+type ErrorBody = api.Error
 
-// ErrorDetail says what went wrong.
-type ErrorDetail struct {
-	Code    string `json:"code" doc:"Stable error code" example:"session_not_found"`
-	Message string `json:"message" doc:"What went wrong, for people"`
-}
+// ErrorDetail says what went wrong (api.ErrorDetail).
+type ErrorDetail = api.ErrorDetail
 
 // apiError is an error answer, the body of ErrorBody's shape; huma writes
 // it with its status.
@@ -136,5 +128,5 @@ func useErrorShape() {
 func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(ErrorBody{ErrorDetail{Code: code, Message: msg}})
+	_ = json.NewEncoder(w).Encode(api.Error{Error: api.ErrorDetail{Code: code, Message: msg}})
 }
