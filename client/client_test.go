@@ -514,7 +514,7 @@ func TestPayloadBytesExact(t *testing.T) {
 	c, err := client.Dial(ctx, st.url, client.Token(tok), client.WithoutConnectionSession())
 	require.NoError(t, err)
 	defer func() { require.NoError(t, c.Close(ctx)) }()
-	for _, p := range [][]byte{[]byte(`{"a":1}`), []byte(`{"a": 1}`), []byte(` [1] `), []byte("plain <text>"), {0xff, 0}, {}} {
+	for _, p := range [][]byte{[]byte(`{"a":1}`), []byte(`{"a": 1}`), []byte(` [1] `), []byte("plain <text>"), {0xff, 0}} {
 		sub, err := c.Submit(ctx, "echo", p)
 		require.NoError(t, err)
 		j, err := c.Wait(ctx, sub.ID)
