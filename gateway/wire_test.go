@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -170,4 +171,21 @@ func TestEventsCarryTheirStateOnly(t *testing.T) {
 	require.Equal(t, "succeeded", states[len(states)-1], "%v", states)
 	require.GreaterOrEqual(t, strings.Count(strings.Join(states, " "), "running"), 2, "two runs: %v", states)
 	require.True(t, slices.Contains(states, "retrying"), "%v", states)
+}
+
+// TestHumaErrorsInTheOneShape: an error huma itself raises (a body that
+// does not validate) is the one error body, 400, application/json, on
+// this API, without huma's process-wide NewError replaced.
+func TestHumaErrorsInTheOneShape(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{noWorker: true})
+	alice := e.user("alice", aliceRights...)
+	r := e.req(alice, "POST", "/v1/jobs", map[string]any{"type": 1})
+	require.Equal(t, http.StatusBadRequest, r.status, "%s", r)
+	require.Equal(t, "application/json", r.hdr.Get("Content-Type"))
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &m))
+	require.Equal(t, []string{"error"}, slices.Collect(maps.Keys(m)), "%s", r.body)
+	require.Equal(t, "invalid_request", r.code(t))
+	require.Contains(t, m["error"].(map[string]any)["message"], "expected string")
 }
