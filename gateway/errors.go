@@ -2,10 +2,8 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -91,37 +89,69 @@ func codeFor(status int) string {
 	return CodeInternal
 }
 
-var setErrorOnce sync.Once
+// huma's own errors (validation, body size, content type) are built by
+// its package-level NewError, which a program may replace but which is
+// shared by every huma API of the process. The gateway leaves it alone and
+// reshapes them per API instead: errorShape (a transformer of this API's
+// configuration) turns huma's *ErrorModel into the one error body, and
+// statusContext (a middleware of this API) answers huma's 422 as 400; the
+// OpenAPI document's error answers are rewritten to the one body by
+// documentErrors, and huma's own error schemas left out of it.
 
-// useErrorShape makes huma answer its own errors (validation, body size)
-// in the gateway's shape, and 422 as 400. huma keeps this in a package
-// variable; the gateway is its only user in sessionq.
-func useErrorShape() {
-	setErrorOnce.Do(func() {
-		huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-			if status == http.StatusUnprocessableEntity {
-				status = http.StatusBadRequest
-			}
-			parts := []string{}
-			if msg != "" {
-				parts = append(parts, msg)
-			}
-			for _, e := range errs {
-				var ae *apiError
-				if errors.As(e, &ae) {
-					return ae
-				}
-				if e != nil {
-					parts = append(parts, e.Error())
-				}
-			}
-			if status >= 500 {
-				// Never the internals: the caller logs them.
-				parts = []string{http.StatusText(status)}
-			}
-			return apiErr(status, codeFor(status), strings.Join(parts, ": "))
+// errorShape is a huma transformer: huma's own error answers in the one
+// error body (api.Error), without internals for a 5xx.
+func errorShape(ctx huma.Context, _ string, v any) (any, error) {
+	em, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
+	}
+	ctx.SetHeader("Content-Type", "application/json") // not huma's application/problem+json
+	status := em.Status
+	if status == http.StatusUnprocessableEntity {
+		status = http.StatusBadRequest
+	}
+	parts := []string{}
+	if em.Detail != "" {
+		parts = append(parts, em.Detail)
+	}
+	for _, e := range em.Errors {
+		if e != nil {
+			parts = append(parts, e.Error())
 		}
-	})
+	}
+	if status >= 500 {
+		// Never the internals: the caller logs them.
+		parts = []string{http.StatusText(status)}
+	}
+	return apiErr(status, codeFor(status), strings.Join(parts, ": ")), nil
+}
+
+// statusContext answers huma's 422 (a body that does not validate) as 400,
+// the status of every bad request of the gateway.
+type statusContext struct{ humaContext }
+
+// humaContext is huma.Context under a name that does not hide its
+// Context method when embedded.
+type humaContext = huma.Context
+
+func (c statusContext) SetStatus(code int) {
+	if code == http.StatusUnprocessableEntity {
+		code = http.StatusBadRequest
+	}
+	c.humaContext.SetStatus(code)
+}
+
+// Unwrap is the adapter's context (humachi.Unwrap looks through it).
+func (c statusContext) Unwrap() huma.Context { return c.humaContext }
+
+// errorStatus is the middleware that puts statusContext in place.
+func errorStatus(ctx huma.Context, next func(huma.Context)) { next(statusContext{ctx}) }
+
+// writeErr writes an error answer from a huma middleware.
+func writeErr(ctx huma.Context, e *apiError) {
+	ctx.SetHeader("Content-Type", "application/json")
+	ctx.SetStatus(e.status)
+	_ = json.NewEncoder(ctx.BodyWriter()).Encode(api.Error{Error: e.Detail})
 }
 
 // writeJSONError writes an error answer outside huma.

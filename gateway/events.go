@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -172,7 +173,7 @@ func (s *Server) stream(ctx context.Context, f func(ctx context.Context, send se
 			if w, ok := data.(withID); ok {
 				id, data = w.id, w.v
 			}
-			b, err := json.Marshal(data)
+			b, err := marshalEvent(data)
 			if err != nil {
 				return err
 			}
@@ -357,4 +358,17 @@ func (s *Server) sessionEnded(ctx context.Context, id string, last *string) (str
 		return "", true, nil
 	}
 	return "", false, err
+}
+
+// marshalEvent is an event's data as huma writes answers: without HTML
+// escaping, so that a payload shown as a JSON value reads back byte for
+// byte (api.EncodeData).
+func marshalEvent(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -297,7 +297,7 @@ func New(rdb redis.UniversalClient, table *sessiontable.Table, jc *jobs.Client, 
 		s.router.Handle("/metrics", s.metricsAuth(promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{})))
 	}
 	s.api = humachi.New(s.router, apiConfig())
-	s.api.UseMiddleware(s.middleware)
+	s.api.UseMiddleware(errorStatus, s.middleware)
 	s.register()
 	if !c.NoDashboard {
 		if err := s.mountDashboard(); err != nil {
