@@ -98,7 +98,7 @@ func TestAPIMode(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &j))
 	require.Equal(t, "succeeded", j["state"])
 	require.Equal(t, "hi", j["result"])
-	require.Equal(t, sid, j["session_id"])
+	require.Equal(t, sid, j["sessionId"])
 	out, _, err = run(t, "job", "cancel", id)
 	require.NoError(t, err)
 	require.Equal(t, "succeeded\n", out)
