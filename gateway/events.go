@@ -43,9 +43,10 @@ func (s *Server) registerEvents() {
 	jobEvents := map[string]any{"job": api.JobEvent{}}
 	huma.Register(s.api, huma.Operation{
 		OperationID: "jobEvents", Method: http.MethodGet, Path: "/v1/jobs/{id}/events", Tags: []string{"jobs"},
-		Summary:   "Follow a job: its state now, then each change, until it ends",
-		Responses: sseResponse(jobEvents, s.api),
-		Errors:    []int{http.StatusBadRequest, http.StatusNotFound, http.StatusTooManyRequests},
+		Summary:     "Follow a job: its state now, then each change, until it ends",
+		Description: "Server-Sent Events: the job's state now, then an event at each change of state, until it ends; then the stream closes.",
+		Responses:   sseResponse(jobEvents, s.api),
+		Errors:      []int{http.StatusBadRequest, http.StatusNotFound, http.StatusTooManyRequests},
 	}, func(ctx context.Context, in *jobIn) (*huma.StreamResponse, error) {
 		info, owner, err := s.readJob(ctx, in.ID)
 		if err != nil {
@@ -80,7 +81,7 @@ func (s *Server) registerEvents() {
 // resumes after that event.
 type sessionEventsIn struct {
 	Ref
-	ID          string `path:"id" doc:"Session ID"`
+	ID          string `path:"id" doc:"Session ID" pattern:"^s[a-z2-7]{25}[aeimquy4]$"`
 	LastEventID string `header:"Last-Event-ID" maxLength:"64" doc:"Resume after this event (the id of the last job event received)"`
 }
 

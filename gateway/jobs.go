@@ -46,7 +46,7 @@ type submitOut struct {
 
 type jobIn struct {
 	Ref
-	ID string `path:"id" maxLength:"128"`
+	ID string `path:"id" maxLength:"128" pattern:"^[A-Za-z0-9._:@-]+$" doc:"Job ID"`
 }
 
 type jobOut struct {
@@ -81,13 +81,14 @@ func (s *Server) registerJobs() {
 	huma.Register(api, huma.Operation{
 		OperationID: "submitJob", Method: http.MethodPost, Path: "/v1/jobs", Tags: tags,
 		Summary:       "Submit a job, in the request's session when it names one",
-		Description:   "Needs the right submit:QUEUE/TYPE of the acting user (the session's owner, else the connection's user). An idempotency_key lives in the acting user's namespace (another user's key of the same name names another job) and is bound to its first submit's kind (with or without a session), session, queue and type: a reuse that asks for another is 409 idempotency_conflict and changes nothing.",
+		Description:   "Needs the right submit:QUEUE/TYPE of the acting user (the session's owner, else the connection's user). An idempotencyKey lives in the acting user's namespace (another user's key of the same name names another job) and is bound to its first submit's kind (with or without a session), session, queue and type: a reuse that asks for another is 409 idempotency_conflict and changes nothing.",
 		DefaultStatus: http.StatusAccepted, MaxBodyBytes: s.cfg.MaxBody,
 		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge},
 	}, s.submit)
 	huma.Register(api, huma.Operation{
 		OperationID: "getJob", Method: http.MethodGet, Path: "/v1/jobs/{id}", Tags: tags,
 		Summary: "Read a job", Errors: []int{http.StatusBadRequest, http.StatusNotFound},
+		Description: "The job with the fields of its state only. A job the caller may not read answers 404, as an unknown one.",
 	}, func(ctx context.Context, in *jobIn) (*jobOut, error) {
 		info, owner, err := s.readJob(ctx, in.ID)
 		if err != nil {
@@ -98,6 +99,7 @@ func (s *Server) registerJobs() {
 	huma.Register(api, huma.Operation{
 		OperationID: "cancelJob", Method: http.MethodDelete, Path: "/v1/jobs/{id}", Tags: tags,
 		Summary: "Cancel a job", Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
+		Description: "A waiting job ends cancelled at once and its session goes on; a running session job is cancelled at its worker's next lease renewal; a running job without a session is taken off its worker, or 409 job_running when its worker does not answer. Cancelling an ended job changes nothing and answers its state. Needs write rights on the job.",
 	}, func(ctx context.Context, in *jobIn) (*cancelOut, error) {
 		_, owner, err := s.readJob(ctx, in.ID)
 		if err != nil {
@@ -143,7 +145,8 @@ func (s *Server) registerJobs() {
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "listDead", Method: http.MethodGet, Path: "/v1/dead", Tags: tags,
-		Summary: "Dead-lettered (failed) jobs the caller may read",
+		Summary:     "Dead-lettered (failed) jobs the caller may read",
+		Description: "The jobs that failed for good, up to limit (100 by default): the newest session jobs first, then the archived jobs without a session; those the caller may not read are left out.",
 	}, func(ctx context.Context, in *deadIn) (*deadOut, error) {
 		l, err := s.jobs.DeadLetters(ctx, in.Limit)
 		if err != nil {

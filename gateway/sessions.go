@@ -47,7 +47,7 @@ type sessionsOut struct {
 
 type sessionIn struct {
 	Ref
-	ID string `path:"id" doc:"Session ID"`
+	ID string `path:"id" doc:"Session ID" pattern:"^s[a-z2-7]{25}[aeimquy4]$"`
 }
 
 type sessionOut struct {
@@ -60,14 +60,14 @@ type paramsOut struct {
 
 type putParamsIn struct {
 	Ref
-	ID   string `path:"id"`
+	ID   string `path:"id" doc:"Session ID" pattern:"^s[a-z2-7]{25}[aeimquy4]$"`
 	Body api.ParamsChange
 }
 
 type paramIn struct {
 	Ref
-	ID  string `path:"id"`
-	Key string `path:"key" maxLength:"128"`
+	ID  string `path:"id" doc:"Session ID" pattern:"^s[a-z2-7]{25}[aeimquy4]$"`
+	Key string `path:"key" maxLength:"128" pattern:"^[A-Za-z0-9._:@/-]+$" doc:"Parameter key"`
 }
 
 type paramOut struct {
@@ -76,8 +76,8 @@ type paramOut struct {
 
 type putParamIn struct {
 	Ref
-	ID   string `path:"id"`
-	Key  string `path:"key" maxLength:"128"`
+	ID   string `path:"id" doc:"Session ID" pattern:"^s[a-z2-7]{25}[aeimquy4]$"`
+	Key  string `path:"key" maxLength:"128" pattern:"^[A-Za-z0-9._:@/-]+$" doc:"Parameter key"`
 	Body api.ParamValue
 }
 
@@ -99,14 +99,14 @@ func sessionList() api.SessionList { return api.SessionList{Sessions: []api.Sess
 
 type fileIn struct {
 	Ref
-	ID   string `path:"id"`
-	Name string `path:"name" maxLength:"255"`
+	ID   string `path:"id" doc:"Session ID" pattern:"^s[a-z2-7]{25}[aeimquy4]$"`
+	Name string `path:"name" maxLength:"255" pattern:"^[^-/\\\\\\x00-\\x1f\\x7f-\\x9f][^/\\\\\\x00-\\x1f\\x7f-\\x9f]*$" doc:"File name: one flat name (no / or \\), not . or .., not starting with -"`
 }
 
 type putFileIn struct {
 	Ref
-	ID      string `path:"id"`
-	Name    string `path:"name" maxLength:"255"`
+	ID      string `path:"id" doc:"Session ID" pattern:"^s[a-z2-7]{25}[aeimquy4]$"`
+	Name    string `path:"name" maxLength:"255" pattern:"^[^-/\\\\\\x00-\\x1f\\x7f-\\x9f][^/\\\\\\x00-\\x1f\\x7f-\\x9f]*$" doc:"File name: one flat name (no / or \\), not . or .., not starting with -"`
 	RawBody []byte `contentType:"application/octet-stream"`
 }
 
@@ -132,11 +132,13 @@ func (s *Server) registerSessions() {
 	}
 	huma.Register(api, huma.Operation{
 		OperationID: "listSessions", Method: http.MethodGet, Path: "/v1/sessions", Tags: tags,
-		Summary: "The open sessions the caller may read",
+		Summary:     "The open sessions the caller may read",
+		Description: "Lists the open sessions of the connection's user, or every user's with read:all, up to limit (100 by default).",
 	}, s.listSessions)
 	huma.Register(api, huma.Operation{
 		OperationID: "getSession", Method: http.MethodGet, Path: "/v1/sessions/{id}", Tags: tags,
 		Summary: "Read a session", Errors: []int{http.StatusNotFound},
+		Description: "The session's owner, TID, timeout and times. A session the caller may not read answers 404, as an unknown one.",
 	}, func(ctx context.Context, _ *sessionIn) (*sessionOut, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayRead(); err != nil {
@@ -147,6 +149,7 @@ func (s *Server) registerSessions() {
 	huma.Register(api, huma.Operation{
 		OperationID: "closeSession", Method: http.MethodDelete, Path: "/v1/sessions/{id}", Tags: tags,
 		Summary: "Close a session at once", DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound, http.StatusForbidden},
+		Description: "Ends the session now, as its idle timeout would: its parameters, sub-sessions and files are deleted and its TID is released; jobs still queued for it run inactive. Needs write rights on the session.",
 	}, func(ctx context.Context, in *sessionIn) (*noContent, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayWrite(); err != nil {
@@ -160,6 +163,7 @@ func (s *Server) registerSessions() {
 	huma.Register(api, huma.Operation{
 		OperationID: "getParams", Method: http.MethodGet, Path: "/v1/sessions/{id}/params", Tags: tags,
 		Summary: "Read every parameter (of the sub-session, over the session's)", Errors: []int{http.StatusNotFound},
+		Description: "Every parameter of the session; with an application ID (header Sessionq-Application or query applicationId), the sub-session's parameters over the session's.",
 	}, func(ctx context.Context, in *sessionIn) (*paramsOut, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayRead(); err != nil {
@@ -176,7 +180,8 @@ func (s *Server) registerSessions() {
 	huma.Register(api, huma.Operation{
 		OperationID: "putParams", Method: http.MethodPut, Path: "/v1/sessions/{id}/params", Tags: tags,
 		Summary: "Set and delete parameters at once, all or nothing (in the sub-session when one is named)", DefaultStatus: http.StatusNoContent,
-		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
+		Description: "Sets params and deletes the keys of delete in one change, all or nothing: a bad key or value changes nothing. Needs write rights on the session.",
+		Errors:      []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *putParamsIn) (*noContent, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayWrite(); err != nil {
@@ -190,6 +195,7 @@ func (s *Server) registerSessions() {
 	huma.Register(api, huma.Operation{
 		OperationID: "getParam", Method: http.MethodGet, Path: "/v1/sessions/{id}/params/{key}", Tags: tags,
 		Summary: "Read one parameter", Errors: []int{http.StatusNotFound},
+		Description: "The parameter's value (the sub-session's when an application ID is named and it has the key, else the session's); 404 when neither has it.",
 	}, func(ctx context.Context, in *paramIn) (*paramOut, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayRead(); err != nil {
@@ -206,7 +212,8 @@ func (s *Server) registerSessions() {
 	huma.Register(api, huma.Operation{
 		OperationID: "putParam", Method: http.MethodPut, Path: "/v1/sessions/{id}/params/{key}", Tags: tags,
 		Summary: "Set one parameter", DefaultStatus: http.StatusNoContent,
-		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
+		Description: "Sets the key to the value (text, valid UTF-8), in the sub-session when an application ID is named. Needs write rights on the session.",
+		Errors:      []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *putParamIn) (*noContent, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayWrite(); err != nil {
@@ -220,7 +227,8 @@ func (s *Server) registerSessions() {
 	huma.Register(api, huma.Operation{
 		OperationID: "deleteParam", Method: http.MethodDelete, Path: "/v1/sessions/{id}/params/{key}", Tags: tags,
 		Summary: "Delete one parameter", DefaultStatus: http.StatusNoContent,
-		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
+		Description: "Deletes the key (of the sub-session when an application ID is named); deleting a missing key changes nothing. Needs write rights on the session.",
+		Errors:      []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *paramIn) (*noContent, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayWrite(); err != nil {
@@ -234,6 +242,7 @@ func (s *Server) registerSessions() {
 	huma.Register(api, huma.Operation{
 		OperationID: "listFiles", Method: http.MethodGet, Path: "/v1/sessions/{id}/files", Tags: tags,
 		Summary: "List the session's files", Errors: []int{http.StatusNotFound},
+		Description: "The name and size of every file of the session's storage area, by name.",
 	}, func(ctx context.Context, in *sessionIn) (*filesOut, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayRead(); err != nil {
@@ -248,6 +257,7 @@ func (s *Server) registerSessions() {
 	huma.Register(api, huma.Operation{
 		OperationID: "getFile", Method: http.MethodGet, Path: "/v1/sessions/{id}/files/{name}", Tags: tags,
 		Summary: "Read a file", Errors: []int{http.StatusNotFound},
+		Description: "The file's bytes, as written (application/octet-stream).",
 		Responses: map[string]*huma.Response{"200": {Description: "The file", Content: map[string]*huma.MediaType{
 			"application/octet-stream": {Schema: &huma.Schema{Type: "string", Description: "The file's bytes"}}}}},
 	}, func(ctx context.Context, in *fileIn) (*huma.StreamResponse, error) {
@@ -269,6 +279,7 @@ func (s *Server) registerSessions() {
 	huma.Register(api, huma.Operation{
 		OperationID: "putFile", Method: http.MethodPut, Path: "/v1/sessions/{id}/files/{name}", Tags: tags,
 		Summary: "Write a file (the raw body)", DefaultStatus: http.StatusNoContent,
+		Description:  "Creates or replaces the file with the request's raw body, up to the gateway's file size limit (1 MiB by default; over it is 413). Needs write rights on the session.",
 		MaxBodyBytes: s.cfg.MaxFileSize + 1,
 		Errors:       []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusRequestEntityTooLarge},
 	}, func(ctx context.Context, in *putFileIn) (*noContent, error) {
@@ -291,7 +302,8 @@ func (s *Server) registerSessions() {
 	huma.Register(api, huma.Operation{
 		OperationID: "deleteFile", Method: http.MethodDelete, Path: "/v1/sessions/{id}/files/{name}", Tags: tags,
 		Summary: "Delete a file", DefaultStatus: http.StatusNoContent,
-		Errors: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
+		Description: "Deletes the file; deleting a missing file changes nothing. Needs write rights on the session.",
+		Errors:      []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *fileIn) (*noContent, error) {
 		sc := scopeOf(ctx)
 		if err := sc.mayWrite(); err != nil {
