@@ -193,7 +193,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.JobRecordTTL = DefaultJobRecordTTL
 	}
 	if c.MaxFileSize == 0 {
-		c.MaxFileSize = 1 << 20
+		c.MaxFileSize = sessiontable.DefaultMaxFileSize
 	}
 	if c.LoginFailureCeiling == 0 {
 		c.LoginFailureCeiling = DefaultLoginFailureCeiling

@@ -145,24 +145,32 @@ type Config struct {
 	Maintenance scheduler.Config
 }
 
+// Defaults of Config, which the command line's configuration refers to.
+const (
+	DefaultConcurrency   = 10
+	DefaultLease         = 10 * time.Second
+	DefaultShutdownGrace = 10 * time.Second
+	DefaultRetention     = jobs.DefaultRetention
+)
+
 func (c Config) withDefaults() (Config, error) {
 	if c.ID == "" {
 		c.ID = ident.New()
 	}
 	if c.Concurrency == 0 {
-		c.Concurrency = 10
+		c.Concurrency = DefaultConcurrency
 	}
 	if len(c.Queues) == 0 {
 		c.Queues = []string{jobs.DefaultQueue}
 	}
 	if c.Lease == 0 {
-		c.Lease = 10 * time.Second
+		c.Lease = DefaultLease
 	}
 	if c.ShutdownGrace == 0 {
-		c.ShutdownGrace = 10 * time.Second
+		c.ShutdownGrace = DefaultShutdownGrace
 	}
 	if c.Retention == 0 {
-		c.Retention = jobs.DefaultRetention
+		c.Retention = DefaultRetention
 	}
 	if c.InlineBudget == 0 {
 		c.InlineBudget = 64
