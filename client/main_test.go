@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/sessionq/sessionq/client"
 	"github.com/sessionq/sessionq/gateway"
 	"github.com/sessionq/sessionq/internal/redistest"
+	"github.com/sessionq/sessionq/internal/testkit"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/users"
@@ -155,14 +155,5 @@ func (st *stack) serverParams(t testing.TB, sid string) map[string]string {
 	return m
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", within, fmt.Sprintf(msg, args...))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// eventually is testkit.Eventually.
+var eventually = testkit.Eventually

@@ -43,6 +43,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/api"
+	"github.com/sessionq/sessionq/internal/startstop"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/users"
@@ -187,7 +188,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.JobRecordTTL = DefaultJobRecordTTL
 	}
 	if c.MaxFileSize == 0 {
-		c.MaxFileSize = 1 << 20
+		c.MaxFileSize = sessiontable.DefaultMaxFileSize
 	}
 	if c.LoginFailureCeiling == 0 {
 		c.LoginFailureCeiling = DefaultLoginFailureCeiling
@@ -257,14 +258,15 @@ type Server struct {
 	quit     chan struct{} // closed by Stop: event streams end
 	quitOnce sync.Once
 
-	mu      sync.Mutex
-	srv     *http.Server
-	ln      net.Listener
-	done    chan struct{}
-	msrv    *http.Server // the metrics listener's, with Config.MetricsAddr
-	mln     net.Listener
-	mdone   chan struct{}
-	stopped bool
+	mu    sync.Mutex
+	srv   *http.Server
+	ln    net.Listener
+	done  chan struct{}
+	msrv  *http.Server // the metrics listener's, with Config.MetricsAddr
+	mln   net.Listener
+	mdone chan struct{}
+
+	startstop.Base
 }
 
 // New returns a Server on rdb, the session table, the job client and the
@@ -344,33 +346,35 @@ func (s *Server) metricsAuth(next http.Handler) http.Handler {
 
 // Start listens on Config.Addr (HTTPS with Config.TLSCertFile) and, with
 // Config.MetricsAddr, on that address for /metrics, and serves in the
-// background until Stop.
+// background until Stop or until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
+	err := s.StartWith(ctx, s.start)
+	if errors.Is(err, startstop.ErrStarted) || errors.Is(err, startstop.ErrStopped) {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	return err
+}
+
+func (s *Server) start(ctx context.Context) (func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.srv != nil || s.stopped {
-		return errors.New("gateway: started twice")
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	var tlsConf *tls.Config
 	if s.cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
 		if err != nil {
-			return fmt.Errorf("gateway: loading the TLS certificate and key: %w", err)
+			return nil, fmt.Errorf("gateway: loading the TLS certificate and key: %w", err)
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", s.cfg.Addr, err)
+		return nil, fmt.Errorf("listening on %s: %w", s.cfg.Addr, err)
 	}
 	if s.cfg.MetricsAddr != "" {
 		if s.mln, err = lc.Listen(ctx, "tcp", s.cfg.MetricsAddr); err != nil {
 			_ = ln.Close()
-			return fmt.Errorf("listening on %s for /metrics: %w", s.cfg.MetricsAddr, err)
+			return nil, fmt.Errorf("listening on %s for /metrics: %w", s.cfg.MetricsAddr, err)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
@@ -411,7 +415,10 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("gateway listening", "addr", ln.Addr().String(), "tls", tlsConf != nil)
-	return nil
+	return func() {
+		<-ctx.Done()
+		s.shutdown()
+	}, nil
 }
 
 // MetricsAddr is the address Start serves /metrics on with
@@ -439,13 +446,15 @@ func (s *Server) Addr() string {
 // Config.ShutdownGrace; event streams are ended. It is safe to call twice
 // or before Start.
 func (s *Server) Stop() {
+	s.quitOnce.Do(func() { close(s.quit) })
+	s.Base.Stop()
+}
+
+// shutdown is Stop's work, once the server's context has ended.
+func (s *Server) shutdown() {
+	s.quitOnce.Do(func() { close(s.quit) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stopped = true
-	s.quitOnce.Do(func() { close(s.quit) })
-	if s.srv == nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/sessionq/sessionq/gateway"
 	"github.com/sessionq/sessionq/internal/redistest"
+	"github.com/sessionq/sessionq/internal/startstop"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/users"
@@ -305,4 +306,28 @@ func TestMetricsAddr(t *testing.T) {
 	srv.Stop()
 	_, err = hc.Get("http://" + maddr + "/metrics")
 	require.Error(t, err, "the metrics listener stops with the server")
+}
+
+// The gateway has the one lifecycle of background components (startstop):
+// Stop before Start returns at once and refuses a later Start, Stop twice
+// is safe, and a started gateway stops when Start's ctx ends.
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	srv, _ := newServer(t, gateway.Config{})
+	srv.Stop()
+	srv.Stop()
+	require.ErrorIs(t, srv.Start(context.Background()), startstop.ErrStopped)
+
+	srv, _ = newServer(t, gateway.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	require.NoError(t, srv.Start(ctx))
+	require.ErrorIs(t, srv.Start(ctx), startstop.ErrStarted)
+	cancel()
+	select {
+	case <-srv.Stopped():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gateway did not stop when Start's ctx ended")
+	}
+	srv.Stop()
+	srv.Stop()
 }

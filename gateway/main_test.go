@@ -25,6 +25,7 @@ import (
 
 	"github.com/sessionq/sessionq/gateway"
 	"github.com/sessionq/sessionq/internal/redistest"
+	"github.com/sessionq/sessionq/internal/testkit"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/users"
@@ -276,17 +277,8 @@ func (e *env) dbsize() int64 {
 	return n
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", within, fmt.Sprintf(msg, args...))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// eventually is testkit.Eventually.
+var eventually = testkit.Eventually
 
 // waitJob waits until job id ended, read through the gateway.
 func (e *env) waitJob(tok, id string, hdr ...string) map[string]any {

@@ -32,10 +32,8 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +44,7 @@ import (
 	"github.com/sessionq/sessionq/internal/ident"
 	"github.com/sessionq/sessionq/internal/leadership"
 	"github.com/sessionq/sessionq/internal/ledger"
+	"github.com/sessionq/sessionq/internal/startstop"
 )
 
 // Defaults of Config.
@@ -195,10 +194,7 @@ type Scheduler struct {
 
 	leading atomic.Bool
 
-	mu      sync.Mutex
-	cancel  context.CancelFunc
-	done    chan struct{}
-	started bool
+	startstop.Base
 }
 
 // New returns a Scheduler on rdb; rdb stays the caller's to close.
@@ -241,47 +237,27 @@ func (s *Scheduler) Reconcile(ctx context.Context) (Report, error) { return s.re
 // Start runs the scheduler in the background until Stop or ctx ends. Start
 // after Stop, or twice, is an error.
 func (s *Scheduler) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return errors.New("scheduler: started twice")
-	}
-	if err := ctx.Err(); err != nil {
+	err := s.StartWith(ctx, func(ctx context.Context) (func(), error) {
+		if err := s.rdb.Ping(ctx).Err(); err != nil {
+			return nil, fmt.Errorf("reaching redis: %w", err)
+		}
+		return func() { s.loop(ctx) }, nil
+	})
+	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("scheduler: reaching redis: %w", err)
-	}
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.done = make(chan struct{})
-	s.started = true
-	go s.loop(ctx)
 	s.log.Info("scheduler started", "name", s.cfg.Name, "interval", s.cfg.Interval, "leader_term", s.cfg.LeaderTerm)
 	return nil
 }
 
 // Stop stops the scheduler and resigns leadership; it returns when both are
 // done. It is safe to call twice, concurrently, and before Start.
-func (s *Scheduler) Stop() {
-	s.mu.Lock()
-	if !s.started {
-		s.started = true // a later Start is refused
-		s.mu.Unlock()
-		return
-	}
-	cancel, done := s.cancel, s.done
-	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-	}
-}
+func (s *Scheduler) Stop() { s.Base.Stop() }
 
 // Leading reports whether this scheduler led at its last claim.
 func (s *Scheduler) Leading() bool { return s.leading.Load() }
 
 func (s *Scheduler) loop(ctx context.Context) {
-	defer close(s.done)
 	defer func() {
 		s.leading.Store(false)
 		s.m.leader.Set(0)

@@ -2,7 +2,6 @@ package sessiontable_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionq/sessionq/internal/redistest"
+	"github.com/sessionq/sessionq/internal/testkit"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/worker"
@@ -69,17 +69,8 @@ func sessionKeys(t *testing.T, rdb *redis.Client, id string) []string {
 	return ks
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, cond func() bool, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", within, fmt.Sprintf(msg, args...))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// eventually is testkit.Eventually.
+var eventually = testkit.Eventually
 
 // startWorker starts a worker with the table as its attacher and the given
 // handlers, stopped when the test ends.
@@ -89,23 +80,7 @@ func startWorker(t *testing.T, rdb redis.UniversalClient, tbl *sessiontable.Tabl
 	if cfg.Lease == 0 {
 		cfg.Lease = 5 * time.Second
 	}
-	if cfg.ShutdownGrace == 0 {
-		cfg.ShutdownGrace = time.Second
-	}
-	if cfg.PollInterval == 0 {
-		cfg.PollInterval = 5 * time.Millisecond
-	}
-	cfg.RetryDelay = func(int, error) time.Duration { return 10 * time.Millisecond }
-	if cfg.Logger == nil {
-		cfg.Logger = quiet
-	}
-	w, err := worker.New(rdb, cfg)
-	require.NoError(t, err)
-	for typ, h := range handlers {
-		require.NoError(t, w.Handle(typ, h))
-	}
-	require.NoError(t, w.Start(context.Background()))
-	t.Cleanup(w.Stop)
+	testkit.StartWorker(t, rdb, cfg, handlers)
 }
 
 func newClient(t *testing.T, rdb redis.UniversalClient) *jobs.Client {

@@ -186,9 +186,18 @@ const (
 	MaxTimeout = 10 * 365 * 24 * time.Hour
 )
 
+// Defaults of Config, which the command line's configuration and the
+// gateway refer to.
+const (
+	DefaultIdleTimeout     = 30 * time.Minute
+	DefaultMaxFileSize     = 1 << 20
+	DefaultMaxSessionBytes = 8 << 20
+	DefaultHotBacklog      = 1000
+)
+
 func (c Config) withDefaults() (Config, error) {
 	if c.IdleTimeout == 0 {
-		c.IdleTimeout = 30 * time.Minute
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.MaxIdleTimeout == 0 {
 		c.MaxIdleTimeout = DefaultMaxIdleTimeout
@@ -212,19 +221,19 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxApps = 64
 	}
 	if c.MaxFileSize == 0 {
-		c.MaxFileSize = 1 << 20
+		c.MaxFileSize = DefaultMaxFileSize
 	}
 	if c.MaxFiles == 0 {
 		c.MaxFiles = 256
 	}
 	if c.MaxSessionBytes == 0 {
-		c.MaxSessionBytes = 8 << 20
+		c.MaxSessionBytes = DefaultMaxSessionBytes
 	}
 	if c.TempDir == "" {
 		c.TempDir = os.TempDir()
 	}
 	if c.HotBacklog == 0 {
-		c.HotBacklog = 1000
+		c.HotBacklog = DefaultHotBacklog
 	}
 	if c.HotInterval == 0 {
 		c.HotInterval = time.Minute

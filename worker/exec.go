@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/mattn/go-shellwords"
+
+	"github.com/sessionq/sessionq/sessiontable"
 )
 
 // ExecOptions configure NewExecHandler. Zero values take the defaults named.
@@ -203,6 +205,28 @@ func CheckExecDir(dir string) error {
 // DONE/TOTAL message" (see Progress and ParseProgressLine).
 const EnvProgressFD = "SESSIONQ_PROGRESS_FD"
 
+// The job's variables in an exec command's environment (besides the
+// session attachment's: sessiontable.EnvSessionID, EnvActive,
+// EnvApplicationID, EnvDir, EnvParams).
+const (
+	EnvJobID        = "SESSIONQ_JOB_ID"
+	EnvJobType      = "SESSIONQ_JOB_TYPE"
+	EnvFencingToken = "SESSIONQ_FENCING_TOKEN"
+	EnvAttempt      = "SESSIONQ_ATTEMPT"
+	EnvQueue        = "SESSIONQ_QUEUE"
+	EnvSeq          = "SESSIONQ_SEQ"
+)
+
+// ExecEnvNames returns the name of every SESSIONQ_* variable the worker
+// gives an exec command: the job's, the session attachment's and
+// EnvProgressFD.
+func ExecEnvNames() []string {
+	return []string{
+		EnvJobID, EnvJobType, EnvQueue, sessiontable.EnvSessionID, sessiontable.EnvActive, EnvSeq,
+		EnvFencingToken, EnvAttempt, sessiontable.EnvApplicationID, sessiontable.EnvDir, sessiontable.EnvParams, EnvProgressFD,
+	}
+}
+
 type execHandler struct {
 	args      []string
 	opts      ExecOptions
@@ -298,15 +322,15 @@ func isAssignment(word string) bool {
 // jobEnv is the job's identity as environment variables.
 func jobEnv(job *Job) []string {
 	return []string{
-		"SESSIONQ_JOB_ID=" + job.ID,
-		"SESSIONQ_JOB_TYPE=" + job.Type,
-		"SESSIONQ_SESSION_ID=" + job.SessionID,
-		"SESSIONQ_SESSION_ACTIVE=" + strconv.FormatBool(job.Active),
-		"SESSIONQ_FENCING_TOKEN=" + strconv.FormatInt(job.FencingToken, 10),
-		"SESSIONQ_ATTEMPT=" + strconv.Itoa(job.Attempt),
-		"SESSIONQ_APPLICATION_ID=" + job.AppID,
-		"SESSIONQ_QUEUE=" + job.Queue,
-		"SESSIONQ_SEQ=" + strconv.FormatInt(job.Seq, 10),
+		EnvJobID + "=" + job.ID,
+		EnvJobType + "=" + job.Type,
+		sessiontable.EnvSessionID + "=" + job.SessionID,
+		sessiontable.EnvActive + "=" + strconv.FormatBool(job.Active),
+		EnvFencingToken + "=" + strconv.FormatInt(job.FencingToken, 10),
+		EnvAttempt + "=" + strconv.Itoa(job.Attempt),
+		sessiontable.EnvApplicationID + "=" + job.AppID,
+		EnvQueue + "=" + job.Queue,
+		EnvSeq + "=" + strconv.FormatInt(job.Seq, 10),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/startstop"
 )
 
 // queueWatch keeps track of which of the worker's queues asynq has paused
@@ -20,17 +21,16 @@ import (
 // jobs.Client), and every interval in case one was made without (asynq's
 // own tools); until its first look, every queue counts as open.
 type queueWatch struct {
+	startstop.Base
 	rdb      redis.UniversalClient
 	log      *slog.Logger
 	queues   []string
 	interval time.Duration
 	open     atomic.Pointer[string] // ",q1,q2," of the queues not paused
-	quit     chan struct{}
-	done     chan struct{}
 }
 
 func newQueueWatch(rdb redis.UniversalClient, queues []string, interval time.Duration, log *slog.Logger) *queueWatch {
-	q := &queueWatch{rdb: rdb, log: log, queues: queues, interval: interval, quit: make(chan struct{}), done: make(chan struct{})}
+	q := &queueWatch{rdb: rdb, log: log, queues: queues, interval: interval}
 	all := "," + strings.Join(queues, ",") + ","
 	q.open.Store(&all)
 	return q
@@ -65,29 +65,29 @@ func (q *queueWatch) look(ctx context.Context) {
 	q.open.Store(&s)
 }
 
-func (q *queueWatch) start() {
-	ps := q.rdb.Subscribe(context.Background(), keys.QueueEvents)
-	go func() {
-		defer close(q.done)
-		defer ps.Close()
-		events := ps.Channel()
-		t := time.NewTicker(q.interval)
-		defer t.Stop()
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), max(q.interval, time.Second))
-			q.look(ctx)
-			cancel()
-			select {
-			case <-q.quit:
-				return
-			case <-t.C:
-			case <-events:
+// Start looks in the background until Stop or ctx ends.
+func (q *queueWatch) Start(ctx context.Context) error {
+	return q.StartWith(ctx, func(ctx context.Context) (func(), error) {
+		ps := q.rdb.Subscribe(ctx, keys.QueueEvents)
+		return func() {
+			defer ps.Close()
+			events := ps.Channel()
+			t := time.NewTicker(q.interval)
+			defer t.Stop()
+			for {
+				lctx, cancel := context.WithTimeout(ctx, max(q.interval, time.Second))
+				q.look(lctx)
+				cancel()
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				case <-events:
+				}
 			}
-		}
-	}()
+		}, nil
+	})
 }
 
-func (q *queueWatch) stop() {
-	close(q.quit)
-	<-q.done
-}
+// Stop ends the watch; safe twice and before Start.
+func (q *queueWatch) Stop() { q.Base.Stop() }

@@ -9,21 +9,20 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/ledger"
+	"github.com/sessionq/sessionq/internal/startstop"
 )
 
 // tidier sends, off the jobs' path and in batches, what follows the end of
 // a session job (ledger.Ended): its ID index expires with its record. A batch goes every tidyEvery,
 // or when tidyBatch are waiting; Stop sends what is left.
 type tidier struct {
+	startstop.Base
 	rdb redis.UniversalClient
 	log *slog.Logger
 
-	mu      sync.Mutex
-	batch   []ended
-	kick    chan struct{}
-	quit    chan struct{}
-	done    chan struct{}
-	started bool
+	mu    sync.Mutex
+	batch []ended
+	kick  chan struct{}
 }
 
 type ended struct {
@@ -37,28 +36,20 @@ const (
 )
 
 func newTidier(rdb redis.UniversalClient, log *slog.Logger) *tidier {
-	return &tidier{rdb: rdb, log: log, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	return &tidier{rdb: rdb, log: log, kick: make(chan struct{}, 1)}
 }
 
-func (t *tidier) start() {
-	t.mu.Lock()
-	t.started = true
-	t.mu.Unlock()
-	go t.loop()
+// Start sends batches in the background until Stop or ctx ends.
+func (t *tidier) Start(ctx context.Context) error {
+	return t.StartWith(ctx, func(ctx context.Context) (func(), error) {
+		return func() { t.loop(ctx) }, nil
+	})
 }
 
-// stop sends what is left and ends the loop; safe before start.
-func (t *tidier) stop() {
-	t.mu.Lock()
-	started := t.started
-	t.started = false
-	t.mu.Unlock()
-	if !started {
-		t.flush()
-		return
-	}
-	close(t.quit)
-	<-t.done
+// Stop sends what is left and ends the loop; safe twice and before Start.
+func (t *tidier) Stop() {
+	t.Base.Stop()
+	t.flush()
 }
 
 func (t *tidier) ended(id string, retention time.Duration) {
@@ -74,13 +65,12 @@ func (t *tidier) ended(id string, retention time.Duration) {
 	}
 }
 
-func (t *tidier) loop() {
-	defer close(t.done)
+func (t *tidier) loop(ctx context.Context) {
 	tick := time.NewTicker(tidyEvery)
 	defer tick.Stop()
 	for {
 		select {
-		case <-t.quit:
+		case <-ctx.Done():
 			t.flush()
 			return
 		case <-tick.C:

@@ -35,6 +35,7 @@ import (
 	"github.com/sessionq/sessionq/internal/ident"
 	"github.com/sessionq/sessionq/internal/ledger"
 	"github.com/sessionq/sessionq/internal/presence"
+	"github.com/sessionq/sessionq/internal/startstop"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/scheduler"
 )
@@ -144,24 +145,32 @@ type Config struct {
 	Maintenance scheduler.Config
 }
 
+// Defaults of Config, which the command line's configuration refers to.
+const (
+	DefaultConcurrency   = 10
+	DefaultLease         = 10 * time.Second
+	DefaultShutdownGrace = 10 * time.Second
+	DefaultRetention     = jobs.DefaultRetention
+)
+
 func (c Config) withDefaults() (Config, error) {
 	if c.ID == "" {
 		c.ID = ident.New()
 	}
 	if c.Concurrency == 0 {
-		c.Concurrency = 10
+		c.Concurrency = DefaultConcurrency
 	}
 	if len(c.Queues) == 0 {
 		c.Queues = []string{jobs.DefaultQueue}
 	}
 	if c.Lease == 0 {
-		c.Lease = 10 * time.Second
+		c.Lease = DefaultLease
 	}
 	if c.ShutdownGrace == 0 {
-		c.ShutdownGrace = 10 * time.Second
+		c.ShutdownGrace = DefaultShutdownGrace
 	}
 	if c.Retention == 0 {
-		c.Retention = jobs.DefaultRetention
+		c.Retention = DefaultRetention
 	}
 	if c.InlineBudget == 0 {
 		c.InlineBudget = 64
@@ -283,11 +292,10 @@ type Worker struct {
 	active     atomic.Int64 // tasks being processed: occupied slots
 	overBudget atomic.Int64 // slots that keep a session past its inline budget
 
+	startstop.Base
 	mu       sync.Mutex
-	started  bool
+	started  bool // Start has begun: Handle is refused
 	stopping atomic.Bool
-	stopOnce sync.Once
-	stopped  chan struct{} // closed once Stop has finished
 	running  map[*runState]struct{}
 }
 
@@ -315,7 +323,6 @@ func New(rdb redis.UniversalClient, cfg Config) (*Worker, error) {
 		log:      log,
 		handlers: map[string]Handler{},
 		running:  map[*runState]struct{}{},
-		stopped:  make(chan struct{}),
 	}
 	if !c.NoBatching {
 		w.led = w.led.Batched(ledger.BatchConfig{MaxInFlight: c.BatchInFlight})
@@ -360,21 +367,20 @@ func (w *Worker) HandleFunc(jobType string, f func(ctx context.Context, job *Job
 // base of every handler's context, and the worker's life: when ctx ends,
 // the worker stops as by Stop. Start after Stop, or twice, is an error.
 func (w *Worker) Start(ctx context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.started {
-		return errors.New("worker: started twice")
-	}
-	select {
-	case <-w.stopped:
-		return errors.New("worker: Start after Stop")
-	default:
-	}
-	if err := ctx.Err(); err != nil {
+	if err := w.StartWith(ctx, w.start); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "queues", w.cfg.Queues, "maintenance", w.maint != nil)
+	return nil
+}
+
+// start is Start's work under startstop.Base: ctx ends with Stop or with
+// Start's ctx, and then the returned function stops the worker.
+func (w *Worker) start(ctx context.Context) (func(), error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err := w.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("worker: reaching redis: %w", err)
+		return nil, fmt.Errorf("reaching redis: %w", err)
 	}
 	qs := make(map[string]int, len(w.cfg.Queues))
 	for _, q := range w.cfg.Queues {
@@ -384,12 +390,12 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.types = w.handledList()
 	pres, err := presence.NewPublisher(w.rdb, w.cfg.ID, w.handlerTypes(), presence.Config{TTL: w.cfg.PresenceTTL, Logger: w.log})
 	if err != nil {
-		return fmt.Errorf("worker: presence: %w", err)
+		return nil, fmt.Errorf("presence: %w", err)
 	}
 	// Published before the first task is taken: a worker that declines a
 	// task reads who else handles it.
 	if err := pres.Start(base); err != nil {
-		return fmt.Errorf("worker: publishing the job types it handles: %w", err)
+		return nil, fmt.Errorf("publishing the job types it handles: %w", err)
 	}
 	w.pres = pres
 	w.srv = asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
@@ -413,29 +419,24 @@ func (w *Worker) Start(ctx context.Context) error {
 	})
 	if err := w.srv.Start(asynq.HandlerFunc(w.process)); err != nil {
 		w.pres.Stop()
-		return fmt.Errorf("worker: starting: %w", err)
+		return nil, fmt.Errorf("starting: %w", err)
 	}
-	w.tidy.start()
-	w.qwatch.start()
 	if w.maint != nil {
 		if err := w.maint.Start(base); err != nil {
 			w.srv.Shutdown()
 			w.pres.Stop()
-			w.tidy.stop()
-			w.qwatch.stop()
-			return fmt.Errorf("worker: starting maintenance: %w", err)
+			return nil, fmt.Errorf("starting maintenance: %w", err)
 		}
 	}
+	// Neither fails: they start last, so that a failed Start leaves
+	// nothing to undo in them.
+	_ = w.tidy.Start(base)
+	_ = w.qwatch.Start(base)
 	w.started = true
-	go func() {
-		select {
-		case <-ctx.Done():
-			w.Stop()
-		case <-w.stopped:
-		}
-	}()
-	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "queues", w.cfg.Queues, "maintenance", w.maint != nil)
-	return nil
+	return func() {
+		<-ctx.Done()
+		w.shutdown()
+	}, nil
 }
 
 // carrierRetryDelay is asynq's retry delay: short for the task of a session
@@ -455,37 +456,30 @@ func (w *Worker) carrierRetryDelay(n int, err error, t *asynq.Task) time.Duratio
 // then cancels the rest and hands them back so they run again elsewhere,
 // and leaves the maintenance election. It returns when all that is done. It
 // is safe to call twice, concurrently, and before Start.
-func (w *Worker) Stop() {
-	w.stopOnce.Do(func() {
-		defer close(w.stopped)
+func (w *Worker) Stop() { w.Base.Stop() }
+
+// shutdown is Stop's work, once the worker's context has ended.
+func (w *Worker) shutdown() {
+	w.stopping.Store(true)
+	w.log.Info("worker stopping", "grace", w.cfg.ShutdownGrace)
+	t := time.AfterFunc(w.cfg.ShutdownGrace, func() {
 		w.mu.Lock()
-		started := w.started
-		w.mu.Unlock()
-		if !started {
-			return
+		defer w.mu.Unlock()
+		for r := range w.running {
+			r.cancel(ErrShuttingDown)
 		}
-		w.stopping.Store(true)
-		w.log.Info("worker stopping", "grace", w.cfg.ShutdownGrace)
-		t := time.AfterFunc(w.cfg.ShutdownGrace, func() {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			for r := range w.running {
-				r.cancel(ErrShuttingDown)
-			}
-		})
-		defer t.Stop()
-		// First: producers and other workers see at once that this
-		// worker's types are no longer handled here.
-		w.pres.Stop()
-		if w.maint != nil {
-			w.maint.Stop()
-		}
-		w.srv.Shutdown()
-		w.tidy.stop()
-		w.qwatch.stop()
-		w.log.Info("worker stopped")
 	})
-	<-w.stopped
+	defer t.Stop()
+	// First: producers and other workers see at once that this
+	// worker's types are no longer handled here.
+	w.pres.Stop()
+	if w.maint != nil {
+		w.maint.Stop()
+	}
+	w.srv.Shutdown()
+	w.tidy.Stop()
+	w.qwatch.Stop()
+	w.log.Info("worker stopped")
 }
 
 func (w *Worker) track(cancel context.CancelCauseFunc) *runState {

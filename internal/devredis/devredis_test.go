@@ -15,6 +15,7 @@ import (
 	"github.com/sessionq/sessionq/internal/devredis"
 	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/internal/ledger"
+	"github.com/sessionq/sessionq/internal/testkit"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/scheduler"
 	"github.com/sessionq/sessionq/worker"
@@ -34,17 +35,8 @@ func start(t *testing.T) (*devredis.Server, *redis.Client) {
 	return s, rdb
 }
 
-// eventually polls cond every 10ms until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", d, msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// eventually is testkit.Eventually.
+var eventually = testkit.Eventually
 
 func TestStartServesRedis(t *testing.T) {
 	t.Parallel()

@@ -19,12 +19,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionq/sessionq/internal/keys"
+	"github.com/sessionq/sessionq/internal/startstop"
 	"github.com/sessionq/sessionq/internal/validate"
 )
 
@@ -129,12 +129,7 @@ type Publisher struct {
 	types []string
 	cfg   Config
 
-	mu      sync.Mutex
-	started bool
-	stopped bool
-	ctx     context.Context // Start's, without its cancellation, for Stop
-	cancel  context.CancelFunc
-	done    chan struct{}
+	startstop.Base
 }
 
 // NewPublisher returns a Publisher of processID's types, not started.
@@ -158,31 +153,35 @@ func NewPublisher(rdb redis.Cmdable, processID string, types []string, cfg Confi
 }
 
 // Start publishes the types once, returning the error if that fails, then
-// refreshes them every Interval until Stop or until ctx ends.
+// refreshes them every Interval until Stop or until ctx ends, and then
+// withdraws them.
 func (p *Publisher) Start(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.started || p.stopped {
-		return errors.New("presence: publisher already started or stopped")
+	err := p.StartWith(ctx, func(ctx context.Context) (func(), error) {
+		if err := Publish(ctx, p.rdb, p.id, p.types, p.cfg.TTL); err != nil {
+			return nil, err
+		}
+		return func() { p.run(ctx) }, nil
+	})
+	if errors.Is(err, startstop.ErrStarted) || errors.Is(err, startstop.ErrStopped) {
+		return fmt.Errorf("presence: %w", err)
 	}
-	if err := Publish(ctx, p.rdb, p.id, p.types, p.cfg.TTL); err != nil {
-		return err
-	}
-	p.started = true
-	p.ctx = context.WithoutCancel(ctx)
-	ctx, p.cancel = context.WithCancel(ctx)
-	p.done = make(chan struct{})
-	go p.run(ctx)
-	return nil
+	return err
 }
 
+// run is the heartbeat, then the withdrawal, so that producers see at once
+// that this process is gone.
 func (p *Publisher) run(ctx context.Context) {
-	defer close(p.done)
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), withdrawTimeout)
+			defer cancel()
+			if err := Withdraw(wctx, p.rdb, p.id, p.types); err != nil {
+				// The entries expire after the TTL anyway.
+				p.cfg.Logger.Warn("presence withdrawal failed", "process", p.id, "err", err)
+			}
 			return
 		case <-t.C:
 		}
@@ -192,25 +191,6 @@ func (p *Publisher) run(ctx context.Context) {
 	}
 }
 
-// Stop ends the heartbeat and withdraws the types, so that producers see
-// at once that this process is gone. It is safe to call twice, and before
-// Start.
-func (p *Publisher) Stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.stopped {
-		return
-	}
-	p.stopped = true
-	if !p.started {
-		return
-	}
-	p.cancel()
-	<-p.done
-	ctx, cancel := context.WithTimeout(p.ctx, withdrawTimeout)
-	defer cancel()
-	if err := Withdraw(ctx, p.rdb, p.id, p.types); err != nil {
-		// The entries expire after the TTL anyway.
-		p.cfg.Logger.Warn("presence withdrawal failed", "process", p.id, "err", err)
-	}
-}
+// Stop ends the heartbeat and withdraws the types (startstop.Base.Stop). It
+// is safe to call twice, and before Start.
+func (p *Publisher) Stop() { p.Base.Stop() }

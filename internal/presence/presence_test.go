@@ -12,21 +12,13 @@ import (
 	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/internal/presence"
 	"github.com/sessionq/sessionq/internal/redistest"
+	"github.com/sessionq/sessionq/internal/testkit"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
 
-// waitFor polls cond every 10ms until it holds, or fails after d.
-func waitFor(t *testing.T, d time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", d, msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// waitFor is testkit.Eventually.
+var waitFor = testkit.Eventually
 
 func handlers(t *testing.T, rdb redis.Cmdable, typ string) []string {
 	t.Helper()

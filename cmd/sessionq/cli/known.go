@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/sessionq/sessionq/worker"
 )
 
 // knownSections are the sections of the configuration, each with the
@@ -28,11 +30,7 @@ var topLevelKeys = []string{"config"}
 
 // jobEnv are the SESSIONQ_* variables a worker gives an exec command, which
 // may itself run sessionq: they are not configuration, and not warned about.
-var jobEnv = []string{
-	"SESSIONQ_JOB_ID", "SESSIONQ_JOB_TYPE", "SESSIONQ_QUEUE", "SESSIONQ_SESSION_ID",
-	"SESSIONQ_SESSION_ACTIVE", "SESSIONQ_SEQ", "SESSIONQ_FENCING_TOKEN", "SESSIONQ_ATTEMPT",
-	"SESSIONQ_APPLICATION_ID", "SESSIONQ_SESSION_DIR", "SESSIONQ_SESSION_PARAMS", "SESSIONQ_PROGRESS_FD",
-}
+var jobEnv = worker.ExecEnvNames()
 
 // secretEnv are SESSIONQ_* variables that deployments (the Helm chart)
 // set to secrets and substitute into SESSIONQ_REDIS_URL, or that the

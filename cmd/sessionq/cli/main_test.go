@@ -6,9 +6,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/sessionq/sessionq/internal/redistest"
+	"github.com/sessionq/sessionq/internal/testkit"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -56,14 +56,5 @@ func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return r.out.String(), r.err.String(), err
 }
 
-// eventually polls cond every 10ms until it holds, or fails the test after d.
-func eventually(t *testing.T, d time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", d, msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// eventually is testkit.Eventually.
+var eventually = testkit.Eventually

@@ -58,15 +58,15 @@ type SessionConfig struct {
 
 // sessionKeys are the keys of SessionConfig with their defaults.
 var sessionKeys = map[string]any{
-	"session.idle_timeout":      30 * time.Minute,
+	"session.idle_timeout":      sessiontable.DefaultIdleTimeout,
 	"session.max_idle_timeout":  sessiontable.DefaultMaxIdleTimeout,
 	"session.lifetime":          time.Duration(0),
 	"session.max_lifetime":      sessiontable.DefaultMaxLifetime,
 	"session.max_per_owner":     sessiontable.DefaultMaxSessionsPerOwner,
 	"session.dir":               "",
-	"session.max_file_size":     int64(1 << 20),
-	"session.max_session_bytes": int64(8 << 20),
-	"session.hot_backlog":       1000,
+	"session.max_file_size":     int64(sessiontable.DefaultMaxFileSize),
+	"session.max_session_bytes": int64(sessiontable.DefaultMaxSessionBytes),
+	"session.hot_backlog":       sessiontable.DefaultHotBacklog,
 	"session.max_backlog":       jobs.DefaultMaxBacklog,
 }
 

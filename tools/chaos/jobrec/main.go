@@ -18,6 +18,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sessionq/sessionq/sessiontable"
+	"github.com/sessionq/sessionq/worker"
 )
 
 func main() {
@@ -46,12 +49,12 @@ func run() error {
 		return fmt.Errorf("opening log: %w", err)
 	}
 	defer f.Close()
-	session := os.Getenv("SESSIONQ_SESSION_ID")
+	session := os.Getenv(sessiontable.EnvSessionID)
 	if session == "" {
 		session = "-"
 	}
 	head := strings.Join([]string{
-		os.Getenv("SESSIONQ_JOB_ID"), session, orZero(os.Getenv("SESSIONQ_SEQ")), orZero(os.Getenv("SESSIONQ_ATTEMPT")),
+		os.Getenv(worker.EnvJobID), session, orZero(os.Getenv(worker.EnvSeq)), orZero(os.Getenv(worker.EnvAttempt)),
 		strconv.Itoa(os.Getppid()), strconv.Itoa(os.Getpid()), startTicks(),
 	}, " ")
 	line := func(kind string) error {
