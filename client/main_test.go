@@ -14,8 +14,8 @@ import (
 	"github.com/sessionq/sessionq/client"
 	"github.com/sessionq/sessionq/gateway"
 	"github.com/sessionq/sessionq/internal/redistest"
-	"github.com/sessionq/sessionq/internal/testkit"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/sessionqtest"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/users"
 	"github.com/sessionq/sessionq/worker"
@@ -155,5 +155,5 @@ func (st *stack) serverParams(t testing.TB, sid string) map[string]string {
 	return m
 }
 
-// eventually is testkit.Eventually.
-var eventually = testkit.Eventually
+// eventually is sessionqtest.Eventually.
+var eventually = sessionqtest.Eventually

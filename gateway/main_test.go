@@ -25,8 +25,8 @@ import (
 
 	"github.com/sessionq/sessionq/gateway"
 	"github.com/sessionq/sessionq/internal/redistest"
-	"github.com/sessionq/sessionq/internal/testkit"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/sessionqtest"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/users"
 	"github.com/sessionq/sessionq/worker"
@@ -277,8 +277,8 @@ func (e *env) dbsize() int64 {
 	return n
 }
 
-// eventually is testkit.Eventually.
-var eventually = testkit.Eventually
+// eventually is sessionqtest.Eventually.
+var eventually = sessionqtest.Eventually
 
 // waitJob waits until job id ended, read through the gateway.
 func (e *env) waitJob(tok, id string, hdr ...string) map[string]any {

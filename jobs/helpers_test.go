@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionq/sessionq/internal/redistest"
-	"github.com/sessionq/sessionq/internal/testkit"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/sessionqtest"
 	"github.com/sessionq/sessionq/worker"
 )
 
@@ -27,14 +27,14 @@ func setup(t *testing.T) (*redis.Client, *jobs.Client) {
 // "default") and stops it when the test ends.
 func startWorker(t *testing.T, rdb redis.UniversalClient, queues []string, handlers map[string]worker.HandlerFunc) {
 	t.Helper()
-	testkit.StartWorker(t, rdb, worker.Config{
+	sessionqtest.StartWorker(t, rdb, worker.Config{
 		Queues: queues, DelayedCheckInterval: 50 * time.Millisecond,
 		RetryDelay: func(int, error) time.Duration { return time.Hour }, // a retry waits: tests look at it
 	}, handlers)
 }
 
-// waitState is testkit.WaitState.
-var waitState = testkit.WaitState
+// waitState is sessionqtest.WaitState.
+var waitState = sessionqtest.WaitState
 
 func ids(in []*jobs.Info) []string {
 	var out []string

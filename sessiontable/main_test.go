@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionq/sessionq/internal/redistest"
-	"github.com/sessionq/sessionq/internal/testkit"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/sessionqtest"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/worker"
 )
@@ -69,8 +69,8 @@ func sessionKeys(t *testing.T, rdb *redis.Client, id string) []string {
 	return ks
 }
 
-// eventually is testkit.Eventually.
-var eventually = testkit.Eventually
+// eventually is sessionqtest.Eventually.
+var eventually = sessionqtest.Eventually
 
 // startWorker starts a worker with the table as its attacher and the given
 // handlers, stopped when the test ends.
@@ -80,7 +80,7 @@ func startWorker(t *testing.T, rdb redis.UniversalClient, tbl *sessiontable.Tabl
 	if cfg.Lease == 0 {
 		cfg.Lease = 5 * time.Second
 	}
-	testkit.StartWorker(t, rdb, cfg, handlers)
+	sessionqtest.StartWorker(t, rdb, cfg, handlers)
 }
 
 func newClient(t *testing.T, rdb redis.UniversalClient) *jobs.Client {

@@ -8,18 +8,18 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sessionq/sessionq/internal/testkit"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/sessionqtest"
 	"github.com/sessionq/sessionq/worker"
 )
 
-var quiet = testkit.Quiet
+var quiet = sessionqtest.Quiet
 
-// testConfig is testkit.WorkerConfig: short timings for tests.
-var testConfig = testkit.WorkerConfig
+// testConfig is sessionqtest.WorkerConfig: short timings for tests.
+var testConfig = sessionqtest.WorkerConfig
 
-// startWorker is testkit.StartWorker.
-var startWorker = testkit.StartWorker[worker.HandlerFunc]
+// startWorker is sessionqtest.StartWorker.
+var startWorker = sessionqtest.StartWorker[worker.HandlerFunc]
 
 func newClient(t *testing.T, rdb redis.UniversalClient) *jobs.Client {
 	t.Helper()
@@ -63,11 +63,11 @@ func waitTerminal(t *testing.T, c *jobs.Client, ids []string, within time.Durati
 	}
 }
 
-// eventually is testkit.Eventually.
-var eventually = testkit.Eventually
+// eventually is sessionqtest.Eventually.
+var eventually = sessionqtest.Eventually
 
-// waitState is testkit.WaitState.
-var waitState = testkit.WaitState
+// waitState is sessionqtest.WaitState.
+var waitState = sessionqtest.WaitState
 
 // waitDeadLetter waits until job id is the one dead letter, as an operator
 // sees it before requeueing it.

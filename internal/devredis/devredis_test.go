@@ -15,9 +15,9 @@ import (
 	"github.com/sessionq/sessionq/internal/devredis"
 	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/internal/ledger"
-	"github.com/sessionq/sessionq/internal/testkit"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/scheduler"
+	"github.com/sessionq/sessionq/sessionqtest"
 	"github.com/sessionq/sessionq/worker"
 )
 
@@ -35,8 +35,8 @@ func start(t *testing.T) (*devredis.Server, *redis.Client) {
 	return s, rdb
 }
 
-// eventually is testkit.Eventually.
-var eventually = testkit.Eventually
+// eventually is sessionqtest.Eventually.
+var eventually = sessionqtest.Eventually
 
 func TestStartServesRedis(t *testing.T) {
 	t.Parallel()

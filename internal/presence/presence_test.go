@@ -12,13 +12,13 @@ import (
 	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/internal/presence"
 	"github.com/sessionq/sessionq/internal/redistest"
-	"github.com/sessionq/sessionq/internal/testkit"
+	"github.com/sessionq/sessionq/sessionqtest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
 
-// waitFor is testkit.Eventually.
-var waitFor = testkit.Eventually
+// waitFor is sessionqtest.Eventually.
+var waitFor = sessionqtest.Eventually
 
 func handlers(t *testing.T, rdb redis.Cmdable, typ string) []string {
 	t.Helper()

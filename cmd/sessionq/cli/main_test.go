@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/sessionq/sessionq/internal/redistest"
-	"github.com/sessionq/sessionq/internal/testkit"
+	"github.com/sessionq/sessionq/sessionqtest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -56,5 +56,5 @@ func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return r.out.String(), r.err.String(), err
 }
 
-// eventually is testkit.Eventually.
-var eventually = testkit.Eventually
+// eventually is sessionqtest.Eventually.
+var eventually = sessionqtest.Eventually

@@ -1,4 +1,4 @@
-package testkit_test
+package sessionqtest_test
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionq/sessionq/internal/redistest"
-	"github.com/sessionq/sessionq/internal/testkit"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/sessionqtest"
 	"github.com/sessionq/sessionq/worker"
 )
 
@@ -44,12 +44,12 @@ func run(f func()) {
 func TestEventually(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int32
-	testkit.Eventually(t, 5*time.Second, func() bool { return n.Add(1) >= 3 }, "three looks")
+	sessionqtest.Eventually(t, 5*time.Second, func() bool { return n.Add(1) >= 3 }, "three looks")
 	require.EqualValues(t, 3, n.Load())
 
 	ft := &fakeT{TB: t}
 	start := time.Now()
-	run(func() { testkit.Eventually(ft, 50*time.Millisecond, func() bool { return false }, "never %d", 1) })
+	run(func() { sessionqtest.Eventually(ft, 50*time.Millisecond, func() bool { return false }, "never %d", 1) })
 	require.NotNil(t, ft.failed.Load(), "a condition that never holds fails the test")
 	require.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond, "not before the deadline")
 }
@@ -61,21 +61,21 @@ func TestStartWorkerAndWaitState(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	var ran atomic.Int32
-	testkit.StartWorker(t, rdb, worker.Config{}, map[string]worker.HandlerFunc{
+	sessionqtest.StartWorker(t, rdb, worker.Config{}, map[string]worker.HandlerFunc{
 		"testkit-echo": func(context.Context, *worker.Job) error { ran.Add(1); return nil },
 	})
 	sub, err := c.Submit(t.Context(), "testkit-echo", nil)
 	require.NoError(t, err)
-	in := testkit.WaitState(t, c, sub.ID, jobs.StateSucceeded)
+	in := sessionqtest.WaitState(t, c, sub.ID, jobs.StateSucceeded)
 	require.Equal(t, sub.ID, in.ID)
 	require.EqualValues(t, 1, ran.Load())
 }
 
-// No file but a test imports testkit.
+// No file but a test imports sessionqtest.
 func TestOnlyTestsImportIt(t *testing.T) {
 	t.Parallel()
 	root := filepath.Join("..", "..")
-	const self = "github.com/sessionq/sessionq/internal/testkit"
+	const self = "github.com/sessionq/sessionq/sessionqtest"
 	var bad []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -1,4 +1,4 @@
-// Package testkit holds the helpers that sessionq's tests share, as
+// Package sessionqtest holds the helpers that sessionq's tests share, as
 // rivertest does for river: waiting for a condition with a deadline
 // (Eventually), a worker with short timings stopped when the test ends
 // (StartWorker), and waiting for a job's state (WaitState).
@@ -7,7 +7,7 @@
 // does). It imports worker, so a test in package worker itself, or in a
 // package the worker stands on, cannot use StartWorker: such tests are in
 // their package's _test package, or use Eventually from an external one.
-package testkit
+package sessionqtest
 
 import (
 	"context"
@@ -83,15 +83,15 @@ func StartWorker[H worker.Handler](t testing.TB, rdb redis.UniversalClient, cfg 
 	t.Helper()
 	w, err := worker.New(rdb, WorkerConfig(cfg))
 	if err != nil {
-		t.Fatalf("testkit: new worker: %v", err)
+		t.Fatalf("sessionqtest: new worker: %v", err)
 	}
 	for typ, h := range handlers {
 		if err := w.Handle(typ, h); err != nil {
-			t.Fatalf("testkit: handler of %q: %v", typ, err)
+			t.Fatalf("sessionqtest: handler of %q: %v", typ, err)
 		}
 	}
 	if err := w.Start(context.Background()); err != nil {
-		t.Fatalf("testkit: starting the worker: %v", err)
+		t.Fatalf("sessionqtest: starting the worker: %v", err)
 	}
 	t.Cleanup(w.Stop)
 	return w
