@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -126,8 +127,13 @@ func (f *Fleet) collect(ctx context.Context, ch chan<- prometheus.Metric) error 
 }
 
 // RedisErrors is a go-redis hook that counts failed Redis commands
-// (sessionq_redis_errors_total, by kind: network, timeout, other), redis.Nil
-// and cancelled contexts not counted. It adds no round trip.
+// (sessionq_redis_errors_total, by kind: network, timeout, other): errors of
+// Redis itself only. Not counted: redis.Nil, cancelled contexts, and
+// NOSCRIPT, Redis not knowing a script yet, which go-redis (redis.Script's
+// Run) and the ledger answer by sending it (a Redis restarted or new, and
+// the first run of each script of each process: a client's refused TID
+// counted so), and CLIENT SETINFO unknown to a Redis before 7.2. A script's own refusals are replies, never errors (every
+// script of sessionq answers a verdict word). It adds no round trip.
 type RedisErrors struct {
 	c *prometheus.CounterVec
 }
@@ -138,7 +144,7 @@ var _ redis.Hook = (*RedisErrors)(nil)
 func NewRedisErrors(reg prometheus.Registerer) (*RedisErrors, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sessionq_redis_errors_total",
-		Help: "Redis commands (or pipelines) that failed, by kind (network, timeout, other); redis.Nil not counted.",
+		Help: "Redis commands (or pipelines) that failed in Redis, by kind (network, timeout, other); redis.Nil and NOSCRIPT (a script sent again) not counted.",
 	}, []string{"kind"})
 	for _, k := range []string{"network", "timeout", "other"} {
 		c.WithLabelValues(k)
@@ -150,7 +156,7 @@ func NewRedisErrors(reg prometheus.Registerer) (*RedisErrors, error) {
 }
 
 func (h *RedisErrors) count(err error) {
-	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) || notFailed(err) {
 		return
 	}
 	var ne net.Error
@@ -167,6 +173,14 @@ func (h *RedisErrors) count(err error) {
 		}
 		h.c.WithLabelValues("network").Inc()
 	}
+}
+
+// notFailed says whether err, a reply of Redis, is one go-redis answers by
+// itself: NOSCRIPT (it sends the script) and a Redis before 7.2 not knowing
+// CLIENT SETINFO, sent as a new connection starts (ignored).
+func notFailed(err error) bool {
+	return redis.HasErrorPrefix(err, "NOSCRIPT") ||
+		redis.HasErrorPrefix(err, "unknown subcommand") && strings.Contains(strings.ToLower(err.Error()), "'setinfo'")
 }
 
 // DialHook counts failed dials.
