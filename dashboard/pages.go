@@ -205,7 +205,10 @@ type sessionView struct {
 	Jobs    []*jobs.Info            `json:"jobs"`
 	Backlog int64                   `json:"backlog"`
 	Lease   Row                     `json:"lease"`
-	Refresh string                  `json:"-"`
+	// WaitingForHandler is the type of the session's head job when it is
+	// ready but no live worker handles it: why the session does not move.
+	WaitingForHandler string `json:"waitingForHandler,omitempty"`
+	Refresh           string `json:"-"`
 }
 
 const sessionJobsShown = 500
@@ -245,6 +248,15 @@ func (h *Handler) sessionData(r *http.Request, u *users.User) (*sessionView, int
 	}
 	if v.Info == nil && v.Backlog == 0 {
 		return nil, http.StatusNotFound, "no such session, and no jobs under this ID", nil
+	}
+	if len(v.Jobs) > 0 && (v.Jobs[0].State == jobs.StatePending || v.Jobs[0].State == jobs.StateRetrying) {
+		ok, err := h.cfg.Jobs.Handled(ctx, v.Jobs[0].Type)
+		if err != nil {
+			return nil, 0, "", err
+		}
+		if !ok {
+			v.Jobs[0].State, v.WaitingForHandler = jobs.StateWaitingForHandler, v.Jobs[0].Type
+		}
 	}
 	rows := []Row{{ID: id}}
 	if err := h.fill(ctx, rows); err != nil {

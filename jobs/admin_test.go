@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -150,7 +151,7 @@ func TestPauseQueue(t *testing.T) {
 	require.Equal(t, jobs.QueueInfo{Name: "slow", Paused: true, Pending: 2, Parked: 2}, qs[i])
 	require.Equal(t, 4, qs[i].Depth())
 	i = slices.IndexFunc(qs, func(q jobs.QueueInfo) bool { return q.Name == "fast" })
-	require.Equal(t, jobs.QueueInfo{Name: "fast", Dead: 1, Succeeded: 1}, qs[i])
+	require.Equal(t, jobs.QueueInfo{Name: "fast", Dead: 1, Processed: 2, Succeeded: 1, Failed: 1}, qs[i])
 	for _, id := range append([]string{plain.ID}, sess...) {
 		in, err := c.Get(ctx, id)
 		require.NoError(t, err)
@@ -162,5 +163,15 @@ func TestPauseQueue(t *testing.T) {
 	for _, id := range append([]string{plain.ID}, sess...) {
 		waitState(t, c, id, jobs.StateSucceeded)
 	}
+	// Session jobs count as they end, next to the plain one (the count
+	// follows the end: poll for it).
+	var slow jobs.QueueInfo
+	require.Eventually(t, func() bool {
+		qs, err := c.Queues(ctx)
+		require.NoError(t, err)
+		slow = qs[slices.IndexFunc(qs, func(q jobs.QueueInfo) bool { return q.Name == "slow" })]
+		return slow.Succeeded == 4
+	}, 10*time.Second, 20*time.Millisecond, "%+v", slow)
+	require.Equal(t, 4, slow.Processed)
 	require.ErrorIs(t, c.PauseQueue(ctx, "a:b"), jobs.ErrInvalid)
 }

@@ -50,8 +50,9 @@ func ExampleClient_List() {
 	for _, q := range qs {
 		fmt.Printf("%s paused=%v depth=%d parked=%d\n", q.Name, q.Paused, q.Depth(), q.Parked)
 	}
+	// No worker runs doc.render yet: the head waits for one.
 	// Output:
-	// #1 pending cover
+	// #1 waiting_for_handler cover
 	// #2 parked body
 	// reports paused=true depth=2 parked=1
 }

@@ -53,7 +53,7 @@ func ParseState(s string) (State, bool, error) {
 	switch st := State(s); st {
 	case "":
 		return "", false, nil
-	case StatePending, StateParked, StateRunning, StateRetrying, StateSucceeded, StateFailed, StateCancelled:
+	case StatePending, StateParked, StateRunning, StateRetrying, StateSucceeded, StateFailed, StateCancelled, StateWaitingForHandler:
 		return st, false, nil
 	case "scheduled", "delayed":
 		return StatePending, true, nil
@@ -61,7 +61,7 @@ func ParseState(s string) (State, bool, error) {
 	if st, ok := stateAliases[s]; ok {
 		return st, false, nil
 	}
-	return "", false, invalid("state", s, "want pending, scheduled, parked, running, retrying, succeeded, failed or cancelled (or active, completed, archived, dead)")
+	return "", false, invalid("state", s, "want pending, scheduled, parked, running, retrying, waiting_for_handler, succeeded, failed or cancelled (or active, completed, archived, dead)")
 }
 
 // errPageFull stops the sources once the page is full.
@@ -100,7 +100,21 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]*Info, error) {
 	skip, want := (o.Page-1)*o.Limit, o.Limit
 	var out []*Info
 	now := time.Now()
+	handled := map[string]bool{} // by type, read once per List
 	add := func(in *Info) error {
+		if in.State == StatePending || in.State == StateRetrying {
+			ok, seen := handled[in.Type]
+			if !seen {
+				var err error
+				if ok, err = c.Handled(ctx, in.Type); err != nil {
+					return err
+				}
+				handled[in.Type] = ok
+			}
+			if !ok {
+				in.State = StateWaitingForHandler
+			}
+		}
 		switch {
 		case o.Queue != "" && in.Queue != o.Queue,
 			o.Type != "" && in.Type != o.Type,
@@ -134,6 +148,11 @@ func (c *Client) List(ctx context.Context, o ListOptions) ([]*Info, error) {
 	}
 	if o.Session == "" {
 		sources = append(sources, func(ctx context.Context, add func(*Info) error) error {
+			if state == StateWaitingForHandler {
+				// Pending and retrying plain jobs (listPlain), of which add
+				// keeps those whose type no live worker handles.
+				return c.listPlain(ctx, o.Queue, StatePending, add)
+			}
 			return c.listPlain(ctx, o.Queue, state, add)
 		})
 	}
@@ -214,7 +233,7 @@ var plainStates = []struct {
 }
 
 // listPlain passes the plain jobs (of queue q, or every queue) in state st
-// (or every state) to add; the asynq tasks that carry session jobs are left
+// (or every state; pending: the retrying ones too) to add; the asynq tasks that carry session jobs are left
 // out, the ledger lists those.
 func (c *Client) listPlain(ctx context.Context, q string, st State, add func(*Info) error) error {
 	queues := []string{q}
@@ -228,7 +247,10 @@ func (c *Client) listPlain(ctx context.Context, q string, st State, add func(*In
 	const size = 200
 	for _, q := range queues {
 		for _, ps := range plainStates {
-			if st != "" && ps.state != st {
+			// A retrying task may read pending (handed back unopened,
+			// plainInfo) or waiting_for_handler (List): the caller's add
+			// sorts them.
+			if st != "" && ps.state != st && (st != StatePending || ps.state != StateRetrying) {
 				continue
 			}
 			for page := 1; ; page++ {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionq/sessionq/internal/presence"
 	"github.com/sessionq/sessionq/jobs"
 )
 
@@ -13,8 +14,11 @@ import (
 // filters them and pages through them.
 func TestList(t *testing.T) {
 	t.Parallel()
-	_, c := setup(t)
+	rdb, c := setup(t)
 	ctx := t.Context()
+	// A live worker handles doc and mail (package presence); nobody
+	// handles fax.
+	require.NoError(t, presence.Publish(ctx, rdb, "w1", []string{"doc", "mail"}, time.Hour))
 	var s1 []string
 	for range 3 {
 		sub, err := c.Submit(ctx, "doc", nil, jobs.Session("s1"))
@@ -29,10 +33,14 @@ func TestList(t *testing.T) {
 	require.NoError(t, err)
 	later, err := c.Submit(ctx, "doc", nil, jobs.Queue("a"), jobs.ProcessIn(time.Hour))
 	require.NoError(t, err)
+	sfax, err := c.Submit(ctx, "fax", nil, jobs.Session("s3"))
+	require.NoError(t, err)
+	pfax, err := c.Submit(ctx, "fax", nil, jobs.Queue("b"))
+	require.NoError(t, err)
 
 	all, err := c.List(ctx, jobs.ListOptions{})
 	require.NoError(t, err)
-	require.Len(t, all, 7)
+	require.Len(t, all, 9)
 	// Session jobs come first, each session in submission order.
 	got, err := c.List(ctx, jobs.ListOptions{Session: "s1"})
 	require.NoError(t, err)
@@ -40,18 +48,25 @@ func TestList(t *testing.T) {
 	require.Equal(t, []jobs.State{jobs.StatePending, jobs.StateParked, jobs.StateParked},
 		[]jobs.State{got[0].State, got[1].State, got[2].State})
 	require.Equal(t, []int64{1, 2, 3}, []int64{got[0].Seq, got[1].Seq, got[2].Seq})
+	got, err = c.List(ctx, jobs.ListOptions{Type: "fax"})
+	require.NoError(t, err)
+	require.Equal(t, []jobs.State{jobs.StateWaitingForHandler, jobs.StateWaitingForHandler}, []jobs.State{got[0].State, got[1].State})
 
 	for _, tc := range []struct {
 		o    jobs.ListOptions
 		want []string
 	}{
 		{jobs.ListOptions{State: "parked"}, s1[1:]},
-		{jobs.ListOptions{Queue: "b"}, []string{s2.ID, pb.ID}},
+		{jobs.ListOptions{Queue: "b"}, []string{s2.ID, pb.ID, pfax.ID}},
 		{jobs.ListOptions{Queue: "a"}, []string{pa.ID, later.ID}},
 		{jobs.ListOptions{Type: "mail"}, []string{s2.ID, pb.ID}},
 		{jobs.ListOptions{State: "scheduled"}, []string{later.ID}},
 		{jobs.ListOptions{State: "waiting", Queue: "a"}, []string{pa.ID, later.ID}},
 		{jobs.ListOptions{Session: "s2", State: "pending"}, []string{s2.ID}},
+		{jobs.ListOptions{State: "pending"}, []string{s1[0], s2.ID, pa.ID, pb.ID, later.ID}},
+		{jobs.ListOptions{State: "waiting_for_handler"}, []string{sfax.ID, pfax.ID}},
+		{jobs.ListOptions{State: "waiting_for_handler", Queue: "b"}, []string{pfax.ID}},
+		{jobs.ListOptions{Type: "fax"}, []string{sfax.ID, pfax.ID}},
 		{jobs.ListOptions{State: "failed"}, nil},
 		{jobs.ListOptions{Session: "nobody"}, nil},
 	} {
@@ -62,7 +77,7 @@ func TestList(t *testing.T) {
 
 	// Pages of 3 cover the whole list once, in the same order.
 	var paged []string
-	for p := 1; p <= 4; p++ {
+	for p := 1; p <= 4; p++ { // 9 jobs
 		got, err := c.List(ctx, jobs.ListOptions{Limit: 3, Page: p})
 		require.NoError(t, err)
 		require.LessOrEqual(t, len(got), 3)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -17,6 +18,10 @@ import (
 // and Running count asynq tasks, a dispatched session job included; Parked
 // counts the session jobs waiting in their session's ledger for their turn
 // (not yet in asynq); Dead counts failed jobs, plain and session.
+// Processed, Succeeded, Failed and Cancelled count the jobs, plain and
+// session, that ended today (UTC) by how they ended, as the ledger counts
+// them (ledger.QueueCounts), not asynq's task counters: asynq counts each
+// run of a carrier task and never a session job run inline.
 type QueueInfo struct {
 	Name      string `json:"name"`
 	Paused    bool   `json:"paused"`
@@ -27,6 +32,9 @@ type QueueInfo struct {
 	Parked    int    `json:"parked"`
 	Dead      int    `json:"dead"`
 	Succeeded int    `json:"succeeded"`
+	Processed int    `json:"processed"`
+	Failed    int    `json:"failed"`
+	Cancelled int    `json:"cancelled"`
 }
 
 // Depth is how many jobs of the queue wait: pending, scheduled, retrying
@@ -60,7 +68,7 @@ func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
 		}
 		q := get(name)
 		q.Paused, q.Pending, q.Scheduled, q.Retrying = qi.Paused, qi.Pending, qi.Scheduled, qi.Retry
-		q.Running, q.Dead, q.Succeeded = qi.Active, qi.Archived, qi.Completed
+		q.Running, q.Dead = qi.Active, qi.Archived
 		// The archived carrier of a session job is not a dead job: the
 		// ledger's dead-letter set has the session jobs.
 	}
@@ -96,8 +104,14 @@ func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
 			get(recs[0].Queue).Dead++
 		}
 	}
+	now := time.Now()
 	out := make([]QueueInfo, 0, len(byName))
 	for _, q := range byName {
+		n, err := c.led.QueueCounts(ctx, q.Name, now)
+		if err != nil {
+			return nil, err
+		}
+		q.Processed, q.Succeeded, q.Failed, q.Cancelled = int(n.Processed()), int(n.Succeeded), int(n.Failed), int(n.Cancelled)
 		out = append(out, *q)
 	}
 	slices.SortFunc(out, func(a, b QueueInfo) int { return strings.Compare(a.Name, b.Name) })

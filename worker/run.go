@@ -60,6 +60,7 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 		// job used its retries.
 		err := fmt.Errorf("attempts exhausted (%d runs, the last one lost with its worker)", n)
 		w.outcome(ctx, jobAttrs(job), job.Type, ledger.StateFailed, errorText(err), err)
+		w.countPlain(ctx, q, ledger.StateFailed)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	if at, ok := dispatch.SubmittedAt(t); ok && n == 0 {
@@ -78,16 +79,27 @@ func (w *Worker) processPlain(ctx context.Context, t *asynq.Task) error {
 		if errors.Is(err, ErrSkipRetry) || n >= m {
 			// Ended by the worker: asynq's own max retry is one more
 			// (dispatch.HeaderMaxRetry).
+			w.countPlain(ctx, q, ledger.StateFailed)
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 		return err
 	}
+	w.countPlain(ctx, q, ledger.StateSucceeded)
 	if len(res) > 0 {
 		if _, err := t.ResultWriter().Write(res); err != nil {
 			w.log.Warn("writing result", "job", id, "err", err)
 		}
 	}
 	return nil
+}
+
+// countPlain counts a plain job of queue q that ended in state st beside
+// the session jobs the ledger counts (ledger.CountEnded: `queue list`);
+// a count lost to Redis is logged, the job's end stands.
+func (w *Worker) countPlain(ctx context.Context, q, st string) {
+	if err := w.led.CountEnded(context.WithoutCancel(ctx), q, st); err != nil {
+		w.log.Warn("counting a plain job's end", "queue", q, "err", err)
+	}
 }
 
 // execute is the one path that runs a handler, for plain and session jobs

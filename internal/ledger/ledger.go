@@ -514,6 +514,7 @@ func (l *Ledger) Finish(ctx context.Context, s, id string, token int64, o Outcom
 		return r, fmt.Errorf("finish: %w: %v", ErrUnexpectedReply, v)
 	}
 	r.State = str(v[1])
+	l.counted(ctx, str(v[2]), r.State)
 	r.Next = verdict(v[4])
 	switch r.Next {
 	case Enqueue:
@@ -583,8 +584,15 @@ func (l *Ledger) cancel(ctx context.Context, s, id string, retention time.Durati
 	switch {
 	case r.Verdict == Done && len(v) == 2:
 		r.State = str(v[1])
-	case r.Verdict == Cancelled && len(v) == 7 && verdict(v[1]) == Enqueue:
+	case r.Verdict == Cancelled && len(v) == 8 && verdict(v[1]) == Enqueue:
 		r.Next = &Task{Session: s, ID: str(v[2]), Gen: num(v[3]), Queue: str(v[4]), At: ms(num(v[5])), Type: str(v[6])}
+	}
+	if r.Verdict == Cancelled {
+		st := StateCancelled
+		if mode == "skip" {
+			st = StateFailed
+		}
+		l.counted(ctx, str(v[len(v)-1]), st)
 	}
 	return r, nil
 }

@@ -390,3 +390,48 @@ func BacklogKey(s string) string { return keys.Pending(s) }
 // step as its own keys: the job client's idempotency binding (jobs'
 // bind.lua) reads it, and writes nothing to it.
 func IndexKey(id string) string { return keys.JobIndex(id) }
+
+// HeadState is what the head of a session (its oldest unfinished job)
+// waits for at a glance.
+type HeadState struct {
+	ID    string // "" when the session has no unfinished job
+	Type  string
+	Queue string
+	State string // StatePending or StateRetrying: dispatched, for a worker to take
+}
+
+// Heads reads the head job of each session of ss: two round trips per
+// thousand sessions, no scan.
+func (l *Ledger) Heads(ctx context.Context, ss []string) ([]HeadState, error) {
+	out := make([]HeadState, len(ss))
+	for start := 0; start < len(ss); start += runsBatch {
+		end := min(start+runsBatch, len(ss))
+		p := l.rdb.Pipeline()
+		heads := make([]*redis.StringCmd, end-start)
+		for i := start; i < end; i++ {
+			heads[i-start] = p.LIndex(ctx, keys.Pending(ss[i]), 0)
+		}
+		if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("reading session heads: %w", err)
+		}
+		p = l.rdb.Pipeline()
+		recs := make([]*redis.SliceCmd, end-start)
+		for i := start; i < end; i++ {
+			if id := heads[i-start].Val(); id != "" {
+				out[i].ID = id
+				recs[i-start] = p.HMGet(ctx, keys.Job(ss[i], id), fType, fQueue, fState)
+			}
+		}
+		if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("reading session heads: %w", err)
+		}
+		for i := start; i < end; i++ {
+			if c := recs[i-start]; c != nil {
+				if v := c.Val(); len(v) == 3 {
+					out[i].Type, out[i].Queue, out[i].State = str(v[0]), str(v[1]), str(v[2])
+				}
+			}
+		}
+	}
+	return out, nil
+}

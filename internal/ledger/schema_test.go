@@ -18,7 +18,7 @@ import (
 
 // ledgerKeys are the key builders of internal/keys that name the ledger's
 // keys: only this package may call them (tests may, to look).
-var ledgerKeys = []string{"Run", "Pending", "Job", "JobPrefix", "JobIndex", "Dead", "PendingPattern", "SessionFromPending"}
+var ledgerKeys = []string{"Run", "Pending", "Job", "JobPrefix", "JobIndex", "Dead", "PendingPattern", "SessionFromPending", "QueueCounts"}
 
 // ledgerFields are fields of the ledger's hashes no other package's Lua
 // script may name (it goes through LuaLib instead).

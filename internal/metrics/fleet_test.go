@@ -12,8 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionq/sessionq/internal/metrics"
+	"github.com/sessionq/sessionq/internal/presence"
 	"github.com/sessionq/sessionq/internal/redistest"
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/sessiontable"
 )
 
 // gauges gathers reg into name{label} -> value.
@@ -100,4 +102,66 @@ func counter(t *testing.T, reg *prometheus.Registry, kind string) prometheus.Col
 	}
 	t.Fatalf("no sessionq_redis_errors_total{kind=%q}", kind)
 	return nil
+}
+
+// A client asking for a TID that is taken (a 409 to it) is no Redis error,
+// nor is a script Redis does not know yet (go-redis loads it and runs it
+// again); a script that breaks, a wrong type and a server refusing writes
+// are.
+func TestRedisErrorsAreRedisOnly(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	reg := prometheus.NewRegistry()
+	h, err := metrics.NewRedisErrors(reg)
+	require.NoError(t, err)
+	rdb.AddHook(h)
+	ctx := context.Background()
+	tab, err := sessiontable.New(rdb, sessiontable.Config{})
+	require.NoError(t, err)
+	_, err = tab.Create(ctx, sessiontable.Spec{TID: "term1"})
+	require.NoError(t, err)
+	_, err = tab.Create(ctx, sessiontable.Spec{TID: "term1"})
+	require.ErrorIs(t, err, sessiontable.ErrTIDTaken)
+	require.NoError(t, redis.NewScript("return 1").Run(ctx, rdb, nil).Err())
+	p := rdb.Pipeline()
+	redis.NewScript("return 2").EvalSha(ctx, p, nil)
+	_, _ = p.Exec(ctx)
+	require.Equal(t, 0.0, testutil.ToFloat64(counter(t, reg, "other")), "no Redis error so far")
+
+	require.Error(t, redis.NewScript("return redis.call('NOSUCH')").Run(ctx, rdb, nil).Err())
+	require.NoError(t, rdb.Set(ctx, "str", "x", 0).Err())
+	require.Error(t, rdb.LPush(ctx, "str", "y").Err())
+	require.Equal(t, 2.0, testutil.ToFloat64(counter(t, reg, "other")))
+}
+
+// A session head whose type no live worker handles is counted by queue and
+// type; one a worker handles, a parked job and a session with no head are
+// not; a worker joining for the type ends the count.
+func TestJobsWaitingForHandler(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.Client(t)
+	jc, err := jobs.NewClient(rdb, jobs.ClientConfig{})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, presence.Publish(ctx, rdb, "w1", []string{"doc"}, time.Hour))
+	for s, typ := range map[string]string{"a": "fax", "b": "fax", "c": "doc"} {
+		_, err := jc.Submit(ctx, typ, nil, jobs.Session(s))
+		require.NoError(t, err)
+		_, err = jc.Submit(ctx, "fax", nil, jobs.Session(s)) // parked behind
+		require.NoError(t, err)
+	}
+	_, err = jc.Submit(ctx, "fax", nil, jobs.Session("d"), jobs.Queue("low"))
+	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	require.NoError(t, metrics.Register(reg, metrics.NewFleet(rdb, 0)))
+	g := gauges(t, reg)
+	require.Equal(t, 2.0, g["sessionq_jobs_waiting_for_handler{default}{fax}"])
+	require.Equal(t, 1.0, g["sessionq_jobs_waiting_for_handler{low}{fax}"])
+	require.NotContains(t, g, "sessionq_jobs_waiting_for_handler{default}{doc}")
+	require.Equal(t, 0.0, g["sessionq_fleet_scrape_errors"])
+
+	require.NoError(t, presence.Publish(ctx, rdb, "w2", []string{"fax"}, time.Hour))
+	g = gauges(t, reg)
+	require.NotContains(t, g, "sessionq_jobs_waiting_for_handler{default}{fax}")
+	require.NotContains(t, g, "sessionq_jobs_waiting_for_handler{low}{fax}")
 }

@@ -19,9 +19,10 @@ session jobs (each session in submission order), then dead-lettered session
 jobs (newest first), then jobs without a session per queue: running, pending,
 scheduled, retrying, failed, succeeded.
 
---state takes pending, scheduled, parked, running, retrying, succeeded,
-failed, cancelled, or the asynq/BullMQ names active, waiting, delayed,
-completed, archived, dead. Finished session jobs other than failed ones are
+--state takes pending, scheduled, parked, running, retrying,
+waiting_for_handler (ready, but no live worker handles its type),
+succeeded, failed, cancelled, or the asynq/BullMQ names active, waiting,
+delayed, completed, archived, dead. Finished session jobs other than failed ones are
 not listed (nothing indexes them): read them with job get ID. Page n reads
 the n*limit first matching jobs.`,
 		Example: `  sessionq job list --state failed

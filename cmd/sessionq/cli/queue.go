@@ -29,8 +29,9 @@ func newQueueListCmd(e *env) *cobra.Command {
 waiting: pending + scheduled + retrying + parked) and its jobs by state.
 PENDING, SCHEDULED, RETRYING and RUNNING count queue tasks, a dispatched
 session job included; PARKED counts session jobs waiting for their turn;
-DEAD counts failed jobs; SUCCEEDED the finished jobs without a session kept
-for their retention.`,
+DEAD counts failed jobs. PROCESSED, SUCCEEDED, FAILED and CANCELLED count
+the jobs, plain and session, that ended today (UTC), by how they ended
+(sessionq's counters, not asynq's: see the README, "Operating it").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			asJSON, err := cmd.Flags().GetBool("json")
@@ -50,10 +51,10 @@ for their retention.`,
 				return writeJSONLines(e.out, qs)
 			}
 			tw := newTable(e.out)
-			fmt.Fprintln(tw, "QUEUE\tPAUSED\tDEPTH\tPENDING\tSCHEDULED\tRETRYING\tRUNNING\tPARKED\tDEAD\tSUCCEEDED")
+			fmt.Fprintln(tw, "QUEUE\tPAUSED\tDEPTH\tPENDING\tSCHEDULED\tRETRYING\tRUNNING\tPARKED\tDEAD\tPROCESSED\tSUCCEEDED\tFAILED\tCANCELLED")
 			for _, q := range qs {
-				fmt.Fprintf(tw, "%s\t%t\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", q.Name, q.Paused, q.Depth(),
-					q.Pending, q.Scheduled, q.Retrying, q.Running, q.Parked, q.Dead, q.Succeeded)
+				fmt.Fprintf(tw, "%s\t%t\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", q.Name, q.Paused, q.Depth(),
+					q.Pending, q.Scheduled, q.Retrying, q.Running, q.Parked, q.Dead, q.Processed, q.Succeeded, q.Failed, q.Cancelled)
 			}
 			return tw.Flush()
 		},

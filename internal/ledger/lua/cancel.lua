@@ -17,11 +17,13 @@
 --   {"requested"}                  it is running: its worker cancels it at
 --                                  its next lease renewal and ends it cancelled
 --   {"running"}                    skip: the head runs; nothing changed
---   {"cancelled", "none"}          removed from the session; nothing to dispatch
---   {"cancelled", "enqueue", id, gen, queue, pat, type}
+--   {"cancelled", "none", q}       removed from the session; nothing to dispatch
+--   {"cancelled", "enqueue", id, gen, queue, pat, type, q}
 --                                  removed from the head of an idle session:
 --                                  the caller enqueues the next job "id:gen"
 --                                  (never while the session is paused)
+-- where q is the queue of the job that ended (the caller counts the end:
+-- QueueCounts).
 --   {"moved"}                      skip: the job is not the head (any more)
 -- With "skip", "cancelled" means skipped: the job ended failed.
 local st = redis.call('HGET', KEYS[3], 'state')
@@ -36,6 +38,7 @@ if holder == ARGV[1] then
   return {'requested'}
 end
 local now = now_ms()
+local q = redis.call('HGET', KEYS[3], 'queue') or ''
 local wasHead = redis.call('LINDEX', KEYS[2], 0) == ARGV[1]
 redis.call('LREM', KEYS[2], 1, ARGV[1])
 if skip then
@@ -47,10 +50,10 @@ redis.call('PEXPIRE', KEYS[3], ARGV[2])
 emit(KEYS[4], 'job.ended', ARGV[1], skip and 'failed' or 'cancelled', KEYS[3])
 local nxt = redis.call('LINDEX', KEYS[2], 0)
 if not wasHead or holder or not nxt or redis.call('HEXISTS', KEYS[1], 'paused') == 1 then
-  return {'cancelled', 'none'}
+  return {'cancelled', 'none', q}
 end
 local nk = ARGV[3] .. nxt
 local gen = redis.call('HINCRBY', nk, 'gen', 1)
 redis.call('HSET', nk, 'state', 'pending', 'dat', now)
 local n = redis.call('HMGET', nk, 'queue', 'pat', 'type')
-return {'cancelled', 'enqueue', nxt, gen, n[1], tonumber(n[2]) or 0, n[3]}
+return {'cancelled', 'enqueue', nxt, gen, n[1], tonumber(n[2]) or 0, n[3], q}

@@ -32,9 +32,11 @@
 --   {"retry", gen, queue, process-at ms, type}
 --                                    the job stays at the head, retrying; the
 --                                    caller enqueues task "ID:gen" to run then
---   {"finished", state, false, false, next, ...}
+--   {"finished", state, queue, false, next, ...}
 --                                    the job ended in state "succeeded",
---                                    "failed" (dead-lettered) or "cancelled"
+--                                    "failed" (dead-lettered) or "cancelled",
+--                                    queue its queue (the caller counts the
+--                                    end: QueueCounts)
 -- and, when the job ended:
 --   next = "none"                    the session is empty, or paused (its next
 --                                    job stays parked); lease released
@@ -50,7 +52,7 @@
 local l = fenced(KEYS[1], ARGV[1], ARGV[2], 'paused', 'fence')
 if not l then return {'stale'} end
 local now = now_ms()
-local this
+local this, queue
 if ARGV[3] == 'fail' then
   local f = redis.call('HMGET', KEYS[3], 'att', 'maxr', 'policy', 'queue', 'type', 'gen')
   if ARGV[13] ~= '1' and f[3] ~= 'skip' and tonumber(f[1]) <= tonumber(f[2]) then
@@ -61,7 +63,7 @@ if ARGV[3] == 'fail' then
     emit(KEYS[5], 'job.retrying', ARGV[1], 'retrying', KEYS[3])
     return {'retry', gen, f[4], at, f[5]}
   end
-  this = 'failed'
+  this, queue = 'failed', f[4]
   redis.call('HSET', KEYS[3], 'state', 'failed', 'ft', now, 'err', ARGV[4])
 elseif ARGV[3] == 'cancel' then
   this = 'cancelled'
@@ -73,6 +75,7 @@ else
   this = 'succeeded'
   redis.call('HSET', KEYS[3], 'state', 'succeeded', 'ft', now, 'res', ARGV[4])
 end
+queue = queue or redis.call('HGET', KEYS[3], 'queue')
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 emit(KEYS[5], 'job.ended', ARGV[1], this, KEYS[3])
 -- The job is the head of the list but for a cancel that raced: pop it, and
@@ -88,7 +91,7 @@ if not nxt or paused then
   clear_lease(KEYS[1])
   if not nxt and not paused then redis.call('PEXPIRE', KEYS[1], ARGV[12]) end
   if nxt then redis.call('HSET', ARGV[6] .. nxt, 'state', 'parked') end
-  return {'finished', this, false, false, 'none'}
+  return {'finished', this, queue, false, 'none'}
 end
 local nk = ARGV[6] .. nxt
 if ARGV[9] == '1' then
@@ -97,7 +100,7 @@ if ARGV[9] == '1' then
   local pat = tonumber(n[15]) or 0
   if pat <= now and n[7] and string.find(ARGV[10], ',' .. n[7] .. ',', 1, true)
       and (not ARGV[14] or ARGV[14] == '' or string.find(ARGV[14], ',' .. (n[5] or '') .. ',', 1, true)) then
-    return take_lease({'finished', this, false, false, 'run', nxt}, KEYS[1], KEYS[2], nk, KEYS[4], KEYS[5], nxt,
+    return take_lease({'finished', this, queue, false, 'run', nxt}, KEYS[1], KEYS[2], nk, KEYS[4], KEYS[5], nxt,
       n, l[4], now, tonumber(ARGV[8]), ARGV[7], true)
   end
 end
@@ -106,4 +109,4 @@ local pat = tonumber(n[2]) or 0
 clear_lease(KEYS[1])
 local gen = (tonumber(n[4]) or 0) + 1
 redis.call('HSET', nk, 'state', 'pending', 'dat', now, 'gen', gen)
-return {'finished', this, false, false, 'enqueue', nxt, gen, n[1], pat, n[3]}
+return {'finished', this, queue, false, 'enqueue', nxt, gen, n[1], pat, n[3]}
