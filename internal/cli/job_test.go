@@ -32,9 +32,12 @@ func TestJobCancelAndDead(t *testing.T) {
 	_, _, err = run(t, "job", "cancel", "a{b", "--redis", url)
 	require.ErrorContains(t, err, "invalid job ID")
 
+	out, _, err = run(t, "job", "dead", "--redis", url, "--json")
+	require.NoError(t, err)
+	require.Empty(t, out, "an empty list is nothing with --json")
 	out, _, err = run(t, "job", "dead", "--redis", url)
 	require.NoError(t, err)
-	require.Empty(t, out)
+	require.Regexp(t, `^ID +QUEUE +TYPE +SESSION +ATTEMPTS +FINISHED +LAST ERROR\n$`, out, "and the header alone without")
 	_, _, err = run(t, "job", "dead", "--limit", "0", "--redis", url)
 	require.ErrorContains(t, err, "--limit 0")
 }
