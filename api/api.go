@@ -107,6 +107,11 @@ const (
 	StateCancelled JobState = "cancelled"
 )
 
+// Terminal reports whether a job in state s has ended.
+func (s JobState) Terminal() bool {
+	return s == StateSucceeded || s == StateFailed || s == StateCancelled
+}
+
 // JobStates are every job state, in the order of a job's life.
 var JobStates = []JobState{StatePending, StateParked, StateWaitingForHandler, StateRunning,
 	StateRetrying, StateSucceeded, StateFailed, StateCancelled}

@@ -19,14 +19,19 @@ var ErrBothPayloads = errors.New("api: give payload or payloadBase64, not both")
 var ErrBadBase64 = errors.New("api: payloadBase64 is not standard base64")
 
 // EncodeData shows bytes (a payload or a result) as the protocol does: a
-// JSON object or array as that value; other valid UTF-8 as a JSON string of
-// its text; anything else as base64 in b64. Nil gives neither.
+// compact JSON object or array (as DecodeData stores one) as that value;
+// other valid UTF-8 as a JSON string of its text; anything else as base64
+// in b64. Nil gives neither. DecodeData of what it gives is b exactly,
+// byte for byte, when the value is written without HTML escaping.
 func EncodeData(b []byte) (v RawJSON, b64 string) {
 	if b == nil {
 		return nil, ""
 	}
-	if t := bytes.TrimSpace(b); len(t) > 0 && (t[0] == '{' || t[0] == '[') && json.Valid(t) {
-		return RawJSON(t), ""
+	if len(b) > 0 && (b[0] == '{' || b[0] == '[') && utf8.Valid(b) && json.Valid(b) {
+		var c bytes.Buffer
+		if json.Compact(&c, b) == nil && bytes.Equal(c.Bytes(), b) {
+			return RawJSON(b), ""
+		}
 	}
 	if utf8.Valid(b) {
 		s, _ := json.Marshal(string(b)) // never fails for a string
@@ -36,8 +41,8 @@ func EncodeData(b []byte) (v RawJSON, b64 string) {
 }
 
 // DecodeData is the bytes a request sent: payload, any JSON value (a string
-// is sent as its text, anything else as its JSON text), or payloadBase64.
-// Neither gives nil.
+// is sent as its text, anything else as its compact JSON text), or
+// payloadBase64. Neither gives nil.
 func DecodeData(v RawJSON, b64 string) ([]byte, error) {
 	v = bytes.TrimSpace(v)
 	switch {
@@ -58,7 +63,11 @@ func DecodeData(v RawJSON, b64 string) ([]byte, error) {
 		}
 		return []byte(s), nil
 	}
-	return bytes.Clone(v), nil
+	var c bytes.Buffer
+	if err := json.Compact(&c, v); err != nil {
+		return nil, err
+	}
+	return c.Bytes(), nil
 }
 
 // ForState is j with only the fields that its state has, so that an event
@@ -69,8 +78,8 @@ func (j Job) ForState() Job {
 	switch j.State {
 	case StatePending, StateParked, StateWaitingForHandler:
 		j.Started, j.Finished, j.Result, j.ResultBase64, j.Progress = zeroTime, zeroTime, nil, "", nil
-		if j.Attempts == 0 {
-			j.LastError = ""
+		if j.Attempts == 0 && j.State != StateWaitingForHandler {
+			j.LastError = "" // a job not yet run has no error; one waiting for a handler says why
 		}
 	case StateRunning:
 		j.Finished, j.NextRunAt, j.LastError, j.Result, j.ResultBase64 = zeroTime, zeroTime, "", nil, ""

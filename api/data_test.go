@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ func TestDataRoundTrip(t *testing.T) {
 		bytes   []byte // what the job gets
 		shown   string // how it reads back, as JSON ("" for base64)
 	}{
-		{name: "object", payload: `{"a": 1}`, bytes: []byte(`{"a": 1}`), shown: `{"a": 1}`},
+		{name: "object", payload: `{"a": 1}`, bytes: []byte(`{"a":1}`), shown: `{"a":1}`},
 		{name: "array", payload: `[1,2]`, bytes: []byte(`[1,2]`), shown: `[1,2]`},
 		{name: "string", payload: `"hello"`, bytes: []byte("hello"), shown: `"hello"`},
 		{name: "string of JSON text", payload: `"{\"a\":1}"`, bytes: []byte(`{"a":1}`), shown: `{"a":1}`},
@@ -43,6 +44,18 @@ func TestDataRoundTrip(t *testing.T) {
 			}
 			require.JSONEq(t, tc.shown, string(v))
 		})
+	}
+}
+
+// Bytes read back exactly as they were sent: as a string or base64, they
+// come back from what EncodeData shows.
+func TestDataBytesExact(t *testing.T) {
+	for _, b := range [][]byte{[]byte(`{"a": 1}`), []byte(`{"a":1}`), []byte(" [1]"), []byte(`[1,2]`),
+		[]byte("text"), []byte(""), {0xff, 0}, []byte(`{"s":"<&>"}`), []byte("{\"a\":\"\xff\"}")} {
+		v, b64 := api.EncodeData(b)
+		got, err := api.DecodeData(v, b64)
+		require.NoError(t, err)
+		require.Equal(t, b, got, "bytes %q shown as %s %q", b, v, b64)
 	}
 }
 
@@ -85,6 +98,8 @@ func TestForState(t *testing.T) {
 	}
 	first := api.Job{State: api.StatePending, LastError: "stale"}
 	require.Empty(t, first.ForState().LastError, "a first pending has no last error")
+	waiting := api.Job{State: api.StateWaitingForHandler, LastError: "handed back unopened"}
+	require.Equal(t, waiting.LastError, waiting.ForState().LastError, "a job waiting for a handler says why")
 }
 
 func FuzzDecodeData(f *testing.F) {
@@ -103,6 +118,10 @@ func FuzzDecodeData(f *testing.F) {
 		}
 		if v != nil && !json.Valid(v) {
 			t.Fatalf("bytes %q show as invalid JSON %q", b, v)
+		}
+		back, err := api.DecodeData(v, enc)
+		if err != nil || !bytes.Equal(back, b) {
+			t.Fatalf("bytes %q show as %q %q and read back as %q (%v)", b, v, enc, back, err)
 		}
 	})
 }

@@ -42,13 +42,15 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/sessionq/sessionq/api"
 )
 
 // Protocol names of the gateway.
 const (
-	headerSession      = "Sessionq-Session"
-	headerApplication  = "Sessionq-Application"
-	headerOutOfSession = "Sessionq-Out-Of-Session"
+	headerSession      = api.HeaderSession
+	headerApplication  = api.HeaderApplication
+	headerOutOfSession = api.HeaderOutOfSession
 )
 
 // Defaults of the Dial options.
@@ -149,10 +151,8 @@ func Dial(ctx context.Context, rawURL string, creds Credentials, opts ...Option)
 		}
 		c.token = cr.token
 	case passwordCreds:
-		var out struct {
-			Token string `json:"token"`
-		}
-		body := map[string]string{"user": cr.user, "password": cr.password}
+		var out api.LoginResponse
+		body := api.LoginRequest{User: cr.user, Password: cr.password}
 		if err := c.do(ctx, nil, "POST", "/v1/login", body, &out); err != nil {
 			c.closeIdle()
 			return nil, fmt.Errorf("logging in as %q: %w", cr.user, err)
@@ -359,12 +359,7 @@ func answerErr(method, path string, res *http.Response) error {
 		return nil
 	}
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	var eb struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
+	var eb api.Error
 	e := &Error{Status: res.StatusCode, Op: method + " " + path}
 	if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
 		e.Code, e.Message = eb.Error.Code, eb.Error.Message

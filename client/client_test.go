@@ -486,7 +486,7 @@ func TestWithoutConnectionSession(t *testing.T) {
 	require.Equal(t, []byte{0xff, 0}, j.Result)
 	b, err := json.Marshal(j)
 	require.NoError(t, err)
-	require.Contains(t, string(b), `"result_base64":"/wA="`)
+	require.Contains(t, string(b), `"resultBase64":"/wA="`)
 	var back client.Job
 	require.NoError(t, json.Unmarshal(b, &back))
 	require.Equal(t, *j, back)
@@ -501,4 +501,29 @@ func TestWithoutConnectionSession(t *testing.T) {
 	require.Equal(t, map[string]string{"k": "v"}, st.serverParams(t, s.ID()))
 	_, err = c.Attach("")
 	require.ErrorIs(t, err, client.ErrInvalid)
+}
+
+// Bytes round-trip exactly: text (JSON or not, compact or not), and bytes
+// that are not UTF-8; a job's JSON is the server's (api.Job).
+func TestPayloadBytesExact(t *testing.T) {
+	t.Parallel()
+	st := testStack(t, stackOptions{})
+	ctx := context.Background()
+	tok, err := st.user(ctx, "alice", userRights...)
+	require.NoError(t, err)
+	c, err := client.Dial(ctx, st.url, client.Token(tok), client.WithoutConnectionSession())
+	require.NoError(t, err)
+	defer func() { require.NoError(t, c.Close(ctx)) }()
+	for _, p := range [][]byte{[]byte(`{"a":1}`), []byte(`{"a": 1}`), []byte(` [1] `), []byte("plain <text>"), {0xff, 0}} {
+		sub, err := c.Submit(ctx, "echo", p)
+		require.NoError(t, err)
+		j, err := c.Wait(ctx, sub.ID)
+		require.NoError(t, err)
+		require.Equal(t, client.StateSucceeded, j.State)
+		require.Equal(t, p, j.Payload, "payload %q", p)
+		require.Equal(t, p, j.Result, "result %q", p)
+		got, err := c.Job(ctx, sub.ID)
+		require.NoError(t, err)
+		require.Equal(t, p, got.Payload, "payload %q read again", p)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/sessionq/sessionq/api"
 )
 
 // Sentinels: compare with errors.Is. An *Error from the server matches the
@@ -33,15 +35,15 @@ var (
 	ErrClosed = errors.New("client: closed")
 )
 
-// Codes of the server's error answers (gateway.Code...), for Error.Code.
+// Codes of the server's error answers (api.Code...), for Error.Code.
 const (
-	CodeSessionNotFound = "session_not_found"
-	CodeJobNotFound     = "job_not_found"
-	CodeParamNotFound   = "param_not_found"
-	CodeFileNotFound    = "file_not_found"
-	CodeQuota           = "quota_exceeded"
-	CodeTIDTaken        = "tid_taken"
-	CodeJobRunning      = "job_running"
+	CodeSessionNotFound = api.CodeSessionNotFound
+	CodeJobNotFound     = api.CodeJobNotFound
+	CodeParamNotFound   = api.CodeParamNotFound
+	CodeFileNotFound    = api.CodeFileNotFound
+	CodeQuota           = api.CodeQuota
+	CodeTIDTaken        = api.CodeTIDTaken
+	CodeJobRunning      = api.CodeJobRunning
 )
 
 // Error is an error answer of the server: its HTTP status, its stable
@@ -62,7 +64,7 @@ func (e *Error) Is(target error) bool {
 	switch e.Code {
 	case CodeQuota:
 		return target == ErrQuota
-	case "rate_limited":
+	case api.CodeRateLimited:
 		return target == ErrRateLimited
 	}
 	switch {

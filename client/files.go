@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+
+	"github.com/sessionq/sessionq/api"
 )
 
 // File describes a session file.
-type File struct {
-	Name string `json:"name"`
-	Size int64  `json:"size"`
-}
+type File = api.File
 
 func filePath(s *Session, name string) string {
 	return "/v1/sessions/" + url.PathEscape(s.id) + "/files/" + url.PathEscape(name)
@@ -72,9 +71,7 @@ func (c *Conn) Files(ctx context.Context) ([]File, error) {
 	if err := s.Flush(ctx); err != nil {
 		return nil, err
 	}
-	var out struct {
-		Files []File `json:"files"`
-	}
+	var out api.FileList
 	if err := c.do(ctx, s, "GET", "/v1/sessions/"+url.PathEscape(s.id)+"/files", nil, &out); err != nil {
 		return nil, fmt.Errorf("listing files: %w", err)
 	}

@@ -9,143 +9,110 @@ import (
 	"net/url"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sessionq/sessionq/api"
 )
 
-// State is a job's state, as jobs.State.
-type State string
+// State is a job's state (api.JobState; Terminal reports an end).
+type State = api.JobState
 
 // Job states.
 const (
-	StatePending   State = "pending"
-	StateParked    State = "parked"
-	StateRunning   State = "running"
-	StateRetrying  State = "retrying"
-	StateSucceeded State = "succeeded"
-	StateFailed    State = "failed"
-	StateCancelled State = "cancelled"
+	StatePending   = api.StatePending
+	StateParked    = api.StateParked
+	StateRunning   = api.StateRunning
+	StateRetrying  = api.StateRetrying
+	StateSucceeded = api.StateSucceeded
+	StateFailed    = api.StateFailed
+	StateCancelled = api.StateCancelled
 	// StateWaitingForHandler: no live worker handles the job's type; it
 	// starts once one that does joins.
-	StateWaitingForHandler State = "waiting_for_handler"
+	StateWaitingForHandler = api.StateWaitingForHandler
 )
 
-// Terminal reports whether the job has ended.
-func (s State) Terminal() bool {
-	return s == StateSucceeded || s == StateFailed || s == StateCancelled
-}
-
-// Job is a job as the server shows it.
+// Job is a job as the server shows it (api.Job), with its payload and
+// result as bytes. It reads and writes JSON as api.Job does.
 type Job struct {
-	ID            string     `json:"id"`
-	Type          string     `json:"type"`
-	Queue         string     `json:"queue"`
-	State         State      `json:"state"`
-	SessionID     string     `json:"session_id,omitempty"`
-	ApplicationID string     `json:"application_id,omitempty"`
-	Seq           int64      `json:"seq,omitempty"`
-	Policy        string     `json:"failure_policy,omitempty"`
-	Attempts      int        `json:"attempts"`
-	MaxRetry      int        `json:"max_retry"`
-	LastError     string     `json:"last_error,omitempty"`
-	Owner         string     `json:"owner,omitempty"`
-	Created       *time.Time `json:"created,omitempty"`
-	Started       *time.Time `json:"started,omitempty"`
-	Finished      *time.Time `json:"finished,omitempty"`
-	NextRunAt     *time.Time `json:"next_run_at,omitempty"`
-	OutOfSession  bool       `json:"out_of_session,omitempty"`
+	ID            string
+	Type          string
+	Queue         string
+	State         State
+	SessionID     string
+	ApplicationID string
+	Seq           int64
+	FailurePolicy string
+	Attempts      int
+	MaxRetry      int
+	LastError     string
+	Owner         string
+	Created       time.Time
+	Started       time.Time // zero when it has not started
+	Finished      time.Time // zero when it has not ended
+	NextRunAt     time.Time // zero unless it waits to run later
+	OutOfSession  bool
+	Progress      *api.Progress
 
 	// Payload and Result are the job's bytes.
-	Payload []byte `json:"-"`
-	Result  []byte `json:"-"`
+	Payload []byte
+	Result  []byte
 }
 
-// UnmarshalJSON reads the server's text or base64 payload and result.
-func (j *Job) UnmarshalJSON(b []byte) error {
-	type plain Job
-	var w struct {
-		*plain
-		Payload       *string `json:"payload"`
-		PayloadBase64 *string `json:"payload_base64"`
-		Result        *string `json:"result"`
-		ResultBase64  *string `json:"result_base64"`
+// jobOf is the job that w shows, its payload and result as bytes.
+func jobOf(w api.Job) (Job, error) {
+	j := Job{ID: w.ID, Type: w.Type, Queue: w.Queue, State: w.State, SessionID: w.SessionID,
+		ApplicationID: w.ApplicationID, Seq: w.Seq, FailurePolicy: w.FailurePolicy, Attempts: w.Attempts,
+		MaxRetry: w.MaxRetry, LastError: w.LastError, Owner: w.Owner, Created: w.Created, Started: w.Started,
+		Finished: w.Finished, NextRunAt: w.NextRunAt, OutOfSession: w.OutOfSession, Progress: w.Progress}
+	var err error
+	if j.Payload, err = api.DecodeData(w.Payload, w.PayloadBase64); err != nil {
+		return Job{}, fmt.Errorf("the payload of job %s: %w", w.ID, err)
 	}
-	w.plain = (*plain)(j)
+	if j.Result, err = api.DecodeData(w.Result, w.ResultBase64); err != nil {
+		return Job{}, fmt.Errorf("the result of job %s: %w", w.ID, err)
+	}
+	return j, nil
+}
+
+// Wire is the job as the server shows it.
+func (j Job) Wire() api.Job {
+	w := api.Job{ID: j.ID, Type: j.Type, Queue: j.Queue, State: j.State, SessionID: j.SessionID,
+		ApplicationID: j.ApplicationID, Seq: j.Seq, FailurePolicy: j.FailurePolicy, Attempts: j.Attempts,
+		MaxRetry: j.MaxRetry, LastError: j.LastError, Owner: j.Owner, Created: j.Created, Started: j.Started,
+		Finished: j.Finished, NextRunAt: j.NextRunAt, OutOfSession: j.OutOfSession, Progress: j.Progress}
+	w.Payload, w.PayloadBase64 = api.EncodeData(j.Payload)
+	w.Result, w.ResultBase64 = api.EncodeData(j.Result)
+	return w
+}
+
+// UnmarshalJSON reads a job as the server shows it (api.Job).
+func (j *Job) UnmarshalJSON(b []byte) error {
+	var w api.Job
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	var err error
-	if j.Payload, err = bytesOf(w.Payload, w.PayloadBase64); err != nil {
+	v, err := jobOf(w)
+	if err != nil {
 		return err
 	}
-	j.Result, err = bytesOf(w.Result, w.ResultBase64)
-	return err
+	*j = v
+	return nil
 }
 
-// MarshalJSON writes the job as the server does: the payload and result
-// as text when valid UTF-8, else base64.
-func (j Job) MarshalJSON() ([]byte, error) {
-	type plain Job
-	w := struct {
-		plain
-		Payload       *string `json:"payload,omitempty"`
-		PayloadBase64 *string `json:"payload_base64,omitempty"`
-		Result        *string `json:"result,omitempty"`
-		ResultBase64  *string `json:"result_base64,omitempty"`
-	}{plain: plain(j)}
-	w.Payload, w.PayloadBase64 = textOf(j.Payload)
-	w.Result, w.ResultBase64 = textOf(j.Result)
-	return json.Marshal(w)
-}
+// MarshalJSON writes the job as the server does (api.Job).
+func (j Job) MarshalJSON() ([]byte, error) { return json.Marshal(j.Wire()) }
 
-func textOf(b []byte) (text, b64 *string) {
-	if b == nil {
-		return nil, nil
-	}
-	if utf8.Valid(b) {
-		s := string(b)
-		return &s, nil
-	}
-	s := base64.StdEncoding.EncodeToString(b)
-	return nil, &s
-}
-
-func bytesOf(text, b64 *string) ([]byte, error) {
-	switch {
-	case text != nil:
-		return []byte(*text), nil
-	case b64 != nil:
-		return base64.StdEncoding.DecodeString(*b64)
-	}
-	return nil, nil
-}
-
-// Submitted is what Submit answers.
-type Submitted struct {
-	ID        string `json:"id"`
-	SessionID string `json:"session_id,omitempty"`
-	Seq       int64  `json:"seq,omitempty"`
-	State     State  `json:"state,omitempty"`
-	Existing  bool   `json:"existing"`
-	// Warning is set when no live worker handles the job's type: the job
-	// waits until one that does joins.
-	Warning string `json:"warning,omitempty"`
-}
+// Submitted is what Submit answers (Warning is set when no live worker
+// handles the job's type: the job waits until one that does joins).
+type Submitted = api.SubmitResponse
 
 // SubmitOption configures Submit, as the options of jobs.Submit.
 type SubmitOption func(*submitBody)
 
 type submitBody struct {
-	Type           string     `json:"type"`
-	Payload        *string    `json:"payload,omitempty"`
-	PayloadBase64  *string    `json:"payload_base64,omitempty"`
-	Queue          string     `json:"queue,omitempty"`
-	MaxRetry       *int       `json:"max_retry,omitempty"`
-	Timeout        string     `json:"timeout,omitempty"`
-	ProcessAt      *time.Time `json:"process_at,omitempty"`
-	IdempotencyKey string     `json:"idempotency_key,omitempty"`
-	FailurePolicy  string     `json:"failure_policy,omitempty"`
-	processIn      time.Duration
-	outOfSession   bool
-	noSession      bool
+	api.SubmitRequest
+	processIn    time.Duration
+	outOfSession bool
+	noSession    bool
 }
 
 // Queue submits to queue name. Default "default".
@@ -158,7 +125,7 @@ func MaxRetry(n int) SubmitOption { return func(b *submitBody) { b.MaxRetry = &n
 func JobTimeout(d time.Duration) SubmitOption { return func(b *submitBody) { b.Timeout = d.String() } }
 
 // ProcessAt runs the job no earlier than t.
-func ProcessAt(t time.Time) SubmitOption { return func(b *submitBody) { b.ProcessAt = &t } }
+func ProcessAt(t time.Time) SubmitOption { return func(b *submitBody) { b.ProcessAt = t } }
 
 // ProcessIn runs the job no earlier than d from now.
 func ProcessIn(d time.Duration) SubmitOption { return func(b *submitBody) { b.processIn = d } }
@@ -181,7 +148,7 @@ func NoSession() SubmitOption { return func(b *submitBody) { b.noSession = true 
 // (flushed first), as its owner: the server checks the owner's right
 // submit:QUEUE/TYPE.
 func (c *Conn) Submit(ctx context.Context, typ string, payload []byte, opts ...SubmitOption) (Submitted, error) {
-	b := submitBody{Type: typ}
+	b := submitBody{SubmitRequest: api.SubmitRequest{Type: typ}}
 	for _, o := range opts {
 		o(&b)
 	}
@@ -189,16 +156,15 @@ func (c *Conn) Submit(ctx context.Context, typ string, payload []byte, opts ...S
 		return Submitted{}, fmt.Errorf("%w: empty job type", ErrInvalid)
 	}
 	if b.processIn > 0 {
-		t := time.Now().Add(b.processIn)
-		b.ProcessAt = &t
+		b.ProcessAt = time.Now().Add(b.processIn)
 	}
+	// Bytes as they are: a JSON string of their text when valid UTF-8
+	// (the server keeps that text byte for byte), else base64.
 	if payload != nil {
 		if utf8.Valid(payload) {
-			p := string(payload)
-			b.Payload = &p
+			b.Payload, _ = json.Marshal(string(payload)) // never fails for a string
 		} else {
-			p := base64.StdEncoding.EncodeToString(payload)
-			b.PayloadBase64 = &p
+			b.PayloadBase64 = base64.StdEncoding.EncodeToString(payload)
 		}
 	}
 	var s *Session
@@ -213,7 +179,7 @@ func (c *Conn) Submit(ctx context.Context, typ string, payload []byte, opts ...S
 		hdr = []string{headerOutOfSession, "true"}
 	}
 	var out Submitted
-	if err := c.do(ctx, s, "POST", "/v1/jobs", b, &out, hdr...); err != nil {
+	if err := c.do(ctx, s, "POST", "/v1/jobs", b.SubmitRequest, &out, hdr...); err != nil {
 		return Submitted{}, fmt.Errorf("submitting a %s job: %w", typ, err)
 	}
 	return out, nil
@@ -242,9 +208,7 @@ func (c *Conn) Cancel(ctx context.Context, id string) (State, error) {
 		return "", fmt.Errorf("%w: empty job ID", ErrInvalid)
 	}
 	s := c.sessionFor(ctx)
-	var out struct {
-		State State `json:"state"`
-	}
+	var out api.JobStateResponse
 	if err := c.do(ctx, s, "DELETE", jobPath(id), nil, &out); err != nil {
 		return "", fmt.Errorf("cancelling job %s: %w", id, err)
 	}

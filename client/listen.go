@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/url"
 	"time"
+
+	"github.com/sessionq/sessionq/api"
 )
 
 // Event is what a listener receives: a job of the session changed state
@@ -154,9 +156,7 @@ func (st *listenState) read(ctx context.Context, body io.Reader, sid string, fn 
 			st.last[je.Job.ID] = je.Job.State
 			fn(ctx, Event{Type: "job", SessionID: sid, Job: &je.Job})
 		case "session":
-			var se struct {
-				Type string `json:"type"`
-			}
+			var se api.SessionEndEvent
 			_ = json.Unmarshal([]byte(ev.data), &se)
 			fn(ctx, Event{Type: se.Type, SessionID: sid})
 			ended = true

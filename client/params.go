@@ -7,6 +7,8 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+
+	"github.com/sessionq/sessionq/api"
 )
 
 // maxParamKey is the longest parameter key the server takes.
@@ -96,9 +98,7 @@ func (c *Conn) Param(ctx context.Context, k string) (string, error) {
 	if err := s.Flush(ctx); err != nil {
 		return "", err
 	}
-	var out struct {
-		Value string `json:"value"`
-	}
+	var out api.Param
 	if err := c.do(ctx, s, "GET", paramsPath(s)+"/"+url.PathEscape(k), nil, &out); err != nil {
 		return "", fmt.Errorf("reading parameter %q: %w", k, err)
 	}
@@ -114,9 +114,7 @@ func (c *Conn) Params(ctx context.Context) (map[string]string, error) {
 	if err := s.Flush(ctx); err != nil {
 		return nil, err
 	}
-	var out struct {
-		Params map[string]string `json:"params"`
-	}
+	var out api.Params
 	if err := c.do(ctx, s, "GET", paramsPath(s), nil, &out); err != nil {
 		return nil, fmt.Errorf("reading parameters: %w", err)
 	}
@@ -142,10 +140,7 @@ func (s *Session) Flush(ctx context.Context) error {
 	if len(b.set) == 0 && len(b.del) == 0 {
 		return nil
 	}
-	body := struct {
-		Params map[string]string `json:"params"`
-		Delete []string          `json:"delete,omitempty"`
-	}{Params: b.set, Delete: slices.Sorted(maps.Keys(b.del))}
+	body := api.ParamsChange{Params: b.set, Delete: slices.Sorted(maps.Keys(b.del))}
 	if body.Params == nil {
 		body.Params = map[string]string{}
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/sessionq/sessionq/api"
 )
 
 // Session is a session on the server, used through its connection. It is
@@ -59,18 +61,7 @@ func (s *Session) Close(ctx context.Context) error {
 }
 
 // Info is a session as the server describes it.
-type Info struct {
-	SessionID   string     `json:"sessionId"`
-	Owner       string     `json:"owner"`
-	TID         string     `json:"TID,omitempty"`
-	OpenedBy    string     `json:"openedBy,omitempty"`
-	State       string     `json:"state"`
-	Created     time.Time  `json:"created"`
-	LastAccess  time.Time  `json:"lastAccess"`
-	IdleTimeout string     `json:"idleTimeout"`
-	Expires     time.Time  `json:"expires"`
-	Deadline    *time.Time `json:"deadline,omitempty"`
-}
+type Info = api.Session
 
 // Info reads the session (out of session: its idle timer is left alone).
 func (s *Session) Info(ctx context.Context) (*Info, error) {
@@ -84,14 +75,7 @@ func (s *Session) Info(ctx context.Context) (*Info, error) {
 // EstablishOption says which session Establish opens or finds.
 type EstablishOption func(*establishBody)
 
-type establishBody struct {
-	CreateSession bool   `json:"createSession"`
-	TID           string `json:"TID,omitempty"`
-	ApplicationID string `json:"applicationId,omitempty"`
-	User          string `json:"user,omitempty"`
-	Password      string `json:"password,omitempty"`
-	IdleTimeout   string `json:"idleTimeout,omitempty"`
-}
+type establishBody = api.EstablishRequest
 
 // Create creates a new session (bound to the TID, when one is given).
 func Create() EstablishOption { return func(b *establishBody) { b.CreateSession = true } }
@@ -170,11 +154,7 @@ func (c *Conn) LoginAs(ctx context.Context, user string, opts ...EstablishOption
 }
 
 func (c *Conn) establish(ctx context.Context, b establishBody) (*Session, error) {
-	var out struct {
-		SessionID     string `json:"sessionId"`
-		ApplicationID string `json:"applicationId"`
-		Session       Info   `json:"session"`
-	}
+	var out api.EstablishResponse
 	if err := c.do(ctx, nil, "POST", "/v1/sessions", b, &out); err != nil {
 		return nil, err
 	}

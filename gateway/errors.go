@@ -2,59 +2,49 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/sessionq/sessionq/api"
 )
 
-// Error codes: stable, for clients to act on.
+// Error codes: the wire package's (api.Code*), kept here for callers that
+// name them through the gateway.
 const (
-	CodeInvalidRequest   = "invalid_request"
-	CodeInvalidSession   = "invalid_session_id"
-	CodeTIDRequired      = "tid_required"
-	CodeTIDTaken         = "tid_taken"
-	CodeUnauthenticated  = "unauthenticated"
-	CodeForbidden        = "forbidden"
-	CodeNotFound         = "not_found"
-	CodeSessionNotFound  = "session_not_found"
-	CodeJobNotFound      = "job_not_found"
-	CodeParamNotFound    = "param_not_found"
-	CodeFileNotFound     = "file_not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodeConflict         = "conflict"
-	CodeJobRunning       = "job_running"
-	CodeNotDead          = "not_dead"
-	CodeBacklogFull      = "backlog_full"
-	CodeBodyTooLarge     = "body_too_large"
-	CodeLimit            = "limit_exceeded"
-	CodeQuota            = "quota_exceeded"
-	CodeRateLimited      = "rate_limited"
-	// CodeIdempotencyConflict: the idempotency key was first used with
-	// another kind of job (plain or session), session, queue or type (409).
-	CodeIdempotencyConflict = "idempotency_conflict"
-	// CodeTooManyStreams: the user, or the gateway process, has as many
-	// event streams open as it may (429).
-	CodeTooManyStreams = "too_many_streams"
-	// CodeUserNotFound: a session was asked for a user that does not
-	// exist (404; only an impersonating caller can learn it).
-	CodeUserNotFound = "user_not_found"
-	CodeUnavailable  = "unavailable"
-	CodeInternal     = "internal"
+	CodeInvalidRequest      = api.CodeInvalidRequest
+	CodeInvalidSession      = api.CodeInvalidSession
+	CodeTIDRequired         = api.CodeTIDRequired
+	CodeTIDTaken            = api.CodeTIDTaken
+	CodeUnauthenticated     = api.CodeUnauthenticated
+	CodeForbidden           = api.CodeForbidden
+	CodeNotFound            = api.CodeNotFound
+	CodeSessionNotFound     = api.CodeSessionNotFound
+	CodeJobNotFound         = api.CodeJobNotFound
+	CodeParamNotFound       = api.CodeParamNotFound
+	CodeFileNotFound        = api.CodeFileNotFound
+	CodeMethodNotAllowed    = api.CodeMethodNotAllowed
+	CodeConflict            = api.CodeConflict
+	CodeJobRunning          = api.CodeJobRunning
+	CodeNotDead             = api.CodeNotDead
+	CodeBacklogFull         = api.CodeBacklogFull
+	CodeBodyTooLarge        = api.CodeBodyTooLarge
+	CodeLimit               = api.CodeLimit
+	CodeQuota               = api.CodeQuota
+	CodeRateLimited         = api.CodeRateLimited
+	CodeIdempotencyConflict = api.CodeIdempotencyConflict
+	CodeTooManyStreams      = api.CodeTooManyStreams
+	CodeUserNotFound        = api.CodeUserNotFound
+	CodeUnavailable         = api.CodeUnavailable
+	CodeInternal            = api.CodeInternal
 )
 
-// ErrorBody is the one shape of every error answer.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
+// ErrorBody is the one shape of every error answer (api.Error).
+type ErrorBody = api.Error
 
-// ErrorDetail says what went wrong.
-type ErrorDetail struct {
-	Code    string `json:"code" doc:"Stable error code" example:"session_not_found"`
-	Message string `json:"message" doc:"What went wrong, for people"`
-}
+// ErrorDetail says what went wrong (api.ErrorDetail).
+type ErrorDetail = api.ErrorDetail
 
 // apiError is an error answer, the body of ErrorBody's shape; huma writes
 // it with its status.
@@ -99,42 +89,74 @@ func codeFor(status int) string {
 	return CodeInternal
 }
 
-var setErrorOnce sync.Once
+// huma's own errors (validation, body size, content type) are built by
+// its package-level NewError, which a program may replace but which is
+// shared by every huma API of the process. The gateway leaves it alone and
+// reshapes them per API instead: errorShape (a transformer of this API's
+// configuration) turns huma's *ErrorModel into the one error body, and
+// statusContext (a middleware of this API) answers huma's 422 as 400; the
+// OpenAPI document's error answers are rewritten to the one body by
+// documentErrors, and huma's own error schemas left out of it.
 
-// useErrorShape makes huma answer its own errors (validation, body size)
-// in the gateway's shape, and 422 as 400. huma keeps this in a package
-// variable; the gateway is its only user in sessionq.
-func useErrorShape() {
-	setErrorOnce.Do(func() {
-		huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-			if status == http.StatusUnprocessableEntity {
-				status = http.StatusBadRequest
-			}
-			parts := []string{}
-			if msg != "" {
-				parts = append(parts, msg)
-			}
-			for _, e := range errs {
-				var ae *apiError
-				if errors.As(e, &ae) {
-					return ae
-				}
-				if e != nil {
-					parts = append(parts, e.Error())
-				}
-			}
-			if status >= 500 {
-				// Never the internals: the caller logs them.
-				parts = []string{http.StatusText(status)}
-			}
-			return apiErr(status, codeFor(status), strings.Join(parts, ": "))
+// errorShape is a huma transformer: huma's own error answers in the one
+// error body (api.Error), without internals for a 5xx.
+func errorShape(ctx huma.Context, _ string, v any) (any, error) {
+	em, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
+	}
+	ctx.SetHeader("Content-Type", "application/json") // not huma's application/problem+json
+	status := em.Status
+	if status == http.StatusUnprocessableEntity {
+		status = http.StatusBadRequest
+	}
+	parts := []string{}
+	if em.Detail != "" {
+		parts = append(parts, em.Detail)
+	}
+	for _, e := range em.Errors {
+		if e != nil {
+			parts = append(parts, e.Error())
 		}
-	})
+	}
+	if status >= 500 {
+		// Never the internals: the caller logs them.
+		parts = []string{http.StatusText(status)}
+	}
+	return apiErr(status, codeFor(status), strings.Join(parts, ": ")), nil
+}
+
+// statusContext answers huma's 422 (a body that does not validate) as 400,
+// the status of every bad request of the gateway.
+type statusContext struct{ humaContext }
+
+// humaContext is huma.Context under a name that does not hide its
+// Context method when embedded.
+type humaContext = huma.Context
+
+func (c statusContext) SetStatus(code int) {
+	if code == http.StatusUnprocessableEntity {
+		code = http.StatusBadRequest
+	}
+	c.humaContext.SetStatus(code)
+}
+
+// Unwrap is the adapter's context (humachi.Unwrap looks through it).
+func (c statusContext) Unwrap() huma.Context { return c.humaContext }
+
+// errorStatus is the middleware that puts statusContext in place.
+func errorStatus(ctx huma.Context, next func(huma.Context)) { next(statusContext{ctx}) }
+
+// writeErr writes an error answer from a huma middleware.
+func writeErr(ctx huma.Context, e *apiError) {
+	ctx.SetHeader("Content-Type", "application/json")
+	ctx.SetStatus(e.status)
+	_ = json.NewEncoder(ctx.BodyWriter()).Encode(api.Error{Error: e.Detail})
 }
 
 // writeJSONError writes an error answer outside huma.
 func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(ErrorBody{ErrorDetail{Code: code, Message: msg}})
+	_ = json.NewEncoder(w).Encode(api.Error{Error: api.ErrorDetail{Code: code, Message: msg}})
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,21 +18,11 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 )
-
-// JobEvent is the data of a "job" event: a job changed state.
-type JobEvent struct {
-	Job JobView `json:"job"`
-}
-
-// SessionEvent is the data of a "session" event: the session ended.
-type SessionEvent struct {
-	Type      string `json:"type" enum:"session.closed,session.expired" doc:"How the session ended"`
-	SessionID string `json:"sessionId"`
-}
 
 // sseResponse documents an event stream, and registers the schemas of its
 // events' data in the description's components.
@@ -49,7 +40,7 @@ func sseResponse(eventTypes map[string]any, api huma.API) map[string]*huma.Respo
 }
 
 func (s *Server) registerEvents() {
-	jobEvents := map[string]any{"job": JobEvent{}}
+	jobEvents := map[string]any{"job": api.JobEvent{}}
 	huma.Register(s.api, huma.Operation{
 		OperationID: "jobEvents", Method: http.MethodGet, Path: "/v1/jobs/{id}/events", Tags: []string{"jobs"},
 		Summary:   "Follow a job: its state now, then each change, until it ends",
@@ -64,7 +55,7 @@ func (s *Server) registerEvents() {
 			s.followJob(ctx, send, info, owner)
 		})
 	})
-	sessEvents := map[string]any{"job": JobEvent{}, "session": SessionEvent{}}
+	sessEvents := map[string]any{"job": api.JobEvent{}, "session": api.SessionEndEvent{}}
 	huma.Register(s.api, huma.Operation{
 		OperationID: "sessionEvents", Method: http.MethodGet, Path: "/v1/sessions/{id}/events", Tags: []string{"sessions"},
 		Summary:     "Follow a session: its jobs starting and ending, and its end",
@@ -181,7 +172,7 @@ func (s *Server) stream(ctx context.Context, f func(ctx context.Context, send se
 			if w, ok := data.(withID); ok {
 				id, data = w.id, w.v
 			}
-			b, err := json.Marshal(data)
+			b, err := marshalEvent(data)
 			if err != nil {
 				return err
 			}
@@ -200,7 +191,7 @@ func (s *Server) stream(ctx context.Context, f func(ctx context.Context, send se
 
 // followJob sends the job's state, then each change, until it ends.
 func (s *Server) followJob(ctx context.Context, send sender, info *jobs.Info, owner string) {
-	if send("job", JobEvent{Job: jobView(info, owner)}) != nil || info.State.Terminal() {
+	if send("job", api.JobEvent{Job: jobView(info, owner)}) != nil || info.State.Terminal() {
 		return
 	}
 	last, lastProg := info.State, info.Progress
@@ -229,7 +220,7 @@ func (s *Server) followJob(ctx context.Context, send sender, info *jobs.Info, ow
 		}
 		if in.State != last || progressChanged(lastProg, in.Progress) {
 			last, lastProg = in.State, in.Progress
-			if send("job", JobEvent{Job: jobView(in, owner)}) != nil || in.State.Terminal() {
+			if send("job", api.JobEvent{Job: jobView(in, owner)}) != nil || in.State.Terminal() {
 				return
 			}
 		}
@@ -297,7 +288,7 @@ func (s *Server) followSession(ctx context.Context, send sender, id, lastID stri
 		}
 		if ended != "" {
 			_ = s.sessionJobEvents(ctx, send, id, &cursor)
-			_ = send("session", SessionEvent{Type: ended, SessionID: id})
+			_ = send("session", api.SessionEndEvent{Type: ended, SessionID: id})
 			return
 		}
 		if s.sessionJobEvents(ctx, send, id, &cursor) != nil {
@@ -326,13 +317,16 @@ func (s *Server) sessionJobEvents(ctx context.Context, send sender, id string, c
 		}
 		jid, _ := m.Values["job"].(string)
 		state, _ := m.Values["state"].(string)
-		view := JobView{ID: jid, State: state, SessionID: id}
+		view := api.Job{ID: jid, State: api.JobState(state), SessionID: id}
 		if in, err := s.jobs.Get(ctx, jid); err == nil {
 			owner, _ := s.jobOwner(ctx, jid)
 			view = jobView(in, owner)
-			view.State = state // as it was at this event
+			view.State = api.JobState(state) // as it was at this event
 		}
-		if err := send("job", withID{m.ID, JobEvent{Job: view}}); err != nil {
+		if typ, _ := m.Values["type"].(string); typ == "job.submitted" {
+			view.Attempts, view.LastError = 0, "" // none yet at its submit
+		}
+		if err := send("job", withID{m.ID, api.JobEvent{Job: view.ForState()}}); err != nil {
 			return err
 		}
 	}
@@ -363,4 +357,17 @@ func (s *Server) sessionEnded(ctx context.Context, id string, last *string) (str
 		return "", true, nil
 	}
 	return "", false, err
+}
+
+// marshalEvent is an event's data as huma writes answers: without HTML
+// escaping, so that a payload shown as a JSON value reads back byte for
+// byte (api.EncodeData).
+func marshalEvent(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

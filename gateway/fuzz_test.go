@@ -51,14 +51,14 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"malformed JSON", "POST", "/v1/jobs", `{"type":`, nil, 400, "invalid_request"},
 		{"not an object", "POST", "/v1/jobs", `[1,2]`, nil, 400, "invalid_request"},
 		{"unknown field", "POST", "/v1/jobs", `{"type":"echo","colour":"red"}`, nil, 400, "invalid_request"},
-		{"wrong type", "POST", "/v1/jobs", `{"type":"echo","max_retry":"3"}`, nil, 400, "invalid_request"},
+		{"wrong type", "POST", "/v1/jobs", `{"type":"echo","maxRetry":"3"}`, nil, 400, "invalid_request"},
 		{"no type", "POST", "/v1/jobs", `{}`, nil, 400, "invalid_request"},
 		{"bad job type", "POST", "/v1/jobs", `{"type":"a b"}`, nil, 400, "invalid_request"},
 		{"bad queue", "POST", "/v1/jobs", `{"type":"echo","queue":"a:b"}`, nil, 400, "invalid_request"},
-		{"bad policy", "POST", "/v1/jobs", `{"type":"echo","failure_policy":"maybe"}`, nil, 400, "invalid_request"},
-		{"bad base64", "POST", "/v1/jobs", `{"type":"echo","payload_base64":"%%%"}`, nil, 400, "invalid_request"},
-		{"both payloads", "POST", "/v1/jobs", `{"type":"echo","payload":"a","payload_base64":"YQ=="}`, nil, 400, "invalid_request"},
-		{"negative retry", "POST", "/v1/jobs", `{"type":"echo","max_retry":-1}`, nil, 400, "invalid_request"},
+		{"bad policy", "POST", "/v1/jobs", `{"type":"echo","failurePolicy":"maybe"}`, nil, 400, "invalid_request"},
+		{"bad base64", "POST", "/v1/jobs", `{"type":"echo","payloadBase64":"%%%"}`, nil, 400, "invalid_request"},
+		{"both payloads", "POST", "/v1/jobs", `{"type":"echo","payload":"a","payloadBase64":"YQ=="}`, nil, 400, "invalid_request"},
+		{"negative retry", "POST", "/v1/jobs", `{"type":"echo","maxRetry":-1}`, nil, 400, "invalid_request"},
 		{"bad timeout", "POST", "/v1/jobs", `{"type":"echo","timeout":"soon"}`, nil, 400, "invalid_request"},
 		{"payload over the cap", "POST", "/v1/jobs", big, nil, 400, "invalid_request"},
 		{"huge body", "POST", "/v1/jobs", huge, nil, 413, "body_too_large"},
@@ -101,9 +101,9 @@ func fuzzEnv(f *testing.F) (*env, string, string) {
 // nothing.
 func FuzzSubmitBody(f *testing.F) {
 	e, alice, s := fuzzEnv(f)
-	for _, seed := range []string{`{"type":"echo"}`, `{"type":"echo","payload":"x","queue":"q","max_retry":2,"timeout":"1s"}`,
-		`{"type":"echo","payload_base64":"AA=="}`, `{"type":"echo","process_at":"2030-01-01T00:00:00Z"}`,
-		`{`, `null`, `{"type":1}`, `{"type":"a b"}`, `{"type":"echo","timeout":"x"}`, `{"type":"echo","idempotency_key":"k"}`, `{"createSession":true,"TID":"x"}`} {
+	for _, seed := range []string{`{"type":"echo"}`, `{"type":"echo","payload":"x","queue":"q","maxRetry":2,"timeout":"1s"}`,
+		`{"type":"echo","payloadBase64":"AA=="}`, `{"type":"echo","processAt":"2030-01-01T00:00:00Z"}`,
+		`{`, `null`, `{"type":1}`, `{"type":"a b"}`, `{"type":"echo","timeout":"x"}`, `{"type":"echo","idempotencyKey":"k"}`, `{"createSession":true,"TID":"x"}`} {
 		f.Add(seed, false)
 		f.Add(seed, true)
 	}

@@ -42,27 +42,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/users"
 )
 
-// Protocol names.
+// Protocol names: the wire package's (api), kept here for callers that
+// name them through the gateway.
 const (
-	// HeaderSession names the request's session, and echoes it in answers.
-	HeaderSession = "Sessionq-Session"
-	// CookieSession names the request's session; establishing sets it.
-	CookieSession = "sessionq_session"
-	// QuerySession names the request's session.
-	QuerySession = "sessionId"
-	// HeaderApplication names the application sub-session.
-	HeaderApplication = "Sessionq-Application"
-	// QueryApplication names the application sub-session.
-	QueryApplication = "applicationId"
-	// HeaderOutOfSession: "true" leaves the session's idle timer alone.
-	HeaderOutOfSession = "Sessionq-Out-Of-Session"
-	// QueryOutOfSession: "true" leaves the session's idle timer alone.
-	QueryOutOfSession = "outOfSession"
+	HeaderSession      = api.HeaderSession
+	CookieSession      = api.CookieSession
+	QuerySession       = api.QuerySession
+	HeaderApplication  = api.HeaderApplication
+	QueryApplication   = api.QueryApplication
+	HeaderOutOfSession = api.HeaderOutOfSession
+	QueryOutOfSession  = api.QueryOutOfSession
 )
 
 // Defaults of Config.
@@ -302,7 +297,7 @@ func New(rdb redis.UniversalClient, table *sessiontable.Table, jc *jobs.Client, 
 		s.router.Handle("/metrics", s.metricsAuth(promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{})))
 	}
 	s.api = humachi.New(s.router, apiConfig())
-	s.api.UseMiddleware(s.middleware)
+	s.api.UseMiddleware(errorStatus, s.middleware)
 	s.register()
 	if !c.NoDashboard {
 		if err := s.mountDashboard(); err != nil {

@@ -22,7 +22,7 @@ func TestSubmitWarnsWhenNoWorkerHandlesType(t *testing.T) {
 	require.NotContains(t, r.json(t), "warning")
 	require.Equal(t, "succeeded", e.waitJob(alice, r.json(t)["id"].(string))["state"])
 
-	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "nobody.here", "max_retry": 0})
+	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "nobody.here", "maxRetry": 0})
 	require.Equal(t, 202, r.status, "%s", r)
 	const want = `no live worker handles job type "nobody.here"; the job waits (state waiting_for_handler) until a worker that handles it joins`
 	require.Equal(t, want, r.hdr.Get("Sessionq-Warning"))
@@ -36,7 +36,7 @@ func TestSubmitWarnsWhenNoWorkerHandlesType(t *testing.T) {
 		require.Equal(t, 200, r.status, "%s", r)
 		last = r.json(t)
 		require.Equal(t, "waiting_for_handler", last["state"], "%s", r)
-		msg, _ := last["last_error"].(string)
+		msg, _ := last["lastError"].(string)
 		return strings.Contains(msg, "handed back unopened")
 	}, "the worker hands the job back")
 	require.EqualValues(t, 0, last["attempts"], "%v", last)

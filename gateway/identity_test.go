@@ -59,17 +59,17 @@ func TestIdempotencyKeysPerUser(t *testing.T) {
 	require.Equal(t, http.StatusCreated, r.status, "%s", r)
 	s := r.json(t)["sessionId"].(string)
 	aliceJob, existing := submitted(t, e.req(alice, "POST", "/v1/jobs",
-		map[string]any{"type": "echo", "payload": "alice's", "idempotency_key": "pay-run-2"}, "Sessionq-Session", s))
+		map[string]any{"type": "echo", "payload": "alice's", "idempotencyKey": "pay-run-2"}, "Sessionq-Session", s))
 	require.False(t, existing)
 	bobJob, existing := submitted(t, e.req(bob, "POST", "/v1/jobs",
-		map[string]any{"type": "echo", "payload": "bob's", "idempotency_key": "pay-run-2"}))
+		map[string]any{"type": "echo", "payload": "bob's", "idempotencyKey": "pay-run-2"}))
 	require.False(t, existing, "bob learnt that alice used the key")
 	require.NotEqual(t, aliceJob, bobJob, "bob's submit named alice's job")
 
 	r = e.req(alice, "GET", "/v1/jobs/"+aliceJob, nil)
 	require.Equal(t, http.StatusOK, r.status, "alice lost her job: %s", r)
 	require.Equal(t, "alice", r.json(t)["owner"])
-	require.Equal(t, s, r.json(t)["session_id"])
+	require.Equal(t, s, r.json(t)["sessionId"])
 	require.Equal(t, "alice's", r.json(t)["payload"])
 	require.Equal(t, "alice", e.rdb.HGet(ctx, keys.GatewayJob(aliceJob), "owner").Val())
 	for _, m := range []string{"GET", "DELETE"} {
@@ -80,15 +80,15 @@ func TestIdempotencyKeysPerUser(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status, "%s", r)
 	require.Equal(t, "bob", r.json(t)["owner"])
 	require.Equal(t, "bob's", r.json(t)["payload"])
-	require.Nil(t, r.json(t)["session_id"])
+	require.Nil(t, r.json(t)["sessionId"])
 
 	// Squatting: Bob first with a guessable key, then Alice; each gets a
 	// job of their own, and neither learns of the other's.
 	bobInv, existing := submitted(t, e.req(bob, "POST", "/v1/jobs",
-		map[string]any{"type": "echo", "idempotency_key": "invoice-2026-001"}))
+		map[string]any{"type": "echo", "idempotencyKey": "invoice-2026-001"}))
 	require.False(t, existing)
 	aliceInv, existing := submitted(t, e.req(alice, "POST", "/v1/jobs",
-		map[string]any{"type": "echo", "idempotency_key": "invoice-2026-001"}))
+		map[string]any{"type": "echo", "idempotencyKey": "invoice-2026-001"}))
 	require.False(t, existing, "alice was handed bob's job")
 	require.NotEqual(t, bobInv, aliceInv)
 	require.Equal(t, http.StatusOK, e.req(alice, "GET", "/v1/jobs/"+aliceInv, nil).status)
@@ -96,25 +96,25 @@ func TestIdempotencyKeysPerUser(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, e.req(bob, "GET", "/v1/jobs/"+aliceInv, nil).status)
 	// Each user's repeat is still their own job.
 	again, existing := submitted(t, e.req(alice, "POST", "/v1/jobs",
-		map[string]any{"type": "echo", "idempotency_key": "invoice-2026-001"}))
+		map[string]any{"type": "echo", "idempotencyKey": "invoice-2026-001"}))
 	require.True(t, existing)
 	require.Equal(t, aliceInv, again)
 
 	// Within one user a key is bound to its first submit's kind: a plain
 	// job's key reused for a session job is a conflict that changes
 	// nothing.
-	plain, _ := submitted(t, e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo", "idempotency_key": "k-x"}))
+	plain, _ := submitted(t, e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo", "idempotencyKey": "k-x"}))
 	before := e.dump(t)
-	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo", "idempotency_key": "k-x"}, "Sessionq-Session", s)
+	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo", "idempotencyKey": "k-x"}, "Sessionq-Session", s)
 	require.Equal(t, http.StatusConflict, r.status, "%s", r)
 	require.Equal(t, "idempotency_conflict", r.code(t))
 	require.Contains(t, r.json(t)["error"].(map[string]any)["message"], "k-x")
 	require.Equal(t, before, e.dump(t), "a conflicting submit changed Redis")
 	r = e.req(alice, "GET", "/v1/jobs/"+plain, nil)
 	require.Equal(t, http.StatusOK, r.status)
-	require.Nil(t, r.json(t)["session_id"], "the plain job became a session job")
+	require.Nil(t, r.json(t)["sessionId"], "the plain job became a session job")
 	// And the other way round.
-	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo", "idempotency_key": "pay-run-2"})
+	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo", "idempotencyKey": "pay-run-2"})
 	require.Equal(t, http.StatusConflict, r.status, "%s", r)
 	require.Equal(t, "idempotency_conflict", r.code(t))
 }

@@ -439,7 +439,7 @@ func matrix() []row {
 		// Submits.
 		{op: "submitJob", what: "submit in her session", by: carried, want: adminOnly(202),
 			check: func(x *try, r *resp) string {
-				if got, _ := jsonField(r, "session_id"); got != x.f.sess {
+				if got, _ := jsonField(r, "sessionId"); got != x.f.sess {
 					return fmt.Sprintf("submitted in session %q, want hers", got)
 				}
 				return ""
@@ -451,13 +451,13 @@ func matrix() []row {
 			want:  wants{"submit-other": ok(202), "admin": ok(202), "*": forbidden},
 			check: newJob(func(x *try) string { return x.f.plain }),
 			req: func(x *try) call {
-				return post("/v1/jobs", map[string]any{"type": "echo", "queue": x.queue(), "idempotency_key": alicePlainKey})
+				return post("/v1/jobs", map[string]any{"type": "echo", "queue": x.queue(), "idempotencyKey": alicePlainKey})
 			}},
 		{op: "submitJob", what: "submit a job of its own with her session job's key", by: []naming{byNone},
 			want:  wants{"submit-other": ok(202), "admin": ok(202), "*": forbidden},
 			check: newJob(func(x *try) string { return x.f.inSession }),
 			req: func(x *try) call {
-				return post("/v1/jobs", map[string]any{"type": "echo", "queue": x.queue(), "idempotency_key": aliceSessionKey})
+				return post("/v1/jobs", map[string]any{"type": "echo", "queue": x.queue(), "idempotencyKey": aliceSessionKey})
 			}},
 
 		// Last, as it would end everything after it if it got through.
@@ -740,8 +740,8 @@ func newVictim(e *env) *victim {
 		require.Equal(t, http.StatusAccepted, r.status, "%s", r)
 		return r.json(t)["id"].(string)
 	}
-	f.plain = submit(map[string]any{"type": "echo", "payload": "alice plain", "idempotency_key": alicePlainKey})
-	f.inSession = submit(map[string]any{"type": "echo", "payload": "alice in session", "idempotency_key": aliceSessionKey},
+	f.plain = submit(map[string]any{"type": "echo", "payload": "alice plain", "idempotencyKey": alicePlainKey})
+	f.inSession = submit(map[string]any{"type": "echo", "payload": "alice in session", "idempotencyKey": aliceSessionKey},
 		gateway.HeaderSession, f.sess)
 	f.dead = f.spareDead()
 	f.waiting = f.spareJob()
@@ -770,14 +770,14 @@ func (f *victim) spareSession() string {
 // spareJob is a new plain job of alice's, waiting for an hour.
 func (f *victim) spareJob() string {
 	at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	r := f.e.req(f.tok, "POST", "/v1/jobs", map[string]any{"type": "echo", "process_at": at})
+	r := f.e.req(f.tok, "POST", "/v1/jobs", map[string]any{"type": "echo", "processAt": at})
 	require.Equal(f.e.t, http.StatusAccepted, r.status, "%s", r)
 	return r.json(f.e.t)["id"].(string)
 }
 
 // spareDead is a new dead-lettered job of alice's.
 func (f *victim) spareDead() string {
-	r := f.e.req(f.tok, "POST", "/v1/jobs", map[string]any{"type": "fail", "max_retry": 0})
+	r := f.e.req(f.tok, "POST", "/v1/jobs", map[string]any{"type": "fail", "maxRetry": 0})
 	require.Equal(f.e.t, http.StatusAccepted, r.status, "%s", r)
 	id := r.json(f.e.t)["id"].(string)
 	require.Equal(f.e.t, "failed", f.e.waitJob(f.tok, id)["state"])
@@ -813,14 +813,14 @@ func (f *victim) snapshot() map[string]string {
 		func(m map[string]any) any { return m["sessionId"] })
 	for what, id := range map[string]string{"plain job": f.plain, "session job": f.inSession, "dead job": f.dead, "waiting job": f.waiting} {
 		read(what, "GET", "/v1/jobs/"+id, nil, func(m map[string]any) any {
-			return []any{m["id"], m["state"], m["owner"], m["session_id"], m["payload"], m["attempts"]}
+			return []any{m["id"], m["state"], m["owner"], m["sessionId"], m["payload"], m["attempts"]}
 		})
 	}
 	read("dead letters", "GET", "/v1/dead", nil, func(m map[string]any) any {
 		return strings.Contains(fmt.Sprint(m["jobs"]), f.dead)
 	})
 	// Her key still names her job: a resubmit answers it, unchanged.
-	read("plain key", "POST", "/v1/jobs", map[string]any{"type": "echo", "idempotency_key": alicePlainKey},
+	read("plain key", "POST", "/v1/jobs", map[string]any{"type": "echo", "idempotencyKey": alicePlainKey},
 		func(m map[string]any) any { return []any{m["id"], m["existing"]} })
 	return out
 }

@@ -2,112 +2,46 @@ package gateway
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/jobs"
 )
 
-// JobView is a job as the gateway shows it.
-type JobView struct {
-	ID            string     `json:"id"`
-	Type          string     `json:"type"`
-	Queue         string     `json:"queue"`
-	State         string     `json:"state" enum:"pending,parked,running,retrying,succeeded,failed,cancelled,waiting_for_handler"`
-	SessionID     string     `json:"session_id,omitempty"`
-	ApplicationID string     `json:"application_id,omitempty"`
-	Seq           int64      `json:"seq,omitempty"`
-	Policy        string     `json:"failure_policy,omitempty"`
-	Attempts      int        `json:"attempts"`
-	MaxRetry      int        `json:"max_retry"`
-	LastError     string     `json:"last_error,omitempty"`
-	Payload       *string    `json:"payload,omitempty" doc:"The payload, when it is valid UTF-8"`
-	PayloadBase64 *string    `json:"payload_base64,omitempty" doc:"The payload, when it is not valid UTF-8"`
-	Result        *string    `json:"result,omitempty" doc:"The result, when it is valid UTF-8"`
-	ResultBase64  *string    `json:"result_base64,omitempty" doc:"The result, when it is not valid UTF-8"`
-	Owner         string     `json:"owner,omitempty" doc:"The user it was submitted as, through the gateway"`
-	Created       *time.Time `json:"created,omitempty"`
-	Started       *time.Time `json:"started,omitempty"`
-	Finished      *time.Time `json:"finished,omitempty"`
-	NextRunAt     *time.Time `json:"next_run_at,omitempty"`
-	OutOfSession  bool       `json:"out_of_session,omitempty"`
-	Progress      *Progress  `json:"progress,omitempty" doc:"What the running (or last) run reported"`
-}
-
-// Progress is how far a running job says it got.
-type Progress struct {
-	Done    int64     `json:"done"`
-	Total   int64     `json:"total,omitempty" doc:"0: unknown"`
-	Message string    `json:"message,omitempty"`
-	At      time.Time `json:"at"`
-}
-
-func data(b []byte) (text, b64 *string) {
-	if b == nil {
-		return nil, nil
-	}
-	if utf8.Valid(b) {
-		s := string(b)
-		return &s, nil
-	}
-	s := base64.StdEncoding.EncodeToString(b)
-	return nil, &s
-}
-
-func tptr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-func jobView(in *jobs.Info, owner string) JobView {
-	v := JobView{ID: in.ID, Type: in.Type, Queue: in.Queue, State: string(in.State), SessionID: in.SessionID,
-		ApplicationID: in.AppID, Seq: in.Seq, Policy: string(in.Policy), Attempts: in.Attempts, MaxRetry: in.MaxRetry,
-		LastError: in.LastError, Owner: owner, Created: tptr(in.Created), Started: tptr(in.Started),
-		Finished: tptr(in.Finished), NextRunAt: tptr(in.NextRunAt), OutOfSession: in.OutOfSession}
-	v.Payload, v.PayloadBase64 = data(in.Payload)
-	v.Result, v.ResultBase64 = data(in.Result)
+// jobView is a job as the gateway shows it: only the fields of its state
+// (api.Job.ForState), its payload and result as api.EncodeData shows bytes.
+func jobView(in *jobs.Info, owner string) api.Job {
+	v := api.Job{ID: in.ID, Type: in.Type, Queue: in.Queue, State: api.JobState(in.State), SessionID: in.SessionID,
+		ApplicationID: in.AppID, Seq: in.Seq, FailurePolicy: string(in.Policy), Attempts: in.Attempts, MaxRetry: in.MaxRetry,
+		LastError: in.LastError, Owner: owner, Created: in.Created, Started: in.Started,
+		Finished: in.Finished, NextRunAt: in.NextRunAt, OutOfSession: in.OutOfSession}
+	v.Payload, v.PayloadBase64 = api.EncodeData(in.Payload)
+	v.Result, v.ResultBase64 = api.EncodeData(in.Result)
 	if p := in.Progress; p != nil {
-		v.Progress = &Progress{Done: p.Done, Total: p.Total, Message: p.Message, At: p.At}
+		v.Progress = &api.Progress{Done: p.Done, Total: p.Total, Message: p.Message, At: p.At}
 	}
-	return v
+	return v.ForState()
 }
+
+// jobList is an empty list of jobs, never null.
+func jobList() api.JobList { return api.JobList{Jobs: []api.Job{}} }
 
 type submitIn struct {
 	Ref
-	Body struct {
-		Type           string     `json:"type" minLength:"1" maxLength:"128"`
-		Payload        *string    `json:"payload,omitempty" doc:"The payload as a string"`
-		PayloadBase64  *string    `json:"payload_base64,omitempty" doc:"The payload, base64 (standard encoding)"`
-		Queue          string     `json:"queue,omitempty" maxLength:"64" doc:"Default: default"`
-		MaxRetry       *int       `json:"max_retry,omitempty" minimum:"0" maximum:"1000" doc:"Default 3"`
-		Timeout        string     `json:"timeout,omitempty" maxLength:"32" doc:"Go duration; default 30m"`
-		ProcessAt      *time.Time `json:"process_at,omitempty"`
-		IdempotencyKey string     `json:"idempotency_key,omitempty" maxLength:"128"`
-		FailurePolicy  string     `json:"failure_policy,omitempty" enum:"block,skip"`
-	}
+	Body api.SubmitRequest
 }
 
 type submitOut struct {
 	Status  int
 	Warning string `header:"Sessionq-Warning" doc:"Set when no live worker handles the job's type: the job waits (state waiting_for_handler) until one that does joins"`
-	Body    struct {
-		ID        string `json:"id"`
-		SessionID string `json:"session_id,omitempty"`
-		Seq       int64  `json:"seq,omitempty"`
-		State     string `json:"state,omitempty"`
-		Existing  bool   `json:"existing" doc:"The idempotency key named a job submitted before"`
-		Warning   string `json:"warning,omitempty" doc:"As the Sessionq-Warning header"`
-	}
+	Body    api.SubmitResponse
 }
 
 type jobIn struct {
@@ -116,14 +50,13 @@ type jobIn struct {
 }
 
 type jobOut struct {
-	Body JobView
+	Body api.Job
 }
 
+// cancelOut's state is cancelled, or running when a running session job
+// will be cancelled at its next lease renewal, or the state it ended in.
 type cancelOut struct {
-	Body struct {
-		ID    string `json:"id"`
-		State string `json:"state" doc:"cancelled, or running when a running session job will be cancelled at its next lease renewal, or the state it ended in"`
-	}
+	Body api.JobStateResponse
 }
 
 type deadIn struct {
@@ -132,9 +65,7 @@ type deadIn struct {
 }
 
 type deadOut struct {
-	Body struct {
-		Jobs []JobView `json:"jobs"`
-	}
+	Body api.JobList
 }
 
 func validateApp(app string) *apiError {
@@ -183,7 +114,7 @@ func (s *Server) registerJobs() {
 			return nil, s.jobErr(ctx, "cancelling a job", cerr)
 		}
 		out := &cancelOut{}
-		out.Body.ID, out.Body.State = in.ID, string(st)
+		out.Body = jobState(in.ID, st)
 		return out, nil
 	})
 	huma.Register(api, huma.Operation{
@@ -207,7 +138,7 @@ func (s *Server) registerJobs() {
 			return nil, s.jobErr(ctx, "requeueing a job", rerr)
 		}
 		out := &cancelOut{}
-		out.Body.ID, out.Body.State = in.ID, string(st)
+		out.Body = jobState(in.ID, st)
 		return out, nil
 	})
 	huma.Register(api, huma.Operation{
@@ -218,8 +149,7 @@ func (s *Server) registerJobs() {
 		if err != nil {
 			return nil, s.internal(ctx, "listing dead letters", err)
 		}
-		out := &deadOut{}
-		out.Body.Jobs = []JobView{}
+		out := &deadOut{Body: jobList()}
 		sc := scopeOf(ctx)
 		for _, info := range l {
 			owner, err := s.jobOwner(ctx, info.ID)
@@ -237,18 +167,9 @@ func (s *Server) registerJobs() {
 func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 	sc := scopeOf(ctx)
 	b := in.Body
-	var payload []byte
-	switch {
-	case b.Payload != nil && b.PayloadBase64 != nil:
-		return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, "give payload or payload_base64, not both")
-	case b.Payload != nil:
-		payload = []byte(*b.Payload)
-	case b.PayloadBase64 != nil:
-		p, err := base64.StdEncoding.DecodeString(*b.PayloadBase64)
-		if err != nil {
-			return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, "payload_base64 is not standard base64")
-		}
-		payload = p
+	payload, err := api.DecodeData(b.Payload, b.PayloadBase64)
+	if err != nil {
+		return nil, apiErr(http.StatusBadRequest, CodeInvalidRequest, err.Error())
 	}
 	queue := b.Queue
 	if queue == "" {
@@ -265,8 +186,8 @@ func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 		}
 		opts = append(opts, jobs.Timeout(d))
 	}
-	if b.ProcessAt != nil {
-		opts = append(opts, jobs.ProcessAt(*b.ProcessAt))
+	if !b.ProcessAt.IsZero() {
+		opts = append(opts, jobs.ProcessAt(b.ProcessAt))
 	}
 	if b.IdempotencyKey != "" {
 		opts = append(opts, jobs.IdempotencyKey(b.IdempotencyKey))
@@ -303,7 +224,7 @@ func (s *Server) submit(ctx context.Context, in *submitIn) (*submitOut, error) {
 	}
 	out := &submitOut{Status: http.StatusAccepted}
 	out.Body.ID, out.Body.SessionID, out.Body.Seq, out.Body.State, out.Body.Existing =
-		sub.ID, sub.SessionID, sub.Seq, string(sub.State), sub.Existing
+		sub.ID, sub.SessionID, sub.Seq, api.JobState(sub.State), sub.Existing
 	out.Warning = s.handlerWarning(ctx, b.Type)
 	out.Body.Warning = out.Warning
 	return out, nil
@@ -367,4 +288,9 @@ func (s *Server) jobErr(ctx context.Context, doing string, err error) *apiError 
 		return apiErr(http.StatusConflict, CodeIdempotencyConflict, err.Error())
 	}
 	return s.internal(ctx, doing, err)
+}
+
+// jobState is the answer of an action on job id that left it in state st.
+func jobState(id string, st jobs.State) api.JobStateResponse {
+	return api.JobStateResponse{ID: id, State: api.JobState(st)}
 }

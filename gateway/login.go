@@ -12,22 +12,16 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/users"
 )
 
 type loginIn struct {
-	Body struct {
-		User     string `json:"user" minLength:"1" maxLength:"64"`
-		Password string `json:"password" maxLength:"1024"`
-	}
+	Body api.LoginRequest
 }
 
 type loginOut struct {
-	Body struct {
-		Token   string    `json:"token" doc:"An API token: send it as Authorization: Bearer TOKEN"`
-		User    string    `json:"user"`
-		Expires time.Time `json:"expires"`
-	}
+	Body api.LoginResponse
 }
 
 func (s *Server) registerLogin() {

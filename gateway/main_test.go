@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -114,6 +115,12 @@ func (e *env) startWorker() {
 		case <-e.release:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		return nil
+	})))
+	require.NoError(e.t, w.Handle("flaky", worker.HandlerFunc(func(_ context.Context, j *worker.Job) error {
+		if j.Attempt == 1 {
+			return errors.New("first attempt fails on purpose")
 		}
 		return nil
 	})))

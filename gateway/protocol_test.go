@@ -76,7 +76,7 @@ func TestProtocol(t *testing.T) {
 		r := e.reqWith(hc, alice, "POST", path, map[string]any{"type": "echo", "payload": "hi"}, hdr...)
 		require.Equal(t, http.StatusAccepted, r.status, "%s", r)
 		m := r.json(t)
-		sid, _ := m["session_id"].(string)
+		sid, _ := m["sessionId"].(string)
 		require.Equal(t, sid, r.hdr.Get("Sessionq-Session"), "echo")
 		return m["id"].(string), sid
 	}
@@ -107,7 +107,7 @@ func TestProtocol(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, r.status, "%s", r)
 	jid, _ = submit(e.hc, "/v1/jobs", "Sessionq-Session", s, "Sessionq-Application", "checkout")
 	j := e.waitJob(alice, jid)
-	require.Equal(t, "checkout", j["application_id"])
+	require.Equal(t, "checkout", j["applicationId"])
 	require.Equal(t, "succeeded", j["state"])
 	require.Equal(t, "alice", j["owner"])
 
@@ -134,13 +134,13 @@ func TestProtocol(t *testing.T) {
 	require.Equal(t, "alice", r.json(t)["owner"])
 	require.Equal(t, "ws-042", r.json(t)["TID"])
 
-	// Jobs: payload_base64, cancel, events, dead letters.
-	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo", "payload_base64": "/wA=", "queue": "default",
-		"max_retry": 0, "timeout": "10s", "idempotency_key": "k-1", "failure_policy": "skip"}, "Sessionq-Session", s)
+	// Jobs: payloadBase64, cancel, events, dead letters.
+	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo", "payloadBase64": "/wA=", "queue": "default",
+		"maxRetry": 0, "timeout": "10s", "idempotencyKey": "k-1", "failurePolicy": "skip"}, "Sessionq-Session", s)
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r)
 	j = e.waitJob(alice, r.json(t)["id"].(string))
-	require.Equal(t, "/wA=", j["result_base64"])
-	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo", "idempotency_key": "k-1"}, "Sessionq-Session", s)
+	require.Equal(t, "/wA=", j["resultBase64"])
+	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "echo", "idempotencyKey": "k-1"}, "Sessionq-Session", s)
 	require.Equal(t, true, r.json(t)["existing"])
 
 	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "block"}, "Sessionq-Session", s2)
@@ -157,7 +157,7 @@ func TestProtocol(t *testing.T) {
 	require.Equal(t, "job", evs[0].name)
 	require.Contains(t, evs[len(evs)-1].data, `"state":"succeeded"`)
 
-	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "fail", "max_retry": 0}, "Sessionq-Session", s2)
+	r = e.req(alice, "POST", "/v1/jobs", map[string]any{"type": "fail", "maxRetry": 0}, "Sessionq-Session", s2)
 	failed := r.json(t)["id"].(string)
 	require.Equal(t, "failed", e.waitJob(alice, failed)["state"])
 	r = e.req(alice, "GET", "/v1/dead", nil)

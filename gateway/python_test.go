@@ -19,11 +19,11 @@ func TestPythonClient(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tok := e.user("alice", aliceRights...)
 	cmd := exec.CommandContext(t.Context(), py, "../examples/python/sessionq_client.py")
-	cmd.Env = append(os.Environ(), "SESSIONQ_URL="+e.base, "SESSIONQ_TOKEN="+tok)
+	cmd.Env = append(os.Environ(), "SESSIONQ_API_URL="+e.base, "SESSIONQ_TOKEN="+tok)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	for _, want := range []string{"created", "without a TID: tid_required", "event job succeeded",
-		"result ping", `params {"lang": "en"}`, "after close: session_not_found"} {
+		`result {"ping": 1}`, `params {"lang": "en"}`, "after close: session_not_found"} {
 		require.Contains(t, string(out), want)
 	}
 	t.Logf("%s", out)

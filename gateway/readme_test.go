@@ -44,7 +44,7 @@ func TestReadmeWalkThrough(t *testing.T) {
 	cmd := exec.CommandContext(t.Context(), "sh", "-e", "-c", script)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"SESSIONQ_REDIS_URL="+e.url, "SESSIONQ_API="+e.base)
+		"SESSIONQ_REDIS_URL="+e.url, "SESSIONQ_API_URL="+e.base)
 	out, err = cmd.Output()
 	var stderr []byte
 	if ee, ok := err.(*exec.ExitError); ok {

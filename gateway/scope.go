@@ -185,7 +185,7 @@ func (s *Server) middleware(ctx huma.Context, next func(huma.Context)) {
 	op := ctx.Operation()
 	public, _ := op.Metadata["public"].(bool)
 	establish, _ := op.Metadata["establish"].(bool)
-	fail := func(err *apiError) { _ = huma.WriteErr(s.api, ctx, err.status, "", err) }
+	fail := func(err *apiError) { writeErr(ctx, err) }
 
 	sc := &scope{}
 	var sid string

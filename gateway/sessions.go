@@ -9,46 +9,23 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/sessiontable"
 	"github.com/sessionq/sessionq/users"
 )
 
-// SessionView is a session as the gateway shows it.
-type SessionView struct {
-	SessionID   string     `json:"sessionId"`
-	Owner       string     `json:"owner"`
-	TID         string     `json:"TID,omitempty"`
-	OpenedBy    string     `json:"openedBy,omitempty" doc:"The connection user that opened it, when not its owner"`
-	State       string     `json:"state" enum:"open"`
-	Created     time.Time  `json:"created"`
-	LastAccess  time.Time  `json:"lastAccess"`
-	IdleTimeout string     `json:"idleTimeout" doc:"Go duration, such as 30m0s"`
-	Expires     time.Time  `json:"expires" doc:"When it expires unless used again"`
-	Deadline    *time.Time `json:"deadline,omitempty" doc:"End of its absolute lifetime"`
-}
-
-func view(in *sessiontable.Info, opener string) SessionView {
-	v := SessionView{SessionID: in.ID, Owner: in.Owner, TID: in.TID, State: string(in.State),
+func view(in *sessiontable.Info, opener string) api.Session {
+	v := api.Session{SessionID: in.ID, Owner: in.Owner, TID: in.TID, State: string(in.State),
 		Created: in.Created, LastAccess: in.LastAccess, IdleTimeout: in.IdleTimeout.String(), Expires: in.Expires}
 	if opener != in.Owner {
 		v.OpenedBy = opener
 	}
-	if !in.Deadline.IsZero() {
-		d := in.Deadline
-		v.Deadline = &d
-	}
+	v.Deadline = in.Deadline
 	return v
 }
 
 type establishIn struct {
-	Body struct {
-		CreateSession bool   `json:"createSession" doc:"true: create a new session; false: find the live session bound to TID"`
-		TID           string `json:"TID,omitempty" maxLength:"128" doc:"Terminal ID: binds a new session, or finds an existing one"`
-		ApplicationID string `json:"applicationId,omitempty" maxLength:"128" doc:"Application sub-session, echoed in Sessionq-Application"`
-		User          string `json:"user,omitempty" maxLength:"64" doc:"Open the session for this user (default: the connection's)"`
-		Password      string `json:"password,omitempty" maxLength:"1024" doc:"The user's password; not needed with the impersonate right"`
-		IdleTimeout   string `json:"idleTimeout,omitempty" maxLength:"32" doc:"Go duration; default the table's"`
-	}
+	Body api.EstablishRequest
 }
 
 type establishOut struct {
@@ -56,12 +33,7 @@ type establishOut struct {
 	SetCookie http.Cookie `header:"Set-Cookie"`
 	Session   string      `header:"Sessionq-Session"`
 	App       string      `header:"Sessionq-Application"`
-	Body      struct {
-		SessionID     string      `json:"sessionId"`
-		Created       bool        `json:"created" doc:"true when a new session was created"`
-		ApplicationID string      `json:"applicationId,omitempty"`
-		Session       SessionView `json:"session"`
-	}
+	Body      api.EstablishResponse
 }
 
 type listSessionsIn struct {
@@ -70,9 +42,7 @@ type listSessionsIn struct {
 }
 
 type sessionsOut struct {
-	Body struct {
-		Sessions []SessionView `json:"sessions"`
-	}
+	Body api.SessionList
 }
 
 type sessionIn struct {
@@ -81,22 +51,17 @@ type sessionIn struct {
 }
 
 type sessionOut struct {
-	Body SessionView
+	Body api.Session
 }
 
 type paramsOut struct {
-	Body struct {
-		Params map[string]string `json:"params" doc:"The session's parameters, overlaid by the sub-session's"`
-	}
+	Body api.Params
 }
 
 type putParamsIn struct {
 	Ref
 	ID   string `path:"id"`
-	Body struct {
-		Params map[string]string `json:"params"`
-		Delete []string          `json:"delete,omitempty" maxItems:"1000" doc:"Keys to delete in the same change: all of params and delete are applied, or none"`
-	}
+	Body api.ParamsChange
 }
 
 type paramIn struct {
@@ -106,32 +71,31 @@ type paramIn struct {
 }
 
 type paramOut struct {
-	Body struct {
-		Key   string `json:"key"`
-		Value string `json:"value"`
-	}
+	Body api.Param
 }
 
 type putParamIn struct {
 	Ref
 	ID   string `path:"id"`
 	Key  string `path:"key" maxLength:"128"`
-	Body struct {
-		Value string `json:"value"`
-	}
-}
-
-// FileView describes a session file.
-type FileView struct {
-	Name string `json:"name"`
-	Size int64  `json:"size"`
+	Body api.ParamValue
 }
 
 type filesOut struct {
-	Body struct {
-		Files []FileView `json:"files"`
-	}
+	Body api.FileList
 }
+
+// fileList lists files (never null).
+func fileList(fs []sessiontable.FileInfo) api.FileList {
+	l := api.FileList{Files: make([]api.File, 0, len(fs))}
+	for _, f := range fs {
+		l.Files = append(l.Files, api.File{Name: f.Name, Size: f.Size})
+	}
+	return l
+}
+
+// sessionList is an empty list of sessions, never null.
+func sessionList() api.SessionList { return api.SessionList{Sessions: []api.Session{}} }
 
 type fileIn struct {
 	Ref
@@ -279,12 +243,7 @@ func (s *Server) registerSessions() {
 		if err != nil {
 			return nil, s.tableErr(ctx, "listing files", err)
 		}
-		out := &filesOut{}
-		out.Body.Files = []FileView{}
-		for _, f := range fs {
-			out.Body.Files = append(out.Body.Files, FileView{Name: f.Name, Size: f.Size})
-		}
-		return out, nil
+		return &filesOut{Body: fileList(fs)}, nil
 	})
 	huma.Register(api, huma.Operation{
 		OperationID: "getFile", Method: http.MethodGet, Path: "/v1/sessions/{id}/files/{name}", Tags: tags,
@@ -475,8 +434,7 @@ func (s *Server) listSessions(ctx context.Context, in *listSessionsIn) (*session
 	if err != nil {
 		return nil, s.tableErr(ctx, "listing sessions", err)
 	}
-	out := &sessionsOut{}
-	out.Body.Sessions = []SessionView{}
+	out := &sessionsOut{Body: sessionList()}
 	for _, info := range l {
 		if sc.canRead(info.Owner) {
 			out.Body.Sessions = append(out.Body.Sessions, view(info, ""))

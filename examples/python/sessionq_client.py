@@ -3,9 +3,10 @@
 
 Establishes a session for a terminal, stores a parameter and a file in it,
 submits a job in the session, follows the job's events until it ends, and
-closes the session.
+closes the session. Every JSON name is camelCase; a payload is any JSON
+value (or bytes, base64, as payloadBase64).
 
-    SESSIONQ_URL=http://127.0.0.1:8080 SESSIONQ_TOKEN=sqt_... python3 sessionq_client.py
+    SESSIONQ_API_URL=http://127.0.0.1:8080 SESSIONQ_TOKEN=sqt_... python3 sessionq_client.py
 """
 import json
 import os
@@ -13,7 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 
-BASE = os.environ.get("SESSIONQ_URL", "http://127.0.0.1:8080").rstrip("/")
+BASE = os.environ.get("SESSIONQ_API_URL", "http://127.0.0.1:8080").rstrip("/")
 TOKEN = os.environ["SESSIONQ_TOKEN"]
 JOB_TYPE = os.environ.get("SESSIONQ_JOB_TYPE", "echo")
 
@@ -79,14 +80,15 @@ def main():
 
     call("PUT", f"/v1/sessions/{sid}/params/lang", {"value": "en"})
     call("PUT", f"/v1/sessions/{sid}/files/hello.txt", raw=b"hello from python\n")
-    _, sub = call("POST", "/v1/jobs", {"type": JOB_TYPE, "payload": "ping"}, session=sid)
+    _, sub = call("POST", "/v1/jobs", {"type": JOB_TYPE, "payload": {"ping": 1}, "maxRetry": 2}, session=sid)
     print("job", sub["id"], "submitted, seq", sub["seq"])
 
     last = None
     for name, data in events(f"/v1/jobs/{sub['id']}/events"):
         last = data["job"]
         print("event", name, last["state"])
-    print("result", last.get("result"))
+    assert last["sessionId"] == sid and last["maxRetry"] == 2
+    print("result", json.dumps(last.get("result")))
 
     _, params = call("GET", f"/v1/sessions/{sid}/params", session=sid)
     print("params", json.dumps(params["params"], sort_keys=True))
