@@ -147,7 +147,7 @@ func TestJobGetSameWithOrWithoutAPI(t *testing.T) {
 	binary := filepath.Join(t.TempDir(), "p.bin")
 	require.NoError(t, os.WriteFile(binary, []byte{0xff, 0xfe, 'x'}, 0o600))
 	cases := map[string][]string{
-		"json":   {"--payload", `{"a": 1, "b": [true]}`},
+		"json":   {"--payload", `{"a":1,"b":[true]}`},
 		"text":   {"--payload", "hi"},
 		"binary": {"--payload-file", binary},
 	}
