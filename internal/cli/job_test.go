@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/internal/redistest"
-	"github.com/sessionq/sessionq/jobs"
 )
 
 // job cancel ends a waiting job cancelled; job dead lists nothing yet.
@@ -23,9 +23,9 @@ func TestJobCancelAndDead(t *testing.T) {
 	require.Equal(t, "cancelled\n", out)
 	out, _, err = run(t, "job", "get", id, "--redis", url)
 	require.NoError(t, err)
-	var in jobs.Info
+	var in api.Job
 	require.NoError(t, json.Unmarshal([]byte(out), &in))
-	require.Equal(t, jobs.StateCancelled, in.State)
+	require.Equal(t, api.StateCancelled, in.State)
 
 	_, _, err = run(t, "job", "cancel", "jnosuchjob", "--redis", url)
 	require.ErrorContains(t, err, "not found")
