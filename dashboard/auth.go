@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/users"
 )
 
@@ -160,12 +161,13 @@ type errorView struct {
 	Message string
 }
 
-// fail answers status with a message: JSON for the API routes, else a page.
+// fail answers status with a message: JSON for the API routes, in the one
+// error body of the API (api.Error), else a page.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if wantsJSON(r) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+		_ = json.NewEncoder(w).Encode(api.Error{Error: api.ErrorDetail{Code: errorCode(status), Message: msg}})
 		return
 	}
 	h.render(w, r, status, "error", errorView{Status: status, Message: msg})
@@ -193,4 +195,25 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// errorCode is the API's error code of an answer's status.
+func errorCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return api.CodeInvalidRequest
+	case http.StatusUnauthorized:
+		return api.CodeUnauthenticated
+	case http.StatusForbidden:
+		return api.CodeForbidden
+	case http.StatusNotFound:
+		return api.CodeNotFound
+	case http.StatusMethodNotAllowed:
+		return api.CodeMethodNotAllowed
+	case http.StatusConflict:
+		return api.CodeConflict
+	case http.StatusServiceUnavailable:
+		return api.CodeUnavailable
+	}
+	return api.CodeInternal
 }

@@ -136,6 +136,11 @@ func TestBrowser(t *testing.T) {
 		"sorted by backlog, the largest first")
 	require.False(t, eval[bool](t, ctx, `document.querySelector('#sessions tr[data-id="`+quiet+`"] .hot-badge') !== null`),
 		"a session with one job is not hot")
+	// After a live update (the page's script read the JSON), the lease
+	// column still names the worker running the head.
+	require.True(t, eval[bool](t, ctx, `(document.querySelector('#sessions tbody').dataset.server = "1") === "1"`))
+	require.NoError(t, chromedp.Do(ctx, waitJS(`document.querySelector('#sessions tbody').dataset.server === undefined`)))
+	require.NotContains(t, []string{"", "\u2014"}, text(t, ctx, row+" td:nth-child(5)"), "the lease holder, read from leaseHolder")
 	screenshot(t, ctx, "dashboard-sessions.png")
 
 	// One session: its jobs in order, updated live as the head finishes.

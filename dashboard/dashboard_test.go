@@ -81,7 +81,7 @@ func TestAuth(t *testing.T) {
 	code, h, body := get(t, e, nil, "/ui/api/sessions")
 	require.Equal(t, http.StatusUnauthorized, code)
 	require.Equal(t, "application/json", h.Get("Content-Type"))
-	require.Contains(t, body, "log in first")
+	require.JSONEq(t, `{"error": {"code": "unauthenticated", "message": "log in first"}}`, body, "the API's one error body")
 	code, _ = post(t, e, nil, "/ui/jobs/x/requeue", url.Values{})
 	require.Equal(t, http.StatusUnauthorized, code)
 	code, _, _ = get(t, e, &http.Cookie{Name: "sessionq_ui", Value: "forged"}, "/ui/sessions")
@@ -215,7 +215,7 @@ func TestNoRecordSessions(t *testing.T) {
 		Rows []struct {
 			ID       string `json:"id"`
 			Backlog  int64  `json:"backlog"`
-			NoRecord bool   `json:"no_record"`
+			NoRecord bool   `json:"noRecord"`
 		} `json:"rows"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &v))
@@ -226,6 +226,52 @@ func TestNoRecordSessions(t *testing.T) {
 	code, _, page := get(t, e, c, "/ui/sessions/order-key-1")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, page, "No open session has this ID")
+
+	// The JSON of both pages: camelCase keys (and TID) at every depth.
+	requireCamel(t, body)
+	code, _, body = get(t, e, c, "/ui/api/sessions/order-key-1")
+	require.Equal(t, http.StatusOK, code)
+	requireCamel(t, body)
+	var one struct {
+		Jobs []map[string]any `json:"jobs"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &one))
+	require.Len(t, one.Jobs, 2)
+	require.Equal(t, "order-key-1", one.Jobs[0]["sessionId"])
+	require.Equal(t, "parked", one.Jobs[1]["state"])
+	code, _, body = get(t, e, c, "/ui/api/sessions/bad%7Bid")
+	require.Equal(t, http.StatusBadRequest, code)
+	var apiErr struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &apiErr), body)
+	require.Equal(t, "invalid_request", apiErr.Error.Code)
+	require.Contains(t, apiErr.Error.Message, "bad session ID")
+}
+
+var camelKey = regexp.MustCompile(`^([a-z][a-zA-Z0-9]*|TID)$`)
+
+// requireCamel fails on a key of the JSON body, at any depth, that is not
+// camelCase.
+func requireCamel(t *testing.T, body string) {
+	t.Helper()
+	var v any
+	require.NoError(t, json.Unmarshal([]byte(body), &v))
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				require.Regexp(t, camelKey, k, body)
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {

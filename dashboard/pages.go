@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/internal/keys"
 	"github.com/sessionq/sessionq/internal/ledger"
 	"github.com/sessionq/sessionq/jobs"
@@ -29,15 +30,15 @@ func csrfOf(ctx context.Context) string { s, _ := ctx.Value(csrfKey{}).(string);
 type Row struct {
 	ID          string    `json:"id"`
 	Owner       string    `json:"owner"`
-	TID         string    `json:"tid,omitempty"`
+	TID         string    `json:"TID,omitempty"`
 	Backlog     int64     `json:"backlog"`
-	LeaseHolder string    `json:"lease_holder,omitempty"` // the worker holding the session's lease
-	LeaseJob    string    `json:"lease_job,omitempty"`    // the job it runs
-	LeaseUntil  time.Time `json:"lease_until,omitzero"`   // when the lease lapses unless renewed
-	LastAccess  time.Time `json:"last_access,omitzero"`
+	LeaseHolder string    `json:"leaseHolder,omitempty"` // the worker holding the session's lease
+	LeaseJob    string    `json:"leaseJob,omitempty"`    // the job it runs
+	LeaseUntil  time.Time `json:"leaseUntil,omitzero"`   // when the lease lapses unless renewed
+	LastAccess  time.Time `json:"lastAccess,omitzero"`
 	Expires     time.Time `json:"expires,omitzero"`
 	Hot         bool      `json:"hot"`
-	NoRecord    bool      `json:"no_record"` // jobs under an ID that names no open session
+	NoRecord    bool      `json:"noRecord"` // jobs under an ID that names no open session
 }
 
 // sessionsView is the sessions page.
@@ -198,17 +199,54 @@ func (h *Handler) sessionsJSON(w http.ResponseWriter, r *http.Request, u *users.
 
 // sessionView is one session's page.
 type sessionView struct {
-	ID      string                  `json:"id"`
-	Info    *sessiontable.Info      `json:"info,omitempty"` // nil: no record
-	Params  map[string]string       `json:"params,omitempty"`
-	Files   []sessiontable.FileInfo `json:"files,omitempty"`
-	Jobs    []*jobs.Info            `json:"jobs"`
-	Backlog int64                   `json:"backlog"`
-	Lease   Row                     `json:"lease"`
+	ID      string
+	Info    *sessiontable.Info // nil: no record
+	Params  map[string]string
+	Files   []sessiontable.FileInfo
+	Jobs    []*jobs.Info
+	Backlog int64
+	Lease   Row
 	// WaitingForHandler is the type of the session's head job when it is
 	// ready but no live worker handles it: why the session does not move.
+	WaitingForHandler string
+	Refresh           string
+}
+
+// sessionJSON is one session's page as its JSON shows it: the session and
+// its jobs as the wire contract shows them (api.Session, api.Job).
+type sessionJSON struct {
+	ID      string            `json:"id"`
+	Info    *api.Session      `json:"info,omitempty"` // nil: no record
+	Params  map[string]string `json:"params,omitempty"`
+	Files   []api.File        `json:"files,omitempty"`
+	Jobs    []jobRow          `json:"jobs"`
+	Backlog int64             `json:"backlog"`
+	Lease   Row               `json:"lease"`
+	// WaitingForHandler: the head's type when no live worker handles it.
 	WaitingForHandler string `json:"waitingForHandler,omitempty"`
-	Refresh           string `json:"-"`
+}
+
+// jobRow is a job of a session's page: the job, and the worker of its last
+// run.
+type jobRow struct {
+	api.Job
+	Worker string `json:"worker,omitempty"`
+}
+
+func (v *sessionView) json() sessionJSON {
+	out := sessionJSON{ID: v.ID, Params: v.Params, Backlog: v.Backlog, Lease: v.Lease, WaitingForHandler: v.WaitingForHandler, Jobs: make([]jobRow, len(v.Jobs))}
+	if in := v.Info; in != nil {
+		out.Info = &api.Session{SessionID: in.ID, Owner: in.Owner, TID: in.TID, State: string(in.State),
+			Created: in.Created, LastAccess: in.LastAccess, IdleTimeout: in.IdleTimeout.String(),
+			Deadline: in.Deadline, Expires: in.Expires}
+	}
+	for _, f := range v.Files {
+		out.Files = append(out.Files, api.File(f))
+	}
+	for i, j := range v.Jobs {
+		out.Jobs[i] = jobRow{Job: j.API(), Worker: j.Worker}
+	}
+	return out
 }
 
 const sessionJobsShown = 500
@@ -287,7 +325,7 @@ func (h *Handler) sessionJSON(w http.ResponseWriter, r *http.Request, u *users.U
 	case status != 0:
 		h.fail(w, r, status, msg)
 	default:
-		writeJSON(w, v)
+		writeJSON(w, v.json())
 	}
 }
 

@@ -21,10 +21,10 @@
       const td = cell(tr, "");
       link(td, prefix + "/sessions/" + encodeURIComponent(r.id), r.id);
       if (r.hot) badge(td, "hot", "hot-badge");
-      if (r.no_record) badge(td, "no record");
-      cell(tr, r.owner); cell(tr, r.tid); cell(tr, r.backlog, "num backlog");
-      cell(tr, r.lease_holder); cell(tr, r.lease_holder ? fmt(r.lease_until) : "\u2014");
-      cell(tr, fmt(r.last_access)); cell(tr, fmt(r.expires));
+      if (r.noRecord) badge(td, "no record");
+      cell(tr, r.owner); cell(tr, r.TID); cell(tr, r.backlog, "num backlog");
+      cell(tr, r.leaseHolder); cell(tr, r.leaseHolder ? fmt(r.leaseUntil) : "\u2014");
+      cell(tr, fmt(r.lastAccess)); cell(tr, fmt(r.expires));
     }
     if (!d.rows.length) { const tr = body.insertRow(); const td = cell(tr, "No sessions."); td.colSpan = 8; }
     table.replaceChild(body, table.tBodies[0]);
@@ -32,7 +32,7 @@
   function session(d) {
     document.getElementById("backlog").textContent = d.backlog;
     const l = d.lease;
-    document.getElementById("lease").textContent = l.lease_holder ? l.lease_holder + " runs " + l.lease_job + " until " + fmt(l.lease_until) : "none";
+    document.getElementById("lease").textContent = l.leaseHolder ? l.leaseHolder + " runs " + l.leaseJob + " until " + fmt(l.leaseUntil) : "none";
     const body = document.createElement("tbody");
     for (const j of d.jobs) {
       const tr = body.insertRow();

@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +27,14 @@ import (
 // returns its URL, the table and the user store.
 func apiGateway(t *testing.T) (string, *sessiontable.Table, *users.Store) {
 	t.Helper()
-	rdb, _ := redistest.Client(t)
+	url, _, tbl, us := apiGatewayRedis(t)
+	return url, tbl, us
+}
+
+// apiGatewayRedis is apiGateway, with the URL of its Redis.
+func apiGatewayRedis(t *testing.T) (string, string, *sessiontable.Table, *users.Store) {
+	t.Helper()
+	rdb, redisURL := redistest.Client(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tbl, err := sessiontable.New(rdb, sessiontable.Config{Logger: quiet, TempDir: t.TempDir()})
 	require.NoError(t, err)
@@ -43,7 +54,7 @@ func apiGateway(t *testing.T) (string, *sessiontable.Table, *users.Store) {
 	require.NoError(t, err)
 	require.NoError(t, g.Start(context.Background()))
 	t.Cleanup(g.Stop)
-	return "http://" + g.Addr(), tbl, us
+	return "http://" + g.Addr(), redisURL, tbl, us
 }
 
 // submit, job and session with --api talk to the gateway as the token's
@@ -116,4 +127,58 @@ func TestAPIMode(t *testing.T) {
 	_, _, err = run(t, "job", "get", id)
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), tok)
+}
+
+// job get --json prints the same object, api.Job, with or without --api:
+// the same keys (camelCase) and the same values, for a JSON payload and for
+// bytes that are not UTF-8. Not parallel: it sets SESSIONQ_TOKEN.
+func TestJobGetSameWithOrWithoutAPI(t *testing.T) {
+	url, redisURL, _, us := apiGatewayRedis(t)
+	ctx := context.Background()
+	require.NoError(t, us.Add(ctx, "alice", "pw", []string{"read:own", "write:own", "submit:default/echo"}))
+	tok, _, err := us.CreateToken(ctx, "alice", "cli", 0)
+	require.NoError(t, err)
+	t.Setenv(envToken, tok)
+	t.Setenv(envAPIURL, "")
+
+	out, _, err := run(t, "session", "create", "--api", url)
+	require.NoError(t, err)
+	sid := strings.TrimSpace(out)
+	binary := filepath.Join(t.TempDir(), "p.bin")
+	require.NoError(t, os.WriteFile(binary, []byte{0xff, 0xfe, 'x'}, 0o600))
+	cases := map[string][]string{
+		"json":   {"--payload", `{"a":1,"b":[true]}`},
+		"text":   {"--payload", "hi"},
+		"binary": {"--payload-file", binary},
+	}
+	for name, payload := range cases {
+		t.Run(name, func(t *testing.T) {
+			out, _, err := run(t, append([]string{"submit", "--api", url, "--type", "echo", "--session", sid, "--wait"}, payload...)...)
+			require.NoError(t, err)
+			id := strings.TrimSpace(out)
+			viaAPI, _, err := run(t, "job", "get", "--api", url, id)
+			require.NoError(t, err)
+			viaRedis, _, err := run(t, "job", "get", "--redis", redisURL, id)
+			require.NoError(t, err)
+			var a, r map[string]any
+			require.NoError(t, json.Unmarshal([]byte(viaAPI), &a))
+			require.NoError(t, json.Unmarshal([]byte(viaRedis), &r))
+			require.ElementsMatch(t, slices.Collect(maps.Keys(a)), slices.Collect(maps.Keys(r)), "keys\n--api: %s\n--redis: %s", viaAPI, viaRedis)
+			require.Equal(t, a, r)
+			require.Equal(t, viaAPI, viaRedis, "the same text")
+			require.Equal(t, sid, r["sessionId"])
+			require.Equal(t, "alice", r["owner"])
+			require.Equal(t, "succeeded", r["state"])
+			switch name {
+			case "json":
+				require.Equal(t, map[string]any{"a": 1.0, "b": []any{true}}, r["payload"])
+				require.Equal(t, r["payload"], r["result"])
+			case "text":
+				require.Equal(t, "hi", r["payload"])
+			case "binary":
+				require.Equal(t, "//54", r["payloadBase64"])
+				require.Equal(t, "//54", r["resultBase64"])
+			}
+		})
+	}
 }

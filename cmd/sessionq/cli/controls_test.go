@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/internal/redistest"
 	"github.com/sessionq/sessionq/jobs"
 )
@@ -33,9 +34,9 @@ func TestJobListRetryDelete(t *testing.T) {
 		if err != nil {
 			return ""
 		}
-		var in jobs.Info
+		var in api.Job
 		require.NoError(t, json.Unmarshal([]byte(out), &in))
-		return in.State
+		return jobs.State(in.State)
 	}
 	plain, sess := submit(), submit("--session", "s1")
 	eventually(t, 10*time.Second, func() bool { return state(plain) == jobs.StateFailed && state(sess) == jobs.StateFailed },
@@ -50,7 +51,7 @@ func TestJobListRetryDelete(t *testing.T) {
 	require.Regexp(t, "^"+plain+` +failed +default +fail +- +- +1$`, lines[2])
 	out, _, err = run(t, "job", "list", "--redis", url, "--session", "s1", "--json")
 	require.NoError(t, err)
-	var in jobs.Info
+	var in api.Job
 	require.NoError(t, json.Unmarshal([]byte(out), &in))
 	require.Equal(t, sess, in.ID)
 

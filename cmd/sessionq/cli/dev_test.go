@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/internal/redistest"
 	"github.com/sessionq/sessionq/jobs"
 )
@@ -58,10 +59,12 @@ func TestDevServesSubmit(t *testing.T) {
 	id := strings.TrimSpace(out)
 	out, _, err = run(t, "job", "get", id, "--redis", url)
 	require.NoError(t, err)
-	var in jobs.Info
+	var in api.Job
 	require.NoError(t, json.Unmarshal([]byte(out), &in))
-	require.Equal(t, jobs.StateSucceeded, in.State)
-	require.Contains(t, string(in.Result), `"doc":"x"`)
+	require.Equal(t, api.StateSucceeded, in.State)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal(in.Result, &res))
+	require.Equal(t, "x", res["doc"])
 
 	out, _, err = run(t, "submit", "--redis", url, "--type", "fail", "--max-retry", "0", "--wait")
 	require.ErrorContains(t, err, "failed after 1 attempt(s): failed on purpose")

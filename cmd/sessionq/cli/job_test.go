@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/internal/redistest"
-	"github.com/sessionq/sessionq/jobs"
 )
 
 // job cancel ends a waiting job cancelled; job dead lists nothing yet.
@@ -23,18 +23,21 @@ func TestJobCancelAndDead(t *testing.T) {
 	require.Equal(t, "cancelled\n", out)
 	out, _, err = run(t, "job", "get", id, "--redis", url)
 	require.NoError(t, err)
-	var in jobs.Info
+	var in api.Job
 	require.NoError(t, json.Unmarshal([]byte(out), &in))
-	require.Equal(t, jobs.StateCancelled, in.State)
+	require.Equal(t, api.StateCancelled, in.State)
 
 	_, _, err = run(t, "job", "cancel", "jnosuchjob", "--redis", url)
 	require.ErrorContains(t, err, "not found")
 	_, _, err = run(t, "job", "cancel", "a{b", "--redis", url)
 	require.ErrorContains(t, err, "invalid job ID")
 
+	out, _, err = run(t, "job", "dead", "--redis", url, "--json")
+	require.NoError(t, err)
+	require.Empty(t, out, "an empty list is nothing with --json")
 	out, _, err = run(t, "job", "dead", "--redis", url)
 	require.NoError(t, err)
-	require.Empty(t, out)
+	require.Regexp(t, `^ID +QUEUE +TYPE +SESSION +ATTEMPTS +FINISHED +LAST ERROR\n$`, out, "and the header alone without")
 	_, _, err = run(t, "job", "dead", "--limit", "0", "--redis", url)
 	require.ErrorContains(t, err, "--limit 0")
 }

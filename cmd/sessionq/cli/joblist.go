@@ -3,10 +3,12 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/jobs"
 )
 
@@ -14,7 +16,7 @@ func newJobListCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List jobs, filtered and paged",
-		Long: `List jobs as a table (or JSON lines with --json): first the unfinished
+		Long: `List jobs as a table (or JSON Lines with --json): first the unfinished
 session jobs (each session in submission order), then dead-lettered session
 jobs (newest first), then jobs without a session per queue: running, pending,
 scheduled, retrying, failed, succeeded.
@@ -61,28 +63,26 @@ the n*limit first matching jobs.`,
 			if err != nil {
 				return err
 			}
-			c, done, err := e.jobsClient(cmd)
+			c, rdb, done, err := e.jobsRedis(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
-			list, err := c.List(cmd.Context(), o)
+			infos, err := c.List(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSONLines(e.out, list)
+			list, err := apiJobs(cmd.Context(), rdb, infos)
+			if err != nil {
+				return err
 			}
-			tw := newTable(e.out)
-			fmt.Fprintln(tw, "ID\tSTATE\tQUEUE\tTYPE\tSESSION\tSEQ\tATTEMPTS")
-			for _, in := range list {
+			return writeList(e.out, asJSON, list, "ID\tSTATE\tQUEUE\tTYPE\tSESSION\tSEQ\tATTEMPTS", func(w io.Writer, j api.Job) {
 				seq := "-"
-				if in.SessionID != "" {
-					seq = strconv.FormatInt(in.Seq, 10)
+				if j.SessionID != "" {
+					seq = strconv.FormatInt(j.Seq, 10)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", in.ID, in.State, in.Queue, in.Type, dash(in.SessionID), seq, in.Attempts)
-			}
-			return tw.Flush()
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", j.ID, j.State, j.Queue, j.Type, dash(j.SessionID), seq, j.Attempts)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -92,7 +92,7 @@ the n*limit first matching jobs.`,
 	f.String("type", "", "only jobs of this type")
 	f.Int("limit", jobs.DefaultListLimit, fmt.Sprintf("jobs per page (at most %d)", jobs.MaxListLimit))
 	f.Int("page", 1, "page number, from 1")
-	f.Bool("json", false, "print JSON lines, one job each, as job get does")
+	f.Bool("json", false, "print JSON Lines, one job per line as job get prints it (default: a table)")
 	return cmd
 }
 

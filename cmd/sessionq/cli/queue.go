@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -47,19 +48,14 @@ the jobs, plain and session, that ended today (UTC), by how they ended
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSONLines(e.out, qs)
-			}
-			tw := newTable(e.out)
-			fmt.Fprintln(tw, "QUEUE\tPAUSED\tDEPTH\tPENDING\tSCHEDULED\tRETRYING\tRUNNING\tPARKED\tDEAD\tPROCESSED\tSUCCEEDED\tFAILED\tCANCELLED")
-			for _, q := range qs {
-				fmt.Fprintf(tw, "%s\t%t\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", q.Name, q.Paused, q.Depth(),
-					q.Pending, q.Scheduled, q.Retrying, q.Running, q.Parked, q.Dead, q.Processed, q.Succeeded, q.Failed, q.Cancelled)
-			}
-			return tw.Flush()
+			return writeList(e.out, asJSON, qs, "QUEUE\tPAUSED\tDEPTH\tPENDING\tSCHEDULED\tRETRYING\tRUNNING\tPARKED\tDEAD\tPROCESSED\tSUCCEEDED\tFAILED\tCANCELLED",
+				func(w io.Writer, q jobs.QueueInfo) {
+					fmt.Fprintf(w, "%s\t%t\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", q.Name, q.Paused, q.Depth(),
+						q.Pending, q.Scheduled, q.Retrying, q.Running, q.Parked, q.Dead, q.Processed, q.Succeeded, q.Failed, q.Cancelled)
+				})
 		},
 	}
-	cmd.Flags().Bool("json", false, "print JSON lines, one queue each")
+	jsonFlag(cmd, "queue")
 	return cmd
 }
 

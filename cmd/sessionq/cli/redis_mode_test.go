@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/internal/redistest"
-	"github.com/sessionq/sessionq/jobs"
 )
 
 // --redis-mode cluster: the CLI submits, reads jobs and creates sessions on
@@ -23,9 +23,9 @@ func TestRedisModeCluster(t *testing.T) {
 	id := strings.TrimSpace(out)
 	out, _, err = run(t, "job", "get", id, "--redis", url, "--redis-mode", "cluster")
 	require.NoError(t, err)
-	var in jobs.Info
+	var in api.Job
 	require.NoError(t, json.Unmarshal([]byte(out), &in))
-	require.Equal(t, jobs.StateWaitingForHandler, in.State, "no live worker handles t")
+	require.Equal(t, api.StateWaitingForHandler, in.State, "no live worker handles t")
 	require.Equal(t, "s1", in.SessionID)
 	out, _, err = run(t, "session", "create", "--redis", url, "--redis-mode", "cluster", "--tid", "t1")
 	require.NoError(t, err)

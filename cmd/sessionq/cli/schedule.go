@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,23 +50,21 @@ scheduler. Times are UTC.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSONLines(e.out, list)
+			out := make([]periodicView, len(list))
+			for i, p := range list {
+				out[i] = periodicView(p)
 			}
-			if len(list) == 0 {
-				_, err := fmt.Fprintln(e.errOut, "no periodic jobs configured (scheduler.periodic in sessionq.yaml)")
-				return err
+			if len(list) == 0 && !asJSON {
+				fmt.Fprintln(e.errOut, "no periodic jobs configured (scheduler.periodic in sessionq.yaml)")
 			}
-			tw := newTable(e.out)
-			fmt.Fprintln(tw, "NAME\tSCHEDULE\tTYPE\tQUEUE\tSESSION\tNEXT\tLAST FIRE\tLAST JOB")
-			for _, p := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Schedule, p.Type, p.Queue, dash(p.Session),
-					stamp(p.Next), stamp(p.LastFire), dash(p.LastJob))
-			}
-			return tw.Flush()
+			return writeList(e.out, asJSON, out, "NAME\tSCHEDULE\tTYPE\tQUEUE\tSESSION\tNEXT\tLAST FIRE\tLAST JOB",
+				func(w io.Writer, p periodicView) {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Schedule, p.Type, p.Queue, dash(p.Session),
+						stamp(p.Next), stamp(p.LastFire), dash(p.LastJob))
+				})
 		},
 	}
-	cmd.Flags().Bool("json", false, "print JSON lines, one periodic job each")
+	jsonFlag(cmd, "periodic job")
 	return cmd
 }
 
@@ -75,4 +74,18 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// periodicView is a periodic job as schedule list --json prints it
+// (camelCase).
+type periodicView struct {
+	Name     string    `json:"name"`
+	Schedule string    `json:"schedule"`
+	Type     string    `json:"type"`
+	Session  string    `json:"session,omitempty"`
+	Queue    string    `json:"queue"`
+	Next     time.Time `json:"next"`
+	LastTick time.Time `json:"lastTick,omitzero"`
+	LastJob  string    `json:"lastJob,omitempty"`
+	LastFire time.Time `json:"lastFire,omitzero"`
 }

@@ -37,10 +37,14 @@ func TestUserCommands(t *testing.T) {
 	tok, err := sq("", "token", "create", "alice", "--label", "ci")
 	require.NoError(t, err)
 	require.Regexp(t, `^sqt_alice_[a-z2-7]{52}\n$`, tok, "the token alone on stdout")
-	out, err := sq("", "token", "list", "alice")
+	out, err := sq("", "token", "list", "alice", "--json")
 	require.NoError(t, err)
 	var toks []struct{ ID, Label string }
-	require.NoError(t, json.Unmarshal([]byte(out), &toks))
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var tk struct{ ID, Label string }
+		require.NoError(t, json.Unmarshal([]byte(l), &tk), "JSON Lines: %s", out)
+		toks = append(toks, tk)
+	}
 	require.Len(t, toks, 1)
 	require.Equal(t, "ci", toks[0].Label)
 	require.NotContains(t, out, strings.TrimSpace(tok), "never the token itself")
@@ -51,10 +55,12 @@ func TestUserCommands(t *testing.T) {
 	out, err = sq("", "revoke", "alice", "read:own")
 	require.NoError(t, err)
 	require.NotContains(t, out, "read:own")
+	out, err = sq("", "list", "--json")
+	require.NoError(t, err)
+	require.Equal(t, `{"name":"alice","rights":["submit:default/*","write:own"],"password":true}`+"\n", out)
 	out, err = sq("", "list")
 	require.NoError(t, err)
-	require.Contains(t, out, `"name": "alice"`)
-	require.Contains(t, out, `"password": true`)
+	require.Regexp(t, `^NAME +PASSWORD +RIGHTS\nalice +true +submit:default/\*,write:own\n$`, out)
 
 	_, err = sq("", "token", "revoke", "alice", toks[0].ID)
 	require.NoError(t, err)

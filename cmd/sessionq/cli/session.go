@@ -9,13 +9,13 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/jobs"
 	"github.com/sessionq/sessionq/sessiontable"
 )
@@ -324,22 +324,11 @@ func (f *callFlags) opts() []sessiontable.CallOption {
 	return o
 }
 
-// sessionInfo is a session as the CLI prints it.
-type sessionInfo struct {
-	ID          string    `json:"id"`
-	Owner       string    `json:"owner"`
-	TID         string    `json:"tid,omitempty"`
-	State       string    `json:"state"`
-	Created     time.Time `json:"created"`
-	LastAccess  time.Time `json:"last_access"`
-	IdleTimeout string    `json:"idle_timeout"`
-	Deadline    time.Time `json:"deadline,omitzero"`
-	Expires     time.Time `json:"expires"`
-}
-
-func viewInfo(in *sessiontable.Info) sessionInfo {
-	return sessionInfo{
-		ID: in.ID, Owner: in.Owner, TID: in.TID, State: string(in.State), Created: in.Created,
+// viewInfo is a session as the wire contract shows it (api.Session), as
+// session get --api prints it.
+func viewInfo(in *sessiontable.Info) api.Session {
+	return api.Session{
+		SessionID: in.ID, Owner: in.Owner, TID: in.TID, State: string(in.State), Created: in.Created,
 		LastAccess: in.LastAccess, IdleTimeout: in.IdleTimeout.String(), Deadline: in.Deadline, Expires: in.Expires,
 	}
 }
@@ -389,26 +378,20 @@ func newSessionListCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					out := make([]sessionInfo, len(l))
-					for i, in := range l {
-						out[i] = viewInfo(in)
-					}
-					return e.printJSON(out)
+				out := make([]api.Session, len(l))
+				for i, in := range l {
+					out[i] = viewInfo(in)
 				}
-				tw := tabwriter.NewWriter(e.out, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tOWNER\tTID\tCREATED\tEXPIRES")
-				for _, in := range l {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.ID, in.Owner, orDash(in.TID),
-						in.Created.Format(time.RFC3339), in.Expires.Format(time.RFC3339))
-				}
-				return tw.Flush()
+				return writeList(e.out, asJSON, out, "ID\tOWNER\tTID\tCREATED\tEXPIRES", func(w io.Writer, s api.Session) {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.SessionID, s.Owner, dash(s.TID),
+						s.Created.Format(time.RFC3339), s.Expires.Format(time.RFC3339))
+				})
 			})
 		},
 	}
 	cmd.Flags().StringVar(&owner, "owner", "", "only this owner's sessions")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON Lines, one session per line as session get prints it (default: a table)")
 	return cmd
 }
 
@@ -429,23 +412,28 @@ run inactive.`,
 }
 
 func newSessionHotCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "hot",
-		Short: "List the sessions whose backlog passed session.hot_backlog lately (JSON)",
+		Short: "List the sessions whose backlog passed session.hot_backlog lately",
 		Long: `List the sessions whose backlog of jobs passed session.hot_backlog lately, as
-JSON. The jobs of one session run one at a time, so a session ID shared by
-much work (a fixed session ID on every job) holds it all on one worker slot.`,
+a table (or JSON Lines with --json). The jobs of one session run one at a
+time, so a session ID shared by much work (a fixed session ID on every job)
+holds it all on one worker slot.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.withTable(cmd, func(ctx context.Context, t *sessiontable.Table, _ SessionConfig) error {
-				hot, err := t.HotSessions(ctx)
-				if err != nil {
-					return err
-				}
-				return e.printJSON(hot)
-			})
-		},
 	}
+	asJSON := jsonFlag(cmd, "session")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return e.withTable(cmd, func(ctx context.Context, t *sessiontable.Table, _ SessionConfig) error {
+			hot, err := t.HotSessions(ctx)
+			if err != nil {
+				return err
+			}
+			return writeList(e.out, *asJSON, hot, "ID\tBACKLOG\tSEEN", func(w io.Writer, s sessiontable.HotSession) {
+				fmt.Fprintf(w, "%s\t%d\t%s\n", s.ID, s.Backlog, stamp(s.Seen))
+			})
+		})
+	}
+	return cmd
 }
 
 func newSessionParamCmd(e *env) *cobra.Command {
@@ -538,6 +526,7 @@ func newSessionFileCmd(e *env) *cobra.Command {
 	}
 	var put, get, list, del callFlags
 	var out string
+	var fileJSON bool
 	putCmd := &cobra.Command{
 		Use:     "put ID NAME [FILE]",
 		Short:   "Store a file, from FILE or standard input",
@@ -581,12 +570,13 @@ func newSessionFileCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(e.out, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tSIZE")
-				for _, f := range fs {
-					fmt.Fprintf(tw, "%s\t%d\n", f.Name, f.Size)
+				out := make([]api.File, len(fs))
+				for i, f := range fs {
+					out[i] = api.File(f)
 				}
-				return tw.Flush()
+				return writeList(e.out, fileJSON, out, "NAME\tSIZE", func(w io.Writer, f api.File) {
+					fmt.Fprintf(w, "%s\t%d\n", f.Name, f.Size)
+				})
 			})
 		},
 	}
@@ -609,6 +599,7 @@ func newSessionFileCmd(e *env) *cobra.Command {
 	put.add(putCmd, false)
 	get.add(getCmd, false)
 	list.add(listCmd, false)
+	listCmd.Flags().BoolVar(&fileJSON, "json", false, "print JSON Lines, one file per line (default: a table)")
 	del.add(delCmd, false)
 	cmd.AddCommand(putCmd, getCmd, listCmd, delCmd)
 	return cmd

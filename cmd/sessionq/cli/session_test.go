@@ -59,11 +59,11 @@ func TestSessionWalkThrough(t *testing.T) {
 
 	var info map[string]any
 	require.NoError(t, json.Unmarshal([]byte(sq("get", id)), &info))
-	require.Equal(t, id, info["id"])
+	require.Equal(t, id, info["sessionId"])
 	require.Equal(t, "alice", info["owner"])
-	require.Equal(t, "ws-042", info["tid"])
+	require.Equal(t, "ws-042", info["TID"])
 	require.Equal(t, "open", info["state"])
-	require.Equal(t, "10m0s", info["idle_timeout"])
+	require.Equal(t, "10m0s", info["idleTimeout"])
 
 	list := sq("list", "--owner", "alice")
 	require.Contains(t, list, id)
@@ -161,7 +161,7 @@ func TestSessionConfig(t *testing.T) {
 	require.ErrorContains(t, err, "open session quota reached")
 	out, _, err = run(t, "--redis", url, "--config", cfg, "session", "get", id)
 	require.NoError(t, err)
-	require.Contains(t, out, `"idle_timeout": "1m30s"`)
+	require.Contains(t, out, `"idleTimeout": "1m30s"`)
 	local := filepath.Join(dir, "x")
 	require.NoError(t, os.WriteFile(local, []byte("x"), 0o600))
 	_, _, err = run(t, "--redis", url, "--config", cfg, "session", "file", "put", id, "x", local)

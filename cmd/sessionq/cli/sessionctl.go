@@ -4,14 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/jobs"
 )
+
+// sessionJob is a job of a session's backlog as session jobs --json prints
+// it: the job as job get prints it, and the worker of its last run.
+type sessionJob struct {
+	api.Job
+	Worker string `json:"worker,omitempty"`
+}
 
 // newJobsClient is a jobs client on rdb as configured: the client section,
 // and the session section's max_backlog.
@@ -33,34 +42,34 @@ func newSessionJobsCmd(e *env) *cobra.Command {
 		Short: "List a session's backlog in order: seq, job, type, state, attempts, worker",
 		Long: `List the unfinished jobs of a session in order, the head first: its sequence
 number, job ID, type, state (running, pending, retrying, parked), attempts and
-the worker of its last run. Works for any session ID, with or without a session
-record.`,
+the worker of its last run, as a table (or JSON Lines with --json). The
+backlog's length goes to standard error. Works for any session ID, with or
+without a session record.`,
 		Example: `  sessionq session jobs report-42
   sessionq session jobs report-42 --offset 100 --limit 100 --json`,
 		Args: exactArgs("session jobs", "a session ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, done, err := e.jobsClient(cmd)
+			c, rdb, done, err := e.jobsRedis(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
-			list, n, err := c.SessionJobs(cmd.Context(), args[0], offset, limit)
+			infos, n, err := c.SessionJobs(cmd.Context(), args[0], offset, limit)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return e.printJSON(map[string]any{"session": args[0], "backlog": n, "jobs": list})
+			js, err := apiJobs(cmd.Context(), rdb, infos)
+			if err != nil {
+				return err
 			}
-			tw := newTable(e.out)
-			fmt.Fprintln(tw, "SEQ\tJOB\tTYPE\tSTATE\tATTEMPTS\tWORKER")
-			for _, in := range list {
-				w := in.Worker
-				if w == "" {
-					w = "-"
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", in.Seq, in.ID, in.Type, in.State, in.Attempts, w)
+			list := make([]sessionJob, len(js))
+			for i, j := range js {
+				list[i] = sessionJob{Job: j, Worker: infos[i].Worker}
 			}
-			if err := tw.Flush(); err != nil {
+			err = writeList(e.out, asJSON, list, "SEQ\tJOB\tTYPE\tSTATE\tATTEMPTS\tWORKER", func(w io.Writer, j sessionJob) {
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\n", j.Seq, j.ID, j.Type, j.State, j.Attempts, dash(j.Worker))
+			})
+			if err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(e.errOut, "%d unfinished jobs in session %s\n", n, args[0])
@@ -69,7 +78,7 @@ record.`,
 	}
 	cmd.Flags().IntVar(&offset, "offset", 0, "skip this many jobs from the head")
 	cmd.Flags().IntVar(&limit, "limit", 100, "list at most this many jobs")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: the backlog's length and the jobs")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON Lines, one job per line as job get prints it, with its worker (default: a table)")
 	return cmd
 }
 

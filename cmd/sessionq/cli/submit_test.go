@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionq/sessionq/api"
 	"github.com/sessionq/sessionq/internal/redistest"
 	"github.com/sessionq/sessionq/jobs"
 )
@@ -124,12 +125,12 @@ func TestJobGet(t *testing.T) {
 
 	out, _, err = run(t, "job", "get", id, "--redis", url)
 	require.NoError(t, err)
-	var in jobs.Info
+	var in api.Job
 	require.NoError(t, json.Unmarshal([]byte(out), &in))
 	require.Equal(t, id, in.ID)
 	require.Equal(t, "s1", in.SessionID)
 	require.Equal(t, int64(1), in.Seq)
-	require.Equal(t, jobs.StateWaitingForHandler, in.State, "no live worker handles t")
+	require.Equal(t, api.StateWaitingForHandler, in.State, "no live worker handles t")
 }
 
 func TestJobGetNotFound(t *testing.T) {

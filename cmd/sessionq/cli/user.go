@@ -141,20 +141,24 @@ func newUserGrantCmd(e *env, grant bool) *cobra.Command {
 }
 
 func newUserListCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List users and their rights (JSON)",
+		Short: "List users and their rights",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return e.withUsers(cmd, func(ctx context.Context, s *users.Store) error {
-				l, err := s.List(ctx)
-				if err != nil {
-					return err
-				}
-				return e.printJSON(l)
-			})
-		},
 	}
+	asJSON := jsonFlag(cmd, "user")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return e.withUsers(cmd, func(ctx context.Context, s *users.Store) error {
+			l, err := s.List(ctx)
+			if err != nil {
+				return err
+			}
+			return writeList(e.out, *asJSON, l, "NAME\tPASSWORD\tRIGHTS", func(w io.Writer, u *users.User) {
+				fmt.Fprintf(w, "%s\t%t\t%s\n", u.Name, u.Password, dash(strings.Join(u.Rights, ",")))
+			})
+		})
+	}
+	return cmd
 }
 
 func newUserRemoveCmd(e *env) *cobra.Command {
@@ -196,20 +200,24 @@ func newUserTokenCreateCmd(e *env) *cobra.Command {
 }
 
 func newUserTokenListCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "list NAME",
 		Short: "List a user's tokens (IDs, labels; never the tokens)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.withUsers(cmd, func(ctx context.Context, s *users.Store) error {
-				l, err := s.Tokens(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				return e.printJSON(l)
-			})
-		},
 	}
+	asJSON := jsonFlag(cmd, "token")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return e.withUsers(cmd, func(ctx context.Context, s *users.Store) error {
+			l, err := s.Tokens(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return writeList(e.out, *asJSON, l, "ID\tLABEL\tCREATED\tLOGIN", func(w io.Writer, t *users.Token) {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%t\n", t.ID, dash(t.Label), stamp(t.Created), t.Login)
+			})
+		})
+	}
+	return cmd
 }
 
 func newUserTokenRevokeCmd(e *env) *cobra.Command {
