@@ -18,16 +18,9 @@ import (
 // jobView is a job as the gateway shows it: only the fields of its state
 // (api.Job.ForState), its payload and result as api.EncodeData shows bytes.
 func jobView(in *jobs.Info, owner string) api.Job {
-	v := api.Job{ID: in.ID, Type: in.Type, Queue: in.Queue, State: api.JobState(in.State), SessionID: in.SessionID,
-		ApplicationID: in.AppID, Seq: in.Seq, FailurePolicy: string(in.Policy), Attempts: in.Attempts, MaxRetry: in.MaxRetry,
-		LastError: in.LastError, Owner: owner, Created: in.Created, Started: in.Started,
-		Finished: in.Finished, NextRunAt: in.NextRunAt, OutOfSession: in.OutOfSession}
-	v.Payload, v.PayloadBase64 = api.EncodeData(in.Payload)
-	v.Result, v.ResultBase64 = api.EncodeData(in.Result)
-	if p := in.Progress; p != nil {
-		v.Progress = &api.Progress{Done: p.Done, Total: p.Total, Message: p.Message, At: p.At}
-	}
-	return v.ForState()
+	v := in.API()
+	v.Owner = owner
+	return v
 }
 
 // jobList is an empty list of jobs, never null.
