@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sessionq/sessionq/jobs"
+	"github.com/sessionq/sessionq/sessionqtest"
 	"github.com/sessionq/sessionq/worker"
 )
 
@@ -73,9 +74,13 @@ func TestDeleteSessionDeadLetter(t *testing.T) {
 	sub, err := c.Submit(ctx, "fail", nil, jobs.Session("s"), jobs.MaxRetry(0))
 	require.NoError(t, err)
 	waitState(t, c, sub.ID, jobs.StateFailed)
-	dead, err := c.List(ctx, jobs.ListOptions{Session: "s", State: "failed"})
-	require.NoError(t, err)
-	require.Equal(t, []string{sub.ID}, ids(dead))
+	// The dead-letter index (a key of its own, in another slot) is written
+	// right after the record says failed.
+	sessionqtest.Eventually(t, 5*time.Second, func() bool {
+		dead, err := c.List(ctx, jobs.ListOptions{Session: "s", State: "failed"})
+		require.NoError(t, err)
+		return slices.Equal([]string{sub.ID}, ids(dead))
+	}, "the job in the session's dead letters")
 
 	require.NoError(t, c.Delete(ctx, sub.ID))
 	_, err = c.Get(ctx, sub.ID)

@@ -183,7 +183,7 @@ func TestBrokenConfigFileNamed(t *testing.T) {
 func TestExampleConfigIsValid(t *testing.T) {
 	want, err := probeConfig(t)
 	require.NoError(t, err)
-	got, err := probeConfig(t, "--config", filepath.Join("..", "..", "sessionq.example.yaml"))
+	got, err := probeConfig(t, "--config", filepath.Join("..", "..", "..", "sessionq.example.yaml"))
 	require.NoError(t, err)
 	want.Worker.Exec, got.Worker.Exec = nil, nil // commented out in the file
 	require.Equal(t, want, got)
