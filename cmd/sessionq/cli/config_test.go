@@ -39,10 +39,10 @@ func probeConfig(t *testing.T, args ...string) (*Config, error) {
 		addSchedulerFlags(cmd.Flags())
 		return cmd
 	}
-	saved := commands
-	commands = append(slices.Clip(commands), probe)
-	defer func() { commands = saved }()
-	_, _, err := run(t, append([]string{"probe"}, args...)...)
+	// A root of its own: the package's command list is read by parallel
+	// tests, so it is never changed (changing it was a data race).
+	root := newRootCmd(append(slices.Clip(commands), probe))
+	_, err := executeRoot(t.Context(), root, append([]string{"probe"}, args...)...)
 	return got, err
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sessionq/sessionq/internal/redistest"
 	"github.com/sessionq/sessionq/sessionqtest"
 )
@@ -40,8 +42,12 @@ type result struct {
 // execute runs the sessionq command line with args until it returns, with
 // stdin empty.
 func execute(ctx context.Context, args ...string) (result, error) {
+	return executeRoot(ctx, NewRootCmd(), args...)
+}
+
+// executeRoot runs the command tree root with args until it returns.
+func executeRoot(ctx context.Context, root *cobra.Command, args ...string) (result, error) {
 	r := result{out: &syncBuffer{}, err: &syncBuffer{}}
-	root := NewRootCmd()
 	root.SetArgs(args)
 	root.SetOut(r.out)
 	root.SetErr(r.err)

@@ -30,7 +30,11 @@ type env struct {
 }
 
 // NewRootCmd builds the sessionq command tree.
-func NewRootCmd() *cobra.Command {
+func NewRootCmd() *cobra.Command { return newRootCmd(commands) }
+
+// newRootCmd builds the command tree with these commands (tests add one of
+// their own without touching the package's list).
+func newRootCmd(commands []func(*env) *cobra.Command) *cobra.Command {
 	quietRedisOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 	e := &env{v: viper.New(), out: os.Stdout, errOut: os.Stderr}
 	root := &cobra.Command{
